@@ -1,0 +1,245 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Gateway.Auth;
+using Gateway.Translators.Providers;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Configuration;
+
+/// <summary>
+/// Validates bound options and compiles them into a <see cref="GatewaySnapshot"/>. Collects every
+/// problem, each naming its entry, instead of stopping at the first.
+/// </summary>
+internal static partial class GatewayConfigCompiler
+{
+    public static GatewaySnapshot? Compile(GatewayOptions options, Func<string, string?> environment,
+        string? bootstrapKey, out List<string> errors, out List<string> warnings)
+    {
+        errors = [];
+        warnings = [];
+        var providers = CompileProviders(options, environment, errors, warnings);
+        var models = CompileModels(options, providers, errors);
+        var keys = CompileKeys(options, models, bootstrapKey, errors, warnings);
+
+        if (options.Server.MaxRequestBodyBytes <= 0)
+        {
+            errors.Add("Server:MaxRequestBodyBytes: must be a positive number of bytes.");
+        }
+
+        if (options.Server.PublicBaseUrl is { } publicUrl && !IsHttpUrl(publicUrl))
+        {
+            errors.Add($"Server:PublicBaseUrl: '{publicUrl}' is not an absolute http(s) URL.");
+        }
+
+        if (errors.Count > 0)
+        {
+            return null;
+        }
+
+        return new GatewaySnapshot
+        {
+            Server = options.Server,
+            Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
+        };
+    }
+
+    private static Dictionary<string, ProviderRuntime> CompileProviders(GatewayOptions options, Func<string, string?> environment,
+        List<string> errors, List<string> warnings)
+    {
+        var result = new Dictionary<string, ProviderRuntime>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, p) in options.Providers)
+        {
+            var at = $"Providers:{name}";
+            var translator = ProviderCatalog.Find(p.Kind);
+            if (translator is null)
+            {
+                errors.Add($"{at}:Kind: '{p.Kind}' is not a known provider kind (known: {string.Join(", ", ProviderCatalog.Kinds)}).");
+            }
+
+            if (!IsHttpUrl(p.BaseUrl))
+            {
+                errors.Add($"{at}:BaseUrl: '{p.BaseUrl}' is not an absolute http(s) URL.");
+            }
+
+            if (string.IsNullOrWhiteSpace(p.ApiKeyEnv) || !EnvName().IsMatch(p.ApiKeyEnv))
+            {
+                errors.Add($"{at}:ApiKeyEnv: must name the environment variable that holds the provider key (e.g. HIVE_API_KEY).");
+            }
+
+            Positive(p.ConnectTimeoutSeconds, $"{at}:ConnectTimeoutSeconds", errors);
+            Positive(p.ResponseTimeoutSeconds, $"{at}:ResponseTimeoutSeconds", errors);
+            Positive(p.StreamIdleTimeoutSeconds, $"{at}:StreamIdleTimeoutSeconds", errors);
+            Positive(p.MaxConnections, $"{at}:MaxConnections", errors);
+            if (translator is null || !IsHttpUrl(p.BaseUrl) || string.IsNullOrWhiteSpace(p.ApiKeyEnv))
+            {
+                continue;
+            }
+
+            var key = environment(p.ApiKeyEnv);
+            if (string.IsNullOrEmpty(key))
+            {
+                warnings.Add($"{at}: environment variable {p.ApiKeyEnv} is not set; requests routed to this provider will fail until it is.");
+            }
+
+            result[name] = new ProviderRuntime(name, translator, new Uri(p.BaseUrl!.TrimEnd('/')), p.ApiKeyEnv, key, p);
+        }
+
+        return result;
+    }
+
+    private static Dictionary<string, ModelRoute> CompileModels(GatewayOptions options, Dictionary<string, ProviderRuntime> providers,
+        List<string> errors)
+    {
+        var result = new Dictionary<string, ModelRoute>(StringComparer.OrdinalIgnoreCase);
+        if (options.Models.Count == 0)
+        {
+            errors.Add("Models: at least one model must be configured.");
+        }
+
+        foreach (var (name, m) in options.Models)
+        {
+            var at = $"Models:{name}";
+            if (m.Deployments.Count == 0)
+            {
+                errors.Add($"{at}:Deployments: at least one deployment is required.");
+            }
+
+            var deployments = new List<Deployment>();
+            for (var i = 0; i < m.Deployments.Count; i++)
+            {
+                var deployment = CompileDeployment(name, m.Deployments[i], $"{at}:Deployments:{i}", options, providers, errors);
+                if (deployment is not null)
+                {
+                    deployments.Add(deployment);
+                }
+            }
+
+            result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments);
+        }
+
+        return result;
+    }
+
+    private static Deployment? CompileDeployment(string model, DeploymentOptions d, string at, GatewayOptions options,
+        Dictionary<string, ProviderRuntime> providers, List<string> errors)
+    {
+        var ok = true;
+        if (string.IsNullOrWhiteSpace(d.Provider) || !options.Providers.ContainsKey(d.Provider))
+        {
+            errors.Add($"{at}:Provider: '{d.Provider}' is not a configured provider (configured: {string.Join(", ", options.Providers.Keys)}).");
+            ok = false;
+        }
+
+        if (string.IsNullOrWhiteSpace(d.UpstreamModel))
+        {
+            errors.Add($"{at}:UpstreamModel: the provider's model id (or Segmind slug) is required.");
+            ok = false;
+        }
+
+        var price = CompilePrice(d.Price, at, errors);
+        if (!ok || price is null || !providers.TryGetValue(d.Provider!, out var provider))
+        {
+            return null;
+        }
+
+        var target = new DeploymentTarget
+        {
+            PublicModel = model,
+            UpstreamModel = d.UpstreamModel!,
+            DropParameters = d.DropParameters.ToHashSet(StringComparer.Ordinal),
+            ClampParameters = d.ClampParameters.ToHashSet(StringComparer.Ordinal),
+            StreamingOnly = d.StreamingOnly,
+        };
+        return new Deployment(provider, target, price.Value);
+    }
+
+    private static Price? CompilePrice(PriceOptions? price, string at, List<string> errors)
+    {
+        if (price is null || (!price.Free && (price.InputPerMillion is null || price.OutputPerMillion is null)))
+        {
+            // A missing price would meter as $0 without anyone noticing; free must be said out loud.
+            errors.Add($"{at}:Price: set InputPerMillion and OutputPerMillion (USD per million tokens), or Free: true.");
+            return null;
+        }
+
+        if (price.Free)
+        {
+            return new Price(0, 0);
+        }
+
+        var input = ToMicros(price.InputPerMillion!.Value, $"{at}:Price:InputPerMillion", errors);
+        var output = ToMicros(price.OutputPerMillion!.Value, $"{at}:Price:OutputPerMillion", errors);
+        return input is null || output is null ? null : new Price(input.Value, output.Value);
+    }
+
+    private static long? ToMicros(decimal usd, string at, List<string> errors)
+    {
+        var micros = usd * 1_000_000m;
+        if (usd < 0 || micros != decimal.Truncate(micros) || micros > long.MaxValue / 1_000_000)
+        {
+            errors.Add($"{at}: {usd.ToString(CultureInfo.InvariantCulture)} must be a non-negative USD amount with at most 6 decimals.");
+            return null;
+        }
+
+        return (long)micros;
+    }
+
+    private static Dictionary<string, ClientKey> CompileKeys(GatewayOptions options, Dictionary<string, ModelRoute> models,
+        string? bootstrapKey, List<string> errors, List<string> warnings)
+    {
+        var result = new Dictionary<string, ClientKey>(StringComparer.Ordinal);
+        foreach (var (name, k) in options.Keys)
+        {
+            var at = $"Keys:{name}";
+            var hash = k.Sha256?.Trim().ToLowerInvariant();
+            if (hash is null || !Sha256Hex().IsMatch(hash))
+            {
+                errors.Add($"{at}:Sha256: must be the 64-character hex SHA-256 of the key (see README, 'Client keys').");
+                continue;
+            }
+
+            foreach (var model in k.Models.Where(m => m != "*" && !models.ContainsKey(m)))
+            {
+                errors.Add($"{at}:Models: '{model}' is not a configured model.");
+            }
+
+            if (!result.TryAdd(hash, new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))))
+            {
+                errors.Add($"{at}:Sha256: the same key hash is configured twice ('{result[hash].Name}' and '{name}').");
+            }
+            else if (k.Disabled)
+            {
+                result.Remove(hash);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(bootstrapKey))
+        {
+            var hash = KeyHasher.HashHex(bootstrapKey);
+            result[hash] = new ClientKey("bootstrap", Convert.FromHexString(hash), new HashSet<string> { "*" });
+            warnings.Add("GATEWAY_BOOTSTRAP_KEY is set: a key named 'bootstrap' may use every model. Configure hashed keys for production.");
+        }
+
+        return result;
+    }
+
+    private static bool IsHttpUrl(string? value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+
+    private static void Positive(double value, string at, List<string> errors)
+    {
+        if (!(value > 0))
+        {
+            errors.Add($"{at}: must be greater than zero.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvName();
+
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Sha256Hex();
+}

@@ -1,0 +1,65 @@
+using System.Collections.Frozen;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Configuration;
+
+/// <summary>
+/// One validated configuration, immutable. A reload builds a new snapshot and swaps it in whole,
+/// so a request sees one consistent configuration from start to end.
+/// </summary>
+internal sealed class GatewaySnapshot
+{
+    public required ServerOptions Server { get; init; }
+    public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
+    public required FrozenDictionary<string, ModelRoute> Models { get; init; }
+
+    /// <summary>Client keys by the lower-case hex SHA-256 of the presented key.</summary>
+    public required FrozenDictionary<string, ClientKey> KeysByHash { get; init; }
+
+    /// <summary>The models a key may use, in configuration order.</summary>
+    public IEnumerable<ModelRoute> ModelsFor(ClientKey key) => Models.Values.Where(key.MayUse).OrderBy(m => m.Name, StringComparer.Ordinal);
+
+    public ModelRoute? FindModel(string name, ClientKey key) =>
+        Models.TryGetValue(name, out var route) && key.MayUse(route) ? route : null;
+}
+
+/// <summary>A configured provider with its translator; the key is read from the environment, never from the file.</summary>
+internal sealed record ProviderRuntime(
+    string Name,
+    IChatProvider Translator,
+    Uri BaseUrl,
+    string ApiKeyEnv,
+    string? ApiKey,
+    ProviderOptions Options)
+{
+    public TimeSpan ConnectTimeout => TimeSpan.FromSeconds(Options.ConnectTimeoutSeconds);
+    public TimeSpan ResponseTimeout => TimeSpan.FromSeconds(Options.ResponseTimeoutSeconds);
+    public TimeSpan StreamIdleTimeout => TimeSpan.FromSeconds(Options.StreamIdleTimeoutSeconds);
+
+    /// <summary>Transport settings that need a new connection pool when they change.</summary>
+    public string TransportFingerprint => $"{BaseUrl}|{Options.ConnectTimeoutSeconds}|{Options.MaxConnections}";
+
+    public override string ToString() => $"{Name} ({Translator.Kind})";
+}
+
+internal sealed record ModelRoute(string Name, string OwnedBy, long Created, IReadOnlyList<Deployment> Deployments);
+
+internal sealed record Deployment(ProviderRuntime Provider, DeploymentTarget Target, Price Price);
+
+/// <summary>Prices as integer micro-dollars per million tokens: money never goes through floating point.</summary>
+internal readonly record struct Price(long InputMicrosPerMillion, long OutputMicrosPerMillion)
+{
+    /// <summary>Cost in micro-dollars, rounded half away from zero once per request.</summary>
+    public long CostMicros(long promptTokens, long completionTokens)
+    {
+        var scaled = (Int128)promptTokens * InputMicrosPerMillion + (Int128)completionTokens * OutputMicrosPerMillion;
+        return (long)((scaled + 500_000) / 1_000_000);
+    }
+}
+
+internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> Models)
+{
+    public bool AllowsAllModels => Models.Count == 0 || Models.Contains("*");
+
+    public bool MayUse(ModelRoute route) => AllowsAllModels || Models.Contains(route.Name);
+}

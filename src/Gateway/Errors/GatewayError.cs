@@ -1,0 +1,74 @@
+using Gateway.Translators.Translation;
+
+namespace Gateway.Errors;
+
+/// <summary>
+/// Every error the gateway answers with, in the OpenAI vocabulary
+/// (<c>{"error":{"message","type","param","code"}}</c>). The one place where statuses are chosen.
+/// </summary>
+internal sealed record GatewayError(int Status, string Type, string Message, string? Param = null, string? Code = null)
+{
+    public TimeSpan? RetryAfter { get; init; }
+
+    private const string InvalidRequest = "invalid_request_error";
+    private const string ServerError = "server_error";
+
+    public static GatewayError BadRequest(RequestError e) => new(400, InvalidRequest, e.Message, e.Param, e.Code);
+
+    public static GatewayError MissingKey() => new(401, InvalidRequest,
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.", Code: "missing_api_key");
+
+    public static GatewayError InvalidKey() => new(401, InvalidRequest, "Incorrect API key provided.", Code: "invalid_api_key");
+
+    public static GatewayError ModelNotFound(string model) => new(404, InvalidRequest,
+        $"The model '{model}' does not exist or you do not have access to it.", "model", "model_not_found");
+
+    public static GatewayError UnknownRoute(string method, string path) => new(404, InvalidRequest,
+        $"Invalid URL ({method} {path}).", Code: "unknown_url");
+
+    public static GatewayError MethodNotAllowed(string method, string path) => new(405, InvalidRequest,
+        $"Method {method} is not allowed for {path}.", Code: "method_not_allowed");
+
+    public static GatewayError BodyTooLarge(long limit) => new(413, InvalidRequest,
+        $"The request body is larger than the {limit} bytes this gateway accepts.", Code: "request_too_large");
+
+    public static GatewayError Internal() => new(500, ServerError,
+        "The gateway failed to process the request. Retry, and report the x-request-id if it persists.", Code: "internal_error");
+
+    public static GatewayError ProviderNotConfigured(string provider) => new(502, ServerError,
+        $"Provider '{provider}' has no credentials configured on this gateway.", Code: "provider_not_configured");
+
+    public static GatewayError UpstreamUnreachable(string provider) => new(502, ServerError,
+        $"Provider '{provider}' could not be reached.", Code: "upstream_unreachable");
+
+    public static GatewayError UpstreamTimeout(string provider) => new(504, ServerError,
+        $"Provider '{provider}' did not answer in time.", Code: "upstream_timeout");
+
+    public static GatewayError UpstreamInvalidResponse(string provider) => new(502, ServerError,
+        $"Provider '{provider}' sent an answer the gateway could not read.", Code: "upstream_invalid_response");
+
+    public static GatewayError StreamInterrupted(string provider) => new(502, ServerError,
+        $"The stream from provider '{provider}' ended before it was complete.", Code: "upstream_stream_interrupted");
+
+    public static GatewayError StreamFailed(string provider, string message) => new(502, ServerError,
+        $"Provider '{provider}' failed during the stream: {message}", Code: "upstream_error");
+
+    /// <summary>Maps a classified provider error; never includes the provider key.</summary>
+    public static GatewayError FromUpstream(string provider, UpstreamError e) => e.Class switch
+    {
+        UpstreamErrorClass.CallerFault => new(400, InvalidRequest,
+            $"Provider '{provider}' rejected the request: {e.Message}", Code: "upstream_rejected_request"),
+        UpstreamErrorClass.Credential => new(502, ServerError,
+            $"Provider '{provider}' rejected the gateway's credentials (status {e.Status}). The operator must fix the provider key.",
+            Code: "upstream_authentication_failed"),
+        UpstreamErrorClass.Quota => new(502, ServerError,
+            $"Provider '{provider}' refused the request for lack of balance or credits (status {e.Status}).",
+            Code: "upstream_quota_exhausted"),
+        UpstreamErrorClass.RateLimited => new(429, "requests",
+            $"Provider '{provider}' is rate limiting requests: {e.Message}", Code: "rate_limit_exceeded") { RetryAfter = e.RetryAfter },
+        UpstreamErrorClass.Misconfigured => new(502, ServerError,
+            $"Provider '{provider}' does not know the configured model or URL (status {e.Status}): {e.Message}",
+            Code: "upstream_misconfigured"),
+        _ => new(502, ServerError, $"Provider '{provider}' failed (status {e.Status}): {e.Message}", Code: "upstream_error"),
+    };
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Gateway.Configuration;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Forwarding;
+
+/// <summary>
+/// Everything one chat completion request carries from admission to metering: who asked, for
+/// what, which deployment answered, and what it produced.
+/// </summary>
+internal sealed class ChatExchange
+{
+    private int? _estimatedPromptTokens;
+
+    public ChatExchange(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route, TimeProvider clock)
+    {
+        RequestId = requestId;
+        Key = key;
+        Request = request;
+        Route = route;
+        PublicModel = request.Model!;
+        StartedAt = clock.GetTimestamp();
+        Created = clock.GetUtcNow().ToUnixTimeSeconds();
+        Clock = clock;
+    }
+
+    public string RequestId { get; }
+    public ClientKey Key { get; }
+    public ChatCompletionRequest Request { get; }
+    public ModelRoute Route { get; }
+    public TimeProvider Clock { get; }
+
+    /// <summary>The model name exactly as the client asked for it; answers carry this name.</summary>
+    public string PublicModel { get; }
+
+    /// <summary>One id for the whole answer, the same in every chunk of a stream.</summary>
+    public string CompletionId { get; } = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+
+    public long Created { get; }
+    public long StartedAt { get; }
+    public long? FirstTokenAt { get; private set; }
+
+    public Deployment? ServedBy { get; set; }
+    public int Attempts { get; set; }
+    public Usage? ReportedUsage { get; set; }
+    public long? ProviderCostMicros { get; set; }
+
+    /// <summary>Running estimate of completion tokens, used only when the provider reports none.</summary>
+    public int EstimatedCompletionTokens { get; set; }
+
+    public int EstimatedPromptTokens => _estimatedPromptTokens ??= TokenEstimator.EstimatePrompt(Request.Messages!);
+
+    public void MarkFirstToken() => FirstTokenAt ??= Clock.GetTimestamp();
+
+    /// <summary>The usage to report and meter: the provider's figures, or labelled estimates.</summary>
+    public (int Prompt, int Completion, bool Estimated) FinalUsage() =>
+        ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0)
+            ? (u.PromptTokens, u.CompletionTokens, false)
+            : (EstimatedPromptTokens, EstimatedCompletionTokens, true);
+
+    public TimeSpan Elapsed => Clock.GetElapsedTime(StartedAt);
+
+    public TimeSpan? TimeToFirstToken => FirstTokenAt is { } t ? Clock.GetElapsedTime(StartedAt, t) : null;
+
+    public override string ToString() => $"{RequestId} {PublicModel}";
+}

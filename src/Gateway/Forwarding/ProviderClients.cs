@@ -1,0 +1,68 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Gateway.Configuration;
+
+namespace Gateway.Forwarding;
+
+/// <summary>
+/// One pooled <see cref="SocketsHttpHandler"/> per provider, reused by every request to it.
+/// A configuration reload that changes a provider's transport gets a new pool; the old one is
+/// disposed after in-flight requests have had time to finish.
+/// </summary>
+internal sealed class ProviderClients : IDisposable
+{
+    private static readonly TimeSpan RetiredPoolGrace = TimeSpan.FromMinutes(10);
+    private readonly Lock _gate = new();
+    private readonly ConcurrentDictionary<string, (string Fingerprint, HttpMessageInvoker Invoker)> _clients = new(StringComparer.OrdinalIgnoreCase);
+
+    public HttpMessageInvoker For(ProviderRuntime provider)
+    {
+        var fingerprint = provider.TransportFingerprint;
+        if (_clients.TryGetValue(provider.Name, out var entry) && entry.Fingerprint == fingerprint)
+        {
+            return entry.Invoker;
+        }
+
+        lock (_gate)
+        {
+            if (_clients.TryGetValue(provider.Name, out entry) && entry.Fingerprint == fingerprint)
+            {
+                return entry.Invoker;
+            }
+
+            if (entry.Invoker is { } retired)
+            {
+                _ = Task.Delay(RetiredPoolGrace).ContinueWith(_ => retired.Dispose(), TaskScheduler.Default);
+            }
+
+            var invoker = Create(provider);
+            _clients[provider.Name] = (fingerprint, invoker);
+            return invoker;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, invoker) in _clients.Values)
+        {
+            invoker.Dispose();
+        }
+    }
+
+    private static HttpMessageInvoker Create(ProviderRuntime provider) => new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        ConnectTimeout = provider.ConnectTimeout,
+        MaxConnectionsPerServer = provider.Options.MaxConnections,
+        // Refresh connections now and then so DNS changes at the provider are picked up.
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+        EnableMultipleHttp2Connections = true,
+        // Our trace ids are nobody else's business: do not send traceparent to third-party providers.
+        ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
+    }, disposeHandler: true);
+}

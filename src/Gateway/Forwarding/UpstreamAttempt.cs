@@ -1,0 +1,243 @@
+using System.Net.Http.Headers;
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Streaming;
+using Gateway.Translators.Translation;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Gateway.Forwarding;
+
+/// <summary>
+/// One attempt at one deployment, plugged into YARP's forwarder as its transformer: the request
+/// hook points the call at the provider with the translated body and the provider key; the
+/// response hook translates the answer (JSON or SSE) instead of copying it, and records how the
+/// attempt ended. Nothing is written to the client until there is something good to write, so a
+/// failure before that can still fall back to the next deployment.
+/// </summary>
+internal sealed partial class UpstreamAttempt(
+    ChatExchange exchange,
+    Deployment deployment,
+    string apiKey,
+    int bodyLength,
+    bool upstreamStream,
+    ILogger logger) : HttpTransformer
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptSse = new("text/event-stream");
+
+    private readonly ProviderRuntime _provider = deployment.Provider;
+    private readonly IChatProvider _translator = deployment.Provider.Translator;
+
+    public AttemptResult? Result { get; private set; }
+
+    public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
+        CancellationToken cancellationToken)
+    {
+        // The client's headers are deliberately not copied: its Authorization must never reach a provider.
+        proxyRequest.Method = HttpMethod.Post;
+        proxyRequest.RequestUri = new Uri(destinationPrefix + _translator.RequestPath(deployment.Target), UriKind.Absolute);
+        var (name, value) = _translator.AuthHeader(apiKey);
+        proxyRequest.Headers.TryAddWithoutValidation(name, value);
+        proxyRequest.Headers.Accept.Add(upstreamStream ? AcceptSse : AcceptJson);
+        proxyRequest.Headers.TryAddWithoutValidation("x-request-id", exchange.RequestId);
+        if (proxyRequest.Content is { } content)
+        {
+            content.Headers.ContentType = Json;
+            content.Headers.ContentLength = bodyLength;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse,
+        CancellationToken cancellationToken)
+    {
+        if (proxyResponse is null)
+        {
+            return false;
+        }
+
+        // YARP's token also carries its activity timeout, which is meant for the wait on response
+        // headers; reading the body runs under our own timeouts and the client's abort instead.
+        var clientAborted = httpContext.RequestAborted;
+        try
+        {
+            var status = (int)proxyResponse.StatusCode;
+            Result = status is >= 200 and < 300
+                ? await RelayAsync(httpContext.Response, proxyResponse, clientAborted)
+                : await ReadFailureAsync(proxyResponse, status, clientAborted);
+        }
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        {
+            Result = AttemptResult.Gone;
+        }
+        catch (Exception ex) when (!httpContext.Response.HasStarted)
+        {
+            // Unexpected: report it as the provider's fault without leaving anything half-written.
+            Log.RelayFailed(logger, ex, exchange.RequestId, _provider.Name);
+            Result = AttemptResult.Before(GatewayError.UpstreamInvalidResponse(_provider.Name), retryable: true);
+        }
+        catch (Exception ex)
+        {
+            Log.RelayFailed(logger, ex, exchange.RequestId, _provider.Name);
+            Result = new AttemptResult(AttemptOutcome.FailedDuringResponse, GatewayError.Internal());
+        }
+
+        // The body has been translated (or the failure recorded); YARP must not copy it.
+        return false;
+    }
+
+    private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken clientAborted)
+    {
+        var header = UpstreamResponses.HeaderLookup(upstream);
+        var clientStream = exchange.Request.IsStreaming;
+        AttemptResult result;
+        if (UpstreamResponses.IsEventStream(upstream))
+        {
+            await using var body = await upstream.Content.ReadAsStreamAsync(clientAborted);
+            result = clientStream
+                ? await SseToSseAsync(response, body, clientAborted)
+                : await SseToJsonAsync(response, body, clientAborted);
+        }
+        else
+        {
+            result = await JsonAnswerAsync(response, upstream, clientStream, clientAborted);
+        }
+
+        exchange.ProviderCostMicros = _translator.ReportedCostMicros(exchange.ReportedUsage, header);
+        return result;
+    }
+
+    private async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    {
+        using var writer = new ClientStreamWriter(response, exchange, _translator.MapFinishReason);
+        var (end, message) = await StreamPump.RunAsync(body, _translator, writer, _provider.StreamIdleTimeout, clientAborted);
+        if (end == StreamEnd.Completed)
+        {
+            await writer.CompleteAsync(clientAborted);
+            return AttemptResult.Success;
+        }
+
+        if (end == StreamEnd.ClientGone)
+        {
+            return AttemptResult.Gone;
+        }
+
+        var error = StreamError(end, message);
+        Log.StreamEnded(logger, exchange.RequestId, _provider.Name, end);
+        if (!writer.ClientResponseStarted)
+        {
+            return AttemptResult.Before(error, retryable: true);
+        }
+
+        await writer.FailAsync(error, clientAborted);
+        return AttemptResult.During(error);
+    }
+
+    private async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    {
+        var collector = new StreamCollector();
+        var (end, message) = await StreamPump.RunAsync(body, _translator, collector, _provider.StreamIdleTimeout, clientAborted);
+        switch (end)
+        {
+            case StreamEnd.Completed:
+                await CompletionWriter.WriteAsync(response, exchange, collector.ToCompletion(), _translator.MapFinishReason, clientAborted);
+                return AttemptResult.Success;
+            case StreamEnd.ClientGone:
+                return AttemptResult.Gone;
+            default:
+                Log.StreamEnded(logger, exchange.RequestId, _provider.Name, end);
+                return AttemptResult.Before(StreamError(end, message), retryable: true);
+        }
+    }
+
+    private async Task<AttemptResult> JsonAnswerAsync(HttpResponse response, HttpResponseMessage upstream, bool clientStream,
+        CancellationToken clientAborted)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        timeout.CancelAfter(_provider.ResponseTimeout);
+        Translators.Contract.ChatCompletion? completion;
+        try
+        {
+            var body = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxCompletionBodyBytes, timeout.Token);
+            if (body is null || !_translator.TryReadCompletion(body.WrittenSpan, out completion))
+            {
+                Log.UnreadableAnswer(logger, exchange.RequestId, _provider.Name);
+                return AttemptResult.Before(GatewayError.UpstreamInvalidResponse(_provider.Name), retryable: true);
+            }
+        }
+        catch (OperationCanceledException) when (!clientAborted.IsCancellationRequested)
+        {
+            return AttemptResult.Before(GatewayError.UpstreamTimeout(_provider.Name), retryable: true);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return AttemptResult.Before(GatewayError.StreamInterrupted(_provider.Name), retryable: true);
+        }
+
+        if (!clientStream)
+        {
+            await CompletionWriter.WriteAsync(response, exchange, completion!, _translator.MapFinishReason, clientAborted);
+            return AttemptResult.Success;
+        }
+
+        using var writer = new ClientStreamWriter(response, exchange, _translator.MapFinishReason);
+        foreach (var chunk in StreamSynthesizer.ToChunks(completion!))
+        {
+            await writer.WriteChunkAsync(chunk, clientAborted);
+        }
+
+        await writer.CompleteAsync(clientAborted);
+        return AttemptResult.Success;
+    }
+
+    private async Task<AttemptResult> ReadFailureAsync(HttpResponseMessage upstream, int status, CancellationToken clientAborted)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        timeout.CancelAfter(_provider.ResponseTimeout);
+        ReadOnlyMemory<byte> body = default;
+        try
+        {
+            var buffer = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxErrorBodyBytes, timeout.Token);
+            body = buffer?.WrittenMemory ?? default;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !clientAborted.IsCancellationRequested))
+        {
+            // The status alone classifies the failure; the message is a nicety.
+        }
+
+        var error = _translator.ReadError(status, body.Span, UpstreamResponses.HeaderLookup(upstream), exchange.Clock.GetUtcNow());
+        error = error with { Message = Redact(error.Message) };
+        Log.UpstreamRejected(logger, exchange.RequestId, _provider.Name, status, error.Class, error.Message);
+        var retryable = error.Class != UpstreamErrorClass.CallerFault;
+        return AttemptResult.Before(GatewayError.FromUpstream(_provider.Name, error), retryable);
+    }
+
+    private GatewayError StreamError(StreamEnd end, string? message) => end switch
+    {
+        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(_provider.Name),
+        StreamEnd.UpstreamError => GatewayError.StreamFailed(_provider.Name, Redact(message ?? "unknown error")),
+        StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(_provider.Name),
+        _ => GatewayError.StreamInterrupted(_provider.Name),
+    };
+
+    // Belt and braces: should a provider ever echo our key in an error, it stops here.
+    private string Redact(string message) =>
+        apiKey.Length >= 8 ? message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : message;
+
+    private static partial class Log
+    {
+        [LoggerMessage(10, LogLevel.Warning, "{RequestId}: provider {Provider} answered {Status} ({Class}): {Message}")]
+        public static partial void UpstreamRejected(ILogger logger, string requestId, string provider, int status, UpstreamErrorClass @class, string message);
+
+        [LoggerMessage(11, LogLevel.Warning, "{RequestId}: stream from provider {Provider} ended badly: {End}")]
+        public static partial void StreamEnded(ILogger logger, string requestId, string provider, StreamEnd end);
+
+        [LoggerMessage(12, LogLevel.Warning, "{RequestId}: provider {Provider} sent an answer that is not a readable completion")]
+        public static partial void UnreadableAnswer(ILogger logger, string requestId, string provider);
+
+        [LoggerMessage(13, LogLevel.Error, "{RequestId}: relaying the answer of provider {Provider} failed")]
+        public static partial void RelayFailed(ILogger logger, Exception exception, string requestId, string provider);
+    }
+}

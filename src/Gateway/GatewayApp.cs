@@ -1,0 +1,56 @@
+using Gateway.Configuration;
+using Gateway.Endpoints;
+using Gateway.Errors;
+using Gateway.Forwarding;
+using Gateway.Metering;
+
+namespace Gateway;
+
+/// <summary>Builds the gateway host: <see cref="Create"/> = configuration + services + endpoints.</summary>
+public static class GatewayApp
+{
+    /// <param name="args">Command-line arguments (ASP.NET's <c>--urls</c> and configuration overrides).</param>
+    /// <param name="configure">Lets tests and benchmarks adjust the builder before it is built.</param>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var configFile = GatewayConfigFile.AddTo(builder, args);
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.Services.AddGateway(configFile);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapGateway();
+        return app;
+    }
+
+    internal static IServiceCollection AddGateway(this IServiceCollection services, GatewayConfigFile configFile)
+    {
+        services.AddSingleton(configFile);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<ConfigStore>();
+        services.AddSingleton<ProviderClients>();
+        services.AddHttpForwarder();
+        services.AddSingleton<ChatForwarder>();
+        services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddSingleton<IUsageSink, LoggingUsageSink>();
+        return services;
+    }
+
+    internal static WebApplication MapGateway(this WebApplication app)
+    {
+        // Fail at start-up, not on the first request, when the configuration is invalid.
+        var config = app.Services.GetRequiredService<ConfigStore>();
+
+        app.Use(RequestIds.Middleware);
+        app.Use(OpenAiStatusPages.Middleware);
+
+        var chat = app.Services.GetRequiredService<ChatCompletionsEndpoint>();
+        app.MapPost("/v1/chat/completions", chat.HandleAsync);
+        app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config));
+        app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config));
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", () => config.Current.Models.Count > 0 ? Results.Text("ready") : Results.StatusCode(503));
+        return app;
+    }
+}

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using Gateway.Forwarding;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Streaming;
+
+/// <summary>
+/// Writes a non-streaming OpenAI answer (PROVIDERS.md §1): the gateway's id, the public model
+/// name, mapped finish reasons, and usage always present (the provider's, or estimated).
+/// </summary>
+internal static class CompletionWriter
+{
+    public static async Task WriteAsync(HttpResponse response, ChatExchange exchange, ChatCompletion completion,
+        Func<string, string> mapFinishReason, CancellationToken cancellationToken)
+    {
+        if (completion.Usage is { } usage)
+        {
+            exchange.ReportedUsage = usage;
+        }
+
+        foreach (var choice in completion.Choices!)
+        {
+            exchange.EstimatedCompletionTokens += OpenAiJsonWriting.EstimateTokens(choice.Message?.Content);
+        }
+
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json";
+        var output = response.BodyWriter;
+        using (var w = new Utf8JsonWriter(output, OpenAiJsonWriting.Options))
+        {
+            Write(w, exchange, completion, mapFinishReason);
+        }
+
+        exchange.MarkFirstToken();
+        await output.FlushAsync(cancellationToken);
+    }
+
+    private static void Write(Utf8JsonWriter w, ChatExchange exchange, ChatCompletion completion, Func<string, string> mapFinishReason)
+    {
+        w.WriteStartObject();
+        w.WriteString("id"u8, exchange.CompletionId);
+        w.WriteString("object"u8, "chat.completion"u8);
+        w.WriteNumber("created"u8, exchange.Created);
+        w.WriteString("model"u8, exchange.PublicModel);
+        w.WriteStartArray("choices"u8);
+        foreach (var choice in completion.Choices!)
+        {
+            WriteChoice(w, choice, mapFinishReason);
+        }
+
+        w.WriteEndArray();
+        var (prompt, completionTokens, _) = exchange.FinalUsage();
+        OpenAiJsonWriting.WriteUsage(w, prompt, completionTokens);
+        OpenAiJsonWriting.WriteStringOrNull(w, "system_fingerprint"u8, completion.SystemFingerprint);
+        w.WriteEndObject();
+    }
+
+    private static void WriteChoice(Utf8JsonWriter w, CompletionChoice choice, Func<string, string> mapFinishReason)
+    {
+        var message = choice.Message!;
+        w.WriteStartObject();
+        w.WriteNumber("index"u8, choice.Index);
+        w.WriteStartObject("message"u8);
+        w.WriteString("role"u8, message.Role ?? "assistant");
+        OpenAiJsonWriting.WriteStringOrNull(w, "content"u8, message.Content);
+        if (message.Refusal is not null)
+        {
+            w.WriteString("refusal"u8, message.Refusal);
+        }
+
+        if (message.ToolCalls is { } calls)
+        {
+            w.WritePropertyName("tool_calls"u8);
+            calls.WriteTo(w);
+        }
+
+        OpenAiJsonWriting.WriteExtensions(w, message.ExtensionData);
+        w.WriteEndObject();
+        OpenAiJsonWriting.WriteElementOrNull(w, "logprobs"u8, choice.Logprobs);
+        // A completed answer always has a reason; "stop" when the provider left it out.
+        w.WriteString("finish_reason"u8, mapFinishReason(choice.FinishReason ?? "stop"));
+        w.WriteEndObject();
+    }
+}

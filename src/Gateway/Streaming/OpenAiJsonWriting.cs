@@ -1,0 +1,65 @@
+using System.Text.Json;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Streaming;
+
+/// <summary>Small helpers shared by the completion and chunk writers.</summary>
+internal static class OpenAiJsonWriting
+{
+    public static readonly JsonWriterOptions Options = new() { Indented = false, SkipValidation = true };
+
+    public static void WriteUsage(Utf8JsonWriter w, int prompt, int completion)
+    {
+        w.WriteStartObject("usage"u8);
+        w.WriteNumber("prompt_tokens"u8, prompt);
+        w.WriteNumber("completion_tokens"u8, completion);
+        w.WriteNumber("total_tokens"u8, prompt + completion);
+        w.WriteEndObject();
+    }
+
+    public static void WriteStringOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
+
+    public static void WriteElementOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, JsonElement? value)
+    {
+        w.WritePropertyName(name);
+        if (value is { ValueKind: not JsonValueKind.Undefined } v)
+        {
+            v.WriteTo(w);
+        }
+        else
+        {
+            w.WriteNullValue();
+        }
+    }
+
+    public static void WriteExtensions(Utf8JsonWriter w, Dictionary<string, JsonElement>? extra)
+    {
+        if (extra is null)
+        {
+            return;
+        }
+
+        foreach (var (name, value) in extra)
+        {
+            w.WritePropertyName(name);
+            value.WriteTo(w);
+        }
+    }
+
+    /// <summary>Counts what a piece of generated text would cost in tokens, for the no-usage fallback.</summary>
+    public static int EstimateTokens(string? text) =>
+        string.IsNullOrEmpty(text) ? 0 : Math.Max(1, Translators.Translation.TokenEstimator.Estimate(text));
+
+    public static bool HasDelta(ChunkDelta? d) =>
+        d is not null && (d.Content is not null || d.Role is not null || d.ToolCalls is not null || d.Refusal is not null || d.ExtensionData is not null);
+}

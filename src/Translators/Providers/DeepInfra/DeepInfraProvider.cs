@@ -1,0 +1,49 @@
+using Gateway.Translators.Contract;
+using Gateway.Translators.Providers.OpenAiCompatible;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.DeepInfra;
+
+/// <summary>
+/// DeepInfra's OpenAI-compatible endpoint (PROVIDERS.md §4): bearer key, OpenAI parameters plus
+/// its own (<c>top_k</c>, <c>min_p</c>, <c>repetition_penalty</c>, passed through), usage with
+/// <c>estimated_cost</c> in USD.
+/// </summary>
+public sealed class DeepInfraProvider : OpenAiCompatibleProvider
+{
+    public const string KindName = "deepinfra";
+
+    private static readonly ParameterSupport Support = new()
+    {
+        Supported = new Dictionary<string, ParameterRange?>
+        {
+            ["max_tokens"] = null,
+            ["temperature"] = new(0, 2),
+            ["top_p"] = null,
+            ["n"] = null,
+            ["stop"] = null,
+            ["seed"] = null,
+            ["presence_penalty"] = null,
+            ["frequency_penalty"] = null,
+            ["logit_bias"] = null,
+            ["logprobs"] = null,
+            ["top_logprobs"] = null,
+            ["user"] = null,
+            ["response_format"] = null,
+            ["tools"] = null,
+            ["tool_choice"] = null,
+            ["parallel_tool_calls"] = null,
+        },
+        PassUnknownFields = true,
+    };
+
+    public override string Kind => KindName;
+
+    protected override bool AcceptsStreamOptions => true;
+
+    protected override ParameterSupport Parameters => Support;
+
+    public override string RequestPath(DeploymentTarget target) => "/v1/openai/chat/completions";
+
+    public override long? ReportedCostMicros(Usage? usage, Func<string, string?> header) => UsdExtraToMicros(usage, "estimated_cost");
+}

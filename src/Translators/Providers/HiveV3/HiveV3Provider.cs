@@ -1,0 +1,41 @@
+using Gateway.Translators.Providers.OpenAiCompatible;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.HiveV3;
+
+/// <summary>
+/// Hive's V3 chat completions (PROVIDERS.md §2): OpenAI-shaped, bearer key, <c>max_tokens</c>
+/// 1..2048, temperatures 0..1, text-only content, its own error envelope
+/// <c>{"status_code","message"}</c>, 405 when the balance is exhausted.
+/// </summary>
+public sealed class HiveV3Provider : OpenAiCompatibleProvider
+{
+    public const string KindName = "hive-v3";
+
+    private static readonly ParameterSupport Support = new()
+    {
+        Supported = new Dictionary<string, ParameterRange?>
+        {
+            ["max_tokens"] = new(1, 2048, ClampByDefault: true),
+            ["temperature"] = new(0, 1),
+            ["top_p"] = new(0, 1),
+        },
+    };
+
+    private static readonly MessageRules Rules = new(ContentShape.TextParts, ToolMessages: false, ParticipantNames: false);
+
+    public override string Kind => KindName;
+
+    protected override ParameterSupport Parameters => Support;
+
+    protected override MessageRules Messages => Rules;
+
+    public override string RequestPath(DeploymentTarget target) => "/api/v3/chat/completions";
+
+    protected override UpstreamErrorClass Classify(int status) => status switch
+    {
+        // Hive answers 405 when the account balance is exhausted, not for a wrong method.
+        405 => UpstreamErrorClass.Quota,
+        _ => base.Classify(status),
+    };
+}

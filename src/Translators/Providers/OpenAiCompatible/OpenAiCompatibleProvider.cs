@@ -1,0 +1,116 @@
+using System.Buffers;
+using System.Text.Json;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.OpenAiCompatible;
+
+/// <summary>
+/// The shared base of providers whose API is shaped like OpenAI's. A provider declares only its
+/// differences: path, auth header, parameters, message rules, status codes and cost figure.
+/// </summary>
+public abstract class OpenAiCompatibleProvider : IChatProvider
+{
+    public abstract string Kind { get; }
+
+    public virtual bool SupportsStreaming => true;
+
+    /// <summary>Whether the upstream accepts <c>stream_options.include_usage</c>.</summary>
+    protected virtual bool AcceptsStreamOptions => false;
+
+    protected abstract ParameterSupport Parameters { get; }
+
+    protected virtual MessageRules Messages => MessageRules.OpenAi;
+
+    public abstract string RequestPath(DeploymentTarget target);
+
+    public virtual (string Name, string Value) AuthHeader(string apiKey) => ("Authorization", "Bearer " + apiKey);
+
+    public RequestError? WriteRequest(ChatCompletionRequest request, DeploymentTarget target, bool stream, IBufferWriter<byte> body)
+    {
+        var error = OpenAiRequestWriter.CheckMessages(request.Messages!, Messages, target.PublicModel);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var gated = ParameterGate.Apply(request, Parameters, target, out error);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, AcceptsStreamOptions);
+        return null;
+    }
+
+    public virtual bool TryReadCompletion(ReadOnlySpan<byte> body, out ChatCompletion? completion)
+    {
+        try
+        {
+            completion = JsonSerializer.Deserialize(body, OpenAiJson.Context.ChatCompletion);
+        }
+        catch (JsonException)
+        {
+            completion = null;
+        }
+
+        return completion?.Choices is { Count: > 0 } && completion.Choices.TrueForAll(c => c.Message is not null);
+    }
+
+    public virtual StreamEvent ReadStreamEvent(ReadOnlySpan<byte> data)
+    {
+        if (data.SequenceEqual("[DONE]"u8))
+        {
+            return StreamEvent.Done;
+        }
+
+        ChatCompletionChunk? chunk;
+        try
+        {
+            chunk = JsonSerializer.Deserialize(data, OpenAiJson.Context.ChatCompletionChunk);
+        }
+        catch (JsonException)
+        {
+            return StreamEvent.Malformed;
+        }
+
+        if (chunk is null)
+        {
+            return StreamEvent.Malformed;
+        }
+
+        if (chunk.Error is { } error)
+        {
+            return new StreamEvent(StreamEventKind.Error, ErrorMessage: ErrorBodies.DescribeError(error));
+        }
+
+        return new StreamEvent(StreamEventKind.Chunk, chunk);
+    }
+
+    public UpstreamError ReadError(int status, ReadOnlySpan<byte> body, Func<string, string?> header, DateTimeOffset now) =>
+        new(Classify(status), status, ErrorBodies.ExtractMessage(body), ReadRetryAfter(header, now));
+
+    public virtual string MapFinishReason(string reason) => FinishReasons.Normalize(reason);
+
+    public virtual long? ReportedCostMicros(Usage? usage, Func<string, string?> header) => null;
+
+    /// <summary>The common meaning of provider status codes; providers override their own oddities.</summary>
+    protected virtual UpstreamErrorClass Classify(int status) => status switch
+    {
+        401 or 403 => UpstreamErrorClass.Credential,
+        402 => UpstreamErrorClass.Quota,
+        429 => UpstreamErrorClass.RateLimited,
+        404 or 405 => UpstreamErrorClass.Misconfigured,
+        400 or 409 or 413 or 422 => UpstreamErrorClass.CallerFault,
+        _ => UpstreamErrorClass.Transient,
+    };
+
+    protected virtual TimeSpan? ReadRetryAfter(Func<string, string?> header, DateTimeOffset now) => RetryAfter.Read(header, now);
+
+    /// <summary>Reads a USD figure from <c>usage</c>'s provider extras into micro-dollars.</summary>
+    protected static long? UsdExtraToMicros(Usage? usage, string name) =>
+        usage?.ExtensionData is { } extra && extra.TryGetValue(name, out var v) && v.ValueKind == JsonValueKind.Number
+            ? (long)Math.Round(v.GetDouble() * 1_000_000, MidpointRounding.AwayFromZero)
+            : null;
+}

@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Text.Json;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.OpenAiCompatible;
+
+/// <summary>
+/// Writes an OpenAI-shaped request body for an upstream: the gated parameters, the messages
+/// under the provider's <see cref="MessageRules"/>, and the streaming switch.
+/// </summary>
+internal static class OpenAiRequestWriter
+{
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = true };
+
+    /// <summary>Checks every message against the rules before anything is written.</summary>
+    public static RequestError? CheckMessages(List<ChatMessage> messages, MessageRules rules, string model)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            if (!rules.ToolMessages && (m.Role == "tool" || m.ToolCalls is not null))
+            {
+                var param = m.Role == "tool" ? $"messages[{i}].role" : $"messages[{i}].tool_calls";
+                return new RequestError($"Tool calls are not supported by model '{model}' ('{param}').", param, "unsupported_parameter");
+            }
+
+            if (rules.Content != ContentShape.AnyOpenAi && m.Content?.Parts is { } parts)
+            {
+                for (var j = 0; j < parts.Count; j++)
+                {
+                    if (parts[j].Type != "text")
+                    {
+                        var param = $"messages[{i}].content[{j}].type";
+                        return new RequestError($"Content parts of type '{parts[j].Type}' are not supported by model '{model}'.",
+                            param, "unsupported_parameter");
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    public static void Write(IBufferWriter<byte> output, ChatCompletionRequest gated, MessageRules rules, bool stream,
+        bool askForStreamUsage)
+    {
+        using var w = new Utf8JsonWriter(output, WriterOptions);
+        w.WriteStartObject();
+        w.WriteString("model"u8, gated.Model);
+        WriteMessages(w, gated.Messages!, rules);
+        WriteParameters(w, gated);
+        if (gated.ExtensionData is { } extra)
+        {
+            foreach (var (name, value) in extra)
+            {
+                w.WritePropertyName(name);
+                value.WriteTo(w);
+            }
+        }
+
+        w.WriteBoolean("stream"u8, stream);
+        if (stream && askForStreamUsage)
+        {
+            // Usage is always collected for metering; the client sees it only if it asked.
+            w.WriteStartObject("stream_options"u8);
+            w.WriteBoolean("include_usage"u8, true);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void WriteMessages(Utf8JsonWriter w, List<ChatMessage> messages, MessageRules rules)
+    {
+        w.WriteStartArray("messages"u8);
+        foreach (var m in messages)
+        {
+            w.WriteStartObject();
+            // "developer" is OpenAI's newer name for the system role; these upstreams know only "system".
+            w.WriteString("role"u8, m.Role == "developer" ? "system" : m.Role);
+            WriteContent(w, m.Content, rules.Content);
+            if (rules.ParticipantNames && m.Name is not null)
+            {
+                w.WriteString("name"u8, m.Name);
+            }
+
+            if (rules.ToolMessages)
+            {
+                if (m.ToolCalls is { } calls)
+                {
+                    w.WritePropertyName("tool_calls"u8);
+                    calls.WriteTo(w);
+                }
+
+                if (m.ToolCallId is not null)
+                {
+                    w.WriteString("tool_call_id"u8, m.ToolCallId);
+                }
+            }
+
+            if (rules.Content == ContentShape.AnyOpenAi && m.ExtensionData is { } extra)
+            {
+                foreach (var (name, value) in extra)
+                {
+                    w.WritePropertyName(name);
+                    value.WriteTo(w);
+                }
+            }
+
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static void WriteContent(Utf8JsonWriter w, MessageContent? content, ContentShape shape)
+    {
+        if (content is null)
+        {
+            w.WriteNull("content"u8);
+            return;
+        }
+
+        if (content.Text is not null || shape == ContentShape.PlainString)
+        {
+            w.WriteString("content"u8, content.ToPlainText());
+            return;
+        }
+
+        w.WritePropertyName("content"u8);
+        JsonSerializer.Serialize(w, content, OpenAiJson.Context.MessageContent);
+    }
+
+    private static void WriteParameters(Utf8JsonWriter w, ChatCompletionRequest r)
+    {
+        WriteNumber(w, "max_tokens"u8, r.MaxTokens);
+        WriteNumber(w, "temperature"u8, r.Temperature);
+        WriteNumber(w, "top_p"u8, r.TopP);
+        WriteNumber(w, "n"u8, r.N);
+        WriteElement(w, "stop"u8, r.Stop);
+        if (r.Seed is { } seed)
+        {
+            w.WriteNumber("seed"u8, seed);
+        }
+
+        WriteNumber(w, "presence_penalty"u8, r.PresencePenalty);
+        WriteNumber(w, "frequency_penalty"u8, r.FrequencyPenalty);
+        WriteElement(w, "logit_bias"u8, r.LogitBias);
+        if (r.Logprobs is { } logprobs)
+        {
+            w.WriteBoolean("logprobs"u8, logprobs);
+        }
+
+        WriteNumber(w, "top_logprobs"u8, r.TopLogprobs);
+        if (r.User is not null)
+        {
+            w.WriteString("user"u8, r.User);
+        }
+
+        WriteElement(w, "response_format"u8, r.ResponseFormat);
+        WriteElement(w, "tools"u8, r.Tools);
+        WriteElement(w, "tool_choice"u8, r.ToolChoice);
+        if (r.ParallelToolCalls is { } parallel)
+        {
+            w.WriteBoolean("parallel_tool_calls"u8, parallel);
+        }
+    }
+
+    private static void WriteNumber(Utf8JsonWriter w, ReadOnlySpan<byte> name, double? value)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, v);
+        }
+    }
+
+    private static void WriteNumber(Utf8JsonWriter w, ReadOnlySpan<byte> name, int? value)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, v);
+        }
+    }
+
+    private static void WriteElement(Utf8JsonWriter w, ReadOnlySpan<byte> name, JsonElement? value)
+    {
+        if (value is { } v)
+        {
+            w.WritePropertyName(name);
+            v.WriteTo(w);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using System.Globalization;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Providers.OpenAiCompatible;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.Segmind;
+
+/// <summary>
+/// Segmind (PROVIDERS.md §5): <c>x-api-key</c>, the model as the URL slug, plain-string
+/// messages, no streaming (clients get a synthesized stream), usage not guaranteed (the gateway
+/// estimates it), 406 for exhausted credits, 429 with <c>x-rate-limit-reset-at-utc</c>.
+/// </summary>
+public sealed class SegmindProvider : OpenAiCompatibleProvider
+{
+    public const string KindName = "segmind";
+
+    // Sampling parameters are undocumented [G]: what a client sends is passed on.
+    private static readonly ParameterSupport Support = new()
+    {
+        Supported = new Dictionary<string, ParameterRange?>
+        {
+            ["max_tokens"] = null,
+            ["temperature"] = new(0, 2),
+            ["top_p"] = null,
+            ["stop"] = null,
+            ["seed"] = null,
+            ["presence_penalty"] = null,
+            ["frequency_penalty"] = null,
+        },
+    };
+
+    private static readonly MessageRules Rules = new(ContentShape.PlainString, ToolMessages: false, ParticipantNames: false);
+
+    public override string Kind => KindName;
+
+    public override bool SupportsStreaming => false;
+
+    protected override ParameterSupport Parameters => Support;
+
+    protected override MessageRules Messages => Rules;
+
+    public override string RequestPath(DeploymentTarget target) => "/v1/" + Uri.EscapeDataString(target.UpstreamModel);
+
+    public override (string Name, string Value) AuthHeader(string apiKey) => ("x-api-key", apiKey);
+
+    public override long? ReportedCostMicros(Usage? usage, Func<string, string?> header) =>
+        double.TryParse(header("x-cost"), NumberStyles.Float, CultureInfo.InvariantCulture, out var usd)
+            ? (long)Math.Round(usd * 1_000_000, MidpointRounding.AwayFromZero)
+            : null;
+
+    protected override UpstreamErrorClass Classify(int status) => status switch
+    {
+        // 406 means "not enough credits" (also seen for a bad content type, which this gateway never sends).
+        406 => UpstreamErrorClass.Quota,
+        _ => base.Classify(status),
+    };
+
+    protected override TimeSpan? ReadRetryAfter(Func<string, string?> header, DateTimeOffset now) =>
+        base.ReadRetryAfter(header, now) ?? RetryAfter.FromInstant(header("x-rate-limit-reset-at-utc"), now);
+}

@@ -1,0 +1,24 @@
+namespace Gateway.Translators.Translation;
+
+/// <summary>
+/// What a translator needs to know about the deployment it writes for: the upstream model id
+/// (or URL slug), and the operator's choices about parameters the provider cannot honour.
+/// </summary>
+public sealed record DeploymentTarget
+{
+    public required string PublicModel { get; init; }
+    public required string UpstreamModel { get; init; }
+
+    /// <summary>Parameters this deployment may silently drop when the provider cannot honour them ("*" = any).</summary>
+    public IReadOnlySet<string> DropParameters { get; init; } = new HashSet<string>();
+
+    /// <summary>Parameters this deployment may clamp into the provider's range instead of rejecting.</summary>
+    public IReadOnlySet<string> ClampParameters { get; init; } = new HashSet<string>();
+
+    /// <summary>The upstream only answers with a stream; non-streaming clients get the stream collected.</summary>
+    public bool StreamingOnly { get; init; }
+
+    public bool MayDrop(string param) => DropParameters.Contains(param) || DropParameters.Contains("*");
+
+    public bool MayClamp(string param) => ClampParameters.Contains(param) || ClampParameters.Contains("*");
+}

@@ -66,7 +66,7 @@ internal static class ModelsEndpoint
     private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write)
     {
         context.Response.ContentType = "application/json";
-        using (var w = new Utf8JsonWriter(context.Response.BodyWriter))
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, Translators.Contract.OpenAiJson.WriterOptions))
         {
             write(w);
         }

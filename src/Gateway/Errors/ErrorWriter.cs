@@ -40,7 +40,7 @@ internal static class ErrorWriter
 
     public static void Write(IBufferWriter<byte> output, GatewayError error)
     {
-        using var w = new Utf8JsonWriter(output);
+        using var w = new Utf8JsonWriter(output, Translators.Contract.OpenAiJson.WriterOptions);
         w.WriteStartObject();
         w.WriteStartObject("error"u8);
         w.WriteString("message"u8, error.Message);

@@ -18,8 +18,10 @@ internal sealed partial class ChatForwarder(IHttpForwarder forwarder, ProviderCl
         AttemptResult? last = null;
         RequestError? firstRejection = null;
         var body = new ArrayBufferWriter<byte>(4096);
-        foreach (var deployment in exchange.Route.Deployments)
+        var deployments = exchange.Route.Deployments;
+        for (var i = 0; i < deployments.Count; i++)
         {
+            var deployment = deployments[i];
             var provider = deployment.Provider;
             body.ResetWrittenCount();
             var upstreamStream = provider.Translator.SupportsStreaming && (exchange.Request.IsStreaming || deployment.Target.StreamingOnly);
@@ -46,7 +48,10 @@ internal sealed partial class ChatForwarder(IHttpForwarder forwarder, ProviderCl
                 break;
             }
 
-            Log.FallingBack(logger, exchange.RequestId, provider.Name, last.Error!.Code);
+            if (i + 1 < deployments.Count)
+            {
+                Log.FallingBack(logger, exchange.RequestId, provider.Name, last.Error!.Code);
+            }
         }
 
         if (last is null)
@@ -67,6 +72,10 @@ internal sealed partial class ChatForwarder(IHttpForwarder forwarder, ProviderCl
         ArrayBufferWriter<byte> body, bool upstreamStream)
     {
         var provider = deployment.Provider;
+        // YARP copies the upstream status onto the response before our transformer sees it, and
+        // refuses to forward when the status is not 200: undo what a failed attempt left behind.
+        context.Response.Clear();
+
         // YARP sends the request body from HttpContext.Request; give it the translated one.
         context.Request.Body = new MemoryStream(body.WrittenMemory.ToArray(), writable: false);
         context.Request.ContentLength = body.WrittenCount;

@@ -25,6 +25,8 @@ internal static class CompletionWriter
 
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
+        // Token counts the provider did not report are the gateway's estimate; say which.
+        response.Headers["x-gateway-usage"] = exchange.FinalUsage().Estimated ? "estimated" : "reported";
         var output = response.BodyWriter;
         using (var w = new Utf8JsonWriter(output, OpenAiJsonWriting.Options))
         {

@@ -6,7 +6,7 @@ namespace Gateway.Streaming;
 /// <summary>Small helpers shared by the completion and chunk writers.</summary>
 internal static class OpenAiJsonWriting
 {
-    public static readonly JsonWriterOptions Options = new() { Indented = false, SkipValidation = true };
+    public static JsonWriterOptions Options => OpenAiJson.WriterOptions;
 
     public static void WriteUsage(Utf8JsonWriter w, int prompt, int completion)
     {

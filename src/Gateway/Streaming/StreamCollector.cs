@@ -116,7 +116,7 @@ internal sealed class StreamCollector : IChunkSink
         public static JsonElement ToJson(IEnumerable<ToolCallState> calls)
         {
             var buffer = new ArrayBufferWriter<byte>();
-            using (var w = new Utf8JsonWriter(buffer))
+            using (var w = new Utf8JsonWriter(buffer, OpenAiJson.WriterOptions))
             {
                 w.WriteStartArray();
                 foreach (var c in calls)

@@ -11,9 +11,7 @@ namespace Gateway.Translators.Providers.OpenAiCompatible;
 /// </summary>
 internal static class OpenAiRequestWriter
 {
-    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = true };
-
-    /// <summary>Checks every message against the rules before anything is written.</summary>
+        /// <summary>Checks every message against the rules before anything is written.</summary>
     public static RequestError? CheckMessages(List<ChatMessage> messages, MessageRules rules, string model)
     {
         for (var i = 0; i < messages.Count; i++)
@@ -45,7 +43,7 @@ internal static class OpenAiRequestWriter
     public static void Write(IBufferWriter<byte> output, ChatCompletionRequest gated, MessageRules rules, bool stream,
         bool askForStreamUsage)
     {
-        using var w = new Utf8JsonWriter(output, WriterOptions);
+        using var w = new Utf8JsonWriter(output, OpenAiJson.WriterOptions);
         w.WriteStartObject();
         w.WriteString("model"u8, gated.Model);
         WriteMessages(w, gated.Messages!, rules);

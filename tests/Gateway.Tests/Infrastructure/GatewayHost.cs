@@ -1,0 +1,92 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace Gateway.Tests.Infrastructure;
+
+/// <summary>The gateway on real Kestrel on a free loopback port, in this process, with its own gateway.json.</summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GatewayHost(WebApplication app, Uri baseUrl, string configPath)
+    {
+        _app = app;
+        BaseUrl = baseUrl;
+        ConfigPath = configPath;
+        Http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestConfig.Key);
+    }
+
+    public Uri BaseUrl { get; }
+    public string ConfigPath { get; }
+
+    /// <summary>A raw client carrying the standard test key.</summary>
+    public HttpClient Http { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<GatewayHost> StartAsync(JsonObject config, params string[] args)
+    {
+        var directory = Directory.CreateTempSubdirectory("gateway-test-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+        var app = GatewayApp.Create(
+            ["--urls=http://127.0.0.1:0", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", .. args]);
+        await app.StartAsync();
+        return new GatewayHost(app, new Uri(app.Urls.First()), path);
+    }
+
+    /// <summary>The official OpenAI SDK pointed at this gateway, with its own retries off so tests see each answer.</summary>
+    public ChatClient Chat(string model, string key = TestConfig.Key) =>
+        new(model, new ApiKeyCredential(key), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(BaseUrl, "/v1"),
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            NetworkTimeout = TimeSpan.FromSeconds(30),
+        });
+
+    public OpenAIClient Client(string key = TestConfig.Key) =>
+        new(new ApiKeyCredential(key), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(BaseUrl, "/v1"),
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+        });
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(Path.GetDirectoryName(ConfigPath)!, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>A simulator and a gateway in front of it with the standard test configuration.</summary>
+public class GatewayFixture : IAsyncLifetime
+{
+    public SimulatorHost Simulator { get; private set; } = null!;
+    public GatewayHost Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Simulator = await SimulatorHost.StartAsync();
+        Gateway = await GatewayHost.StartAsync(TestConfig.Standard(Simulator.BaseUrl));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Simulator.DisposeAsync();
+    }
+}

@@ -1,0 +1,107 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Gateway.Tests.Infrastructure;
+
+/// <summary>Builds gateway.json files for tests, pointing every provider at a simulator.</summary>
+public static class TestConfig
+{
+    public const string Key = "sk-test-key";
+    public const string LimitedKey = "sk-limited-key";
+
+    // Provider keys live in environment variables, named by gateway.json. Process-wide and fixed,
+    // so tests running in parallel agree on them.
+    static TestConfig()
+    {
+        Environment.SetEnvironmentVariable("GW_TEST_HIVE_KEY", "sim-hive-key");
+        Environment.SetEnvironmentVariable("GW_TEST_DEEPINFRA_KEY", "sim-deepinfra-key");
+        Environment.SetEnvironmentVariable("GW_TEST_SEGMIND_KEY", "sim-segmind-key");
+        Environment.SetEnvironmentVariable("GW_TEST_WRONG_KEY", "wrong-provider-secret-12345");
+    }
+
+    public static string Sha256(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    /// <summary>The standard test configuration: one public model per situation the tests need.</summary>
+    public static JsonObject Standard(Uri simulator)
+    {
+        var sim = simulator.ToString().TrimEnd('/');
+        return new JsonObject
+        {
+            ["Server"] = new JsonObject { ["MaxRequestBodyBytes"] = 64 * 1024 },
+            ["Providers"] = new JsonObject
+            {
+                ["hive"] = Provider("hive-v3", sim, "GW_TEST_HIVE_KEY"),
+                ["deepinfra"] = Provider("deepinfra", sim, "GW_TEST_DEEPINFRA_KEY"),
+                ["segmind"] = Provider("segmind", sim, "GW_TEST_SEGMIND_KEY"),
+                ["deepinfra-wrong-key"] = Provider("deepinfra", sim, "GW_TEST_WRONG_KEY"),
+                ["hive-wrong-key"] = Provider("hive-v3", sim, "GW_TEST_WRONG_KEY"),
+                ["segmind-wrong-key"] = Provider("segmind", sim, "GW_TEST_WRONG_KEY"),
+                // Port 9 (discard) is closed on loopback: connections are refused at once.
+                ["unreachable"] = Provider("deepinfra", "http://127.0.0.1:9", "GW_TEST_DEEPINFRA_KEY"),
+                ["hive-slow"] = Provider("hive-v3", sim, "GW_TEST_HIVE_KEY", responseTimeout: 1, idleTimeout: 1),
+            },
+            ["Models"] = new JsonObject
+            {
+                ["hive-llama"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")),
+                ["deepinfra-llama"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
+                ["segmind-llama"] = Model(("segmind", "llama-v3p1-8b-instruct")),
+                ["hive-stream-only"] = Model(("hive", "hive/stream-only-model")).With(d => d["StreamingOnly"] = true),
+                ["fallback-llama"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"), ("segmind", "llama-v3p1-8b-instruct")),
+                ["hive-lenient"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")).With(d =>
+                {
+                    d["DropParameters"] = new JsonArray("seed", "top_k");
+                    d["ClampParameters"] = new JsonArray("temperature");
+                }),
+                ["deepinfra-wrong-key"] = Model(("deepinfra-wrong-key", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
+                ["hive-wrong-key"] = Model(("hive-wrong-key", "meta-llama/llama-3.2-1b-instruct")),
+                ["segmind-wrong-key"] = Model(("segmind-wrong-key", "llama-v3p1-8b-instruct")),
+                ["unreachable-llama"] = Model(("unreachable", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
+                ["slow-llama"] = Model(("hive-slow", "meta-llama/llama-3.2-1b-instruct")),
+                ["misconfigured-llama"] = Model(("deepinfra", "no-such/model")),
+            },
+            ["Keys"] = new JsonObject
+            {
+                ["test"] = new JsonObject { ["Sha256"] = Sha256(Key), ["Models"] = new JsonArray("*") },
+                ["limited"] = new JsonObject { ["Sha256"] = Sha256(LimitedKey), ["Models"] = new JsonArray("deepinfra-llama") },
+            },
+        };
+    }
+
+    public static JsonObject Provider(string kind, string baseUrl, string keyEnv, double responseTimeout = 10, double idleTimeout = 10) => new()
+    {
+        ["Kind"] = kind,
+        ["BaseUrl"] = baseUrl,
+        ["ApiKeyEnv"] = keyEnv,
+        ["ConnectTimeoutSeconds"] = 2,
+        ["ResponseTimeoutSeconds"] = responseTimeout,
+        ["StreamIdleTimeoutSeconds"] = idleTimeout,
+    };
+
+    public static JsonObject Model(params (string Provider, string Upstream)[] deployments)
+    {
+        var list = new JsonArray();
+        foreach (var (provider, upstream) in deployments)
+        {
+            list.Add(new JsonObject
+            {
+                ["Provider"] = provider,
+                ["UpstreamModel"] = upstream,
+                ["Price"] = new JsonObject { ["InputPerMillion"] = 1.5m, ["OutputPerMillion"] = 2m },
+            });
+        }
+
+        return new JsonObject { ["OwnedBy"] = "test", ["Deployments"] = list };
+    }
+
+    /// <summary>Edits every deployment of a model.</summary>
+    public static JsonObject With(this JsonObject model, Action<JsonObject> edit)
+    {
+        foreach (var d in model["Deployments"]!.AsArray())
+        {
+            edit(d!.AsObject());
+        }
+
+        return model;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text.Json;
+
+namespace ProviderSimulator;
+
+/// <summary>The parts of an OpenAI-shaped request body the simulator acts on.</summary>
+public sealed class ChatRequestView
+{
+    public string? Model { get; private init; }
+    public List<(string Role, string Text)> Messages { get; private init; } = [];
+    public int? MaxTokens { get; private init; }
+    public double? Temperature { get; private init; }
+    public double? TopP { get; private init; }
+    public bool Stream { get; private init; }
+    public bool IncludeUsage { get; private init; }
+
+    /// <summary>The text of the last user message, where per-request directives live.</summary>
+    public string LastUserText => Messages.LastOrDefault(m => m.Role == "user").Text ?? "";
+
+    public static ChatRequestView? TryParse(string body, out string? problem)
+    {
+        problem = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                problem = "body must be a JSON object";
+                return null;
+            }
+
+            if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+            {
+                problem = "messages is required";
+                return null;
+            }
+
+            var list = new List<(string, string)>();
+            foreach (var m in messages.EnumerateArray())
+            {
+                var role = m.TryGetProperty("role", out var r) ? r.GetString() ?? "" : "";
+                list.Add((role, ContentText(m)));
+            }
+
+            return new ChatRequestView
+            {
+                Model = root.TryGetProperty("model", out var model) ? model.GetString() : null,
+                Messages = list,
+                MaxTokens = root.TryGetProperty("max_tokens", out var mt) && mt.ValueKind == JsonValueKind.Number ? mt.GetInt32() : null,
+                Temperature = Number(root, "temperature"),
+                TopP = Number(root, "top_p"),
+                Stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True,
+                IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
+                    && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True,
+            };
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        {
+            problem = "invalid JSON body: " + ex.Message;
+            return null;
+        }
+    }
+
+    private static double? Number(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    private static string ContentText(JsonElement message)
+    {
+        if (!message.TryGetProperty("content", out var content))
+        {
+            return "";
+        }
+
+        return content.ValueKind switch
+        {
+            JsonValueKind.String => content.GetString()!,
+            JsonValueKind.Array => string.Concat(content.EnumerateArray()
+                .Where(p => p.TryGetProperty("text", out _))
+                .Select(p => p.GetProperty("text").GetString())),
+            _ => "",
+        };
+    }
+}

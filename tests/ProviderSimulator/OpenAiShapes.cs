@@ -1,0 +1,106 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ProviderSimulator;
+
+/// <summary>Writes OpenAI-shaped answers the way OpenAI-compatible providers send them.</summary>
+public static class OpenAiShapes
+{
+    public static byte[] Completion(string id, string model, ReplyPlan plan, bool includeUsage, Action<Utf8JsonWriter>? usageExtras = null)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", id);
+            w.WriteString("object", "chat.completion");
+            w.WriteNumber("created", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            w.WriteString("model", model);
+            w.WriteStartArray("choices");
+            w.WriteStartObject();
+            w.WriteNumber("index", 0);
+            w.WriteStartObject("message");
+            w.WriteString("role", "assistant");
+            w.WriteString("content", plan.Text);
+            w.WriteEndObject();
+            w.WriteString("finish_reason", plan.FinishReason);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            if (includeUsage)
+            {
+                WriteUsage(w, plan, usageExtras);
+            }
+
+            w.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <summary>One <c>data: {chunk}</c> event with a content delta, a finish reason, and/or usage.</summary>
+    public static byte[] ChunkEvent(string id, string model, string? role, string? content, string? finishReason, bool choices,
+        ReplyPlan? usage, Action<Utf8JsonWriter>? usageExtras = null)
+    {
+        using var stream = new MemoryStream();
+        stream.Write("data: "u8);
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", id);
+            w.WriteString("object", "chat.completion.chunk");
+            w.WriteNumber("created", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            w.WriteString("model", model);
+            w.WriteStartArray("choices");
+            if (choices)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("index", 0);
+                w.WriteStartObject("delta");
+                if (role is not null)
+                {
+                    w.WriteString("role", role);
+                }
+
+                if (content is not null)
+                {
+                    w.WriteString("content", content);
+                }
+
+                w.WriteEndObject();
+                if (finishReason is null)
+                {
+                    w.WriteNull("finish_reason");
+                }
+                else
+                {
+                    w.WriteString("finish_reason", finishReason);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (usage is not null)
+            {
+                WriteUsage(w, usage, usageExtras);
+            }
+
+            w.WriteEndObject();
+        }
+
+        stream.Write("\n\n"u8);
+        return stream.ToArray();
+    }
+
+    public static readonly byte[] DoneEvent = Encoding.ASCII.GetBytes("data: [DONE]\n\n");
+
+    private static void WriteUsage(Utf8JsonWriter w, ReplyPlan plan, Action<Utf8JsonWriter>? extras)
+    {
+        w.WriteStartObject("usage");
+        w.WriteNumber("prompt_tokens", plan.PromptTokens);
+        w.WriteNumber("completion_tokens", plan.CompletionTokens);
+        w.WriteNumber("total_tokens", plan.PromptTokens + plan.CompletionTokens);
+        extras?.Invoke(w);
+        w.WriteEndObject();
+    }
+}

@@ -1,0 +1,4 @@
+using ProviderSimulator;
+
+var app = SimulatorApp.Create(args);
+await app.RunAsync();

@@ -1,0 +1,87 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ProviderSimulator.Providers;
+
+/// <summary>
+/// DeepInfra <c>POST /v1/openai/chat/completions</c>: bearer key, OpenAI errors, 422 FastAPI
+/// validation details, usage with <c>estimated_cost</c>, usage on the finish chunk (or a separate
+/// chunk), optional <c>: ping</c> comments, role in every chunk as in its documentation.
+/// </summary>
+public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults, DeepInfraOptions options) : OpenAiLikeProvider(log, runFaults)
+{
+    public override string Name => "deepinfra";
+
+    protected override bool IsAuthorized(HttpRequest request) =>
+        request.Headers.Authorization.ToString() == "Bearer " + options.ApiKey;
+
+    protected override (byte[] Body, string ContentType) ErrorBody(int status, string message) => status switch
+    {
+        422 => (Encoding.UTF8.GetBytes(
+            "{\"detail\":[{\"loc\":[\"body\",\"messages\"],\"msg\":" + JsonSerializer.Serialize(message) + ",\"type\":\"value_error\"}]}"),
+            "application/json"),
+        401 => ("""{"error":{"message":"Not authenticated"}}"""u8.ToArray(), "application/json"),
+        _ => (Encoding.UTF8.GetBytes("{\"error\":{\"message\":" + JsonSerializer.Serialize(message) + "}}"), "application/json"),
+    };
+
+    protected override (int Status, string Message)? Validate(ChatRequestView r, string? slug)
+    {
+        if (r.Model is null || !options.Models.Contains(r.Model))
+        {
+            return (404, $"The model `{r.Model}` does not exist");
+        }
+
+        if (r.Temperature is < 0 or > 2)
+        {
+            return (422, "temperature: ensure this value is less than or equal to 2");
+        }
+
+        if (r.TopP is <= 0 or > 1)
+        {
+            return (422, "top_p: ensure this value is in (0, 1]");
+        }
+
+        return null;
+    }
+
+    protected override byte[] CompletionBody(SimExchange x, ChatRequestView r, ReplyPlan plan, string id) =>
+        OpenAiShapes.Completion(id, r.Model!, plan, includeUsage: !x.Knobs.Flag("no_usage"), w => WriteCost(w, plan));
+
+    protected override async Task StreamAsync(SimExchange x, ChatRequestView r, ReplyPlan plan, string id)
+    {
+        await x.StartStreamAsync();
+        foreach (var piece in plan.Pieces)
+        {
+            if (options.Pings)
+            {
+                await x.WriteRawAsync(": ping\n\n"u8.ToArray());
+            }
+
+            if (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", piece, null, choices: true, usage: null)))
+            {
+                return;
+            }
+        }
+
+        var sendUsage = r.IncludeUsage && !x.Knobs.Flag("no_usage");
+        var finishUsage = sendUsage && !options.SeparateUsageChunk ? plan : null;
+        if (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "", plan.FinishReason, choices: true,
+                finishUsage, w => WriteCost(w, plan))))
+        {
+            return;
+        }
+
+        if (sendUsage && options.SeparateUsageChunk
+            && !await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, null, null, null, choices: false, plan, w => WriteCost(w, plan))))
+        {
+            return;
+        }
+
+        await x.WriteRawAsync(OpenAiShapes.DoneEvent);
+        x.Entry.Completed = true;
+    }
+
+    private void WriteCost(Utf8JsonWriter w, ReplyPlan plan) =>
+        w.WriteNumber("estimated_cost",
+            (plan.PromptTokens * options.InputPricePerMillion + plan.CompletionTokens * options.OutputPricePerMillion) / 1_000_000m);
+}

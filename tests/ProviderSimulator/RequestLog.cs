@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+
+namespace ProviderSimulator;
+
+/// <summary>What the simulator received, so tests can check what a gateway actually sent upstream.</summary>
+public sealed class RequestLog
+{
+    private const int Capacity = 500;
+    private readonly ConcurrentQueue<LoggedRequest> _entries = new();
+    private long _sequence;
+
+    public LoggedRequest Add(string provider, HttpRequest request, string body)
+    {
+        var entry = new LoggedRequest
+        {
+            Sequence = Interlocked.Increment(ref _sequence),
+            Provider = provider,
+            Method = request.Method,
+            Path = request.Path + request.QueryString,
+            Authorization = request.Headers.Authorization.ToString(),
+            ApiKeyHeader = request.Headers["x-api-key"].ToString(),
+            RequestId = request.Headers["x-request-id"].ToString(),
+            Body = body,
+            ReceivedAt = DateTimeOffset.UtcNow,
+        };
+        _entries.Enqueue(entry);
+        while (_entries.Count > Capacity && _entries.TryDequeue(out _))
+        {
+        }
+
+        return entry;
+    }
+
+    public IReadOnlyList<LoggedRequest> All => [.. _entries];
+
+    public void Clear() => _entries.Clear();
+}
+
+public sealed class LoggedRequest
+{
+    public long Sequence { get; init; }
+    public required string Provider { get; init; }
+    public required string Method { get; init; }
+    public required string Path { get; init; }
+    public required string Authorization { get; init; }
+    public required string ApiKeyHeader { get; init; }
+    public required string RequestId { get; init; }
+    public required string Body { get; init; }
+    public DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Set when the caller went away before the simulator finished answering.</summary>
+    public bool Aborted { get; set; }
+
+    public bool Completed { get; set; }
+}

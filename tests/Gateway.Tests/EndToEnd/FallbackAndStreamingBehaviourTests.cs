@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.EndToEnd;
+
+/// <summary>Fallback between deployments, event-by-event flushing, and client disconnects.</summary>
+public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClassFixture<GatewayFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [InlineData("status=503")]
+    [InlineData("status=429")]
+    [InlineData("reset=1")]
+    [InlineData("malformed=1")]
+    public async Task FirstDeploymentFails_NextOneAnswers(string knob)
+    {
+        var requestId = Sse.NewRequestId();
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            $$"""{"model":"fallback-llama","messages":[{"role":"user","content":"hello [sim only=deepinfra {{knob}}]"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("echo: hello", JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var tried = await f.Simulator.RequestsAsync(requestId);
+        Assert.Equal(["deepinfra", "segmind"], tried.Select(r => r.Provider));
+    }
+
+    [Fact]
+    public async Task CallerFault_IsNotRetriedElsewhere()
+    {
+        var requestId = Sse.NewRequestId();
+        var (response, _) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"fallback-llama","messages":[{"role":"user","content":"x [sim only=deepinfra status=422]"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Single(await f.Simulator.RequestsAsync(requestId));
+    }
+
+    [Fact]
+    public async Task StreamFailsBeforeAnyChunk_FallsBackWithoutTheClientNoticing()
+    {
+        var requestId = Sse.NewRequestId();
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"fallback-llama","stream":true,"messages":[{"role":"user","content":"hey [sim only=deepinfra truncate_after=0]"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("[DONE]", Sse.DataLines(body)[^1]);
+        Assert.Equal(2, (await f.Simulator.RequestsAsync(requestId)).Count);
+    }
+
+    [Fact]
+    public async Task StreamEvents_ReachTheClientAsTheyAreProduced()
+    {
+        var requestId = Sse.NewRequestId();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"hive-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=4 chunk_delay_ms=700]"}]}""",
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-request-id", requestId);
+        using var response = await f.Gateway.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+
+        var first = await reader.ReadLineAsync().WaitAsync(Patience);
+
+        // The first event is in our hands while the provider is still producing the rest.
+        Assert.StartsWith("data: {", first);
+        var upstream = await f.Simulator.SingleRequestAsync(requestId);
+        Assert.False(upstream.Completed);
+        var rest = await reader.ReadToEndAsync().WaitAsync(Patience);
+        Assert.EndsWith("data: [DONE]\n\n", rest);
+    }
+
+    [Fact]
+    public async Task ClientDisconnects_UpstreamRequestIsCancelled()
+    {
+        var requestId = Sse.NewRequestId();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=100 chunk_delay_ms=200]"}]}""",
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-request-id", requestId);
+        using (var client = new HttpClient { BaseAddress = f.Gateway.BaseUrl })
+        {
+            client.DefaultRequestHeaders.Authorization = f.Gateway.Http.DefaultRequestHeaders.Authorization;
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var stream = await response.Content.ReadAsStreamAsync();
+            using var reader = new StreamReader(stream);
+            Assert.StartsWith("data: ", await reader.ReadLineAsync().WaitAsync(Patience));
+        }
+
+        // The client's connection is gone; the simulator must see its own request aborted soon after.
+        var deadline = DateTime.UtcNow + Patience;
+        LoggedRequestProbe probe;
+        do
+        {
+            await Task.Delay(50);
+            var upstream = await f.Simulator.SingleRequestAsync(requestId);
+            probe = new LoggedRequestProbe(upstream.Aborted, upstream.Completed);
+        }
+        while (!probe.Aborted && DateTime.UtcNow < deadline);
+
+        Assert.True(probe.Aborted, "the upstream request was not cancelled");
+        Assert.False(probe.Completed);
+    }
+
+    private readonly record struct LoggedRequestProbe(bool Aborted, bool Completed);
+}

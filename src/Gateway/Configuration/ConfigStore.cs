@@ -30,6 +30,13 @@ internal sealed partial class ConfigStore : IDisposable
 
     public GatewaySnapshot Current => _current;
 
+    /// <summary>How many run-time changes were refused, and why the last one was.</summary>
+    public int RejectedReloads => _rejectedReloads;
+
+    public string? LastRejection { get; private set; }
+
+    private int _rejectedReloads;
+
     /// <summary>Raised after a new snapshot is in place.</summary>
     public event Action<GatewaySnapshot>? Changed;
 
@@ -48,6 +55,8 @@ internal sealed partial class ConfigStore : IDisposable
 
         if (snapshot is null)
         {
+            LastRejection = string.Join("\n", errors);
+            Interlocked.Increment(ref _rejectedReloads);
             Log.ReloadRejected(_logger, errors.Count, string.Join(Environment.NewLine + "  ", errors));
             return;
         }

@@ -36,9 +36,9 @@ internal sealed class ChatExchange
     public string PublicModel { get; }
 
     /// <summary>One id for the whole answer, the same in every chunk of a stream.</summary>
-    public string CompletionId { get; } = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+    public string CompletionId { get; init; } = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
-    public long Created { get; }
+    public long Created { get; init; }
     public long StartedAt { get; }
     public long? FirstTokenAt { get; private set; }
 

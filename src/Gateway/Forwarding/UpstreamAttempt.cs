@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Streaming;
+using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -90,106 +91,52 @@ internal sealed partial class UpstreamAttempt(
 
     private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken clientAborted)
     {
-        var header = UpstreamResponses.HeaderLookup(upstream);
-        var clientStream = exchange.Request.IsStreaming;
+        var relay = new ResponseRelay(exchange, _provider.Name, _translator, _provider.StreamIdleTimeout, Redact, logger);
         AttemptResult result;
         if (UpstreamResponses.IsEventStream(upstream))
         {
             await using var body = await upstream.Content.ReadAsStreamAsync(clientAborted);
-            result = clientStream
-                ? await SseToSseAsync(response, body, clientAborted)
-                : await SseToJsonAsync(response, body, clientAborted);
+            result = exchange.Request.IsStreaming
+                ? await relay.SseToSseAsync(response, body, clientAborted)
+                : await relay.SseToJsonAsync(response, body, clientAborted);
         }
         else
         {
-            result = await JsonAnswerAsync(response, upstream, clientStream, clientAborted);
+            var completion = await ReadCompletionAsync(upstream, clientAborted);
+            result = completion.Error is { } error
+                ? AttemptResult.Before(error, retryable: true)
+                : await relay.CompletionAsync(response, completion.Value!, clientAborted);
         }
 
-        exchange.ProviderCostMicros = _translator.ReportedCostMicros(exchange.ReportedUsage, header);
+        exchange.ProviderCostMicros = _translator.ReportedCostMicros(exchange.ReportedUsage, UpstreamResponses.HeaderLookup(upstream));
         return result;
     }
 
-    private async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
-    {
-        using var writer = new ClientStreamWriter(response, exchange, _translator.MapFinishReason);
-        var (end, message) = await StreamPump.RunAsync(body, _translator, writer, _provider.StreamIdleTimeout, clientAborted);
-        if (end == StreamEnd.Completed)
-        {
-            await writer.CompleteAsync(clientAborted);
-            return AttemptResult.Success;
-        }
-
-        if (end == StreamEnd.ClientGone)
-        {
-            return AttemptResult.Gone;
-        }
-
-        var error = StreamError(end, message);
-        Log.StreamEnded(logger, exchange.RequestId, _provider.Name, end);
-        if (!writer.ClientResponseStarted)
-        {
-            return AttemptResult.Before(error, retryable: true);
-        }
-
-        await writer.FailAsync(error, clientAborted);
-        return AttemptResult.During(error);
-    }
-
-    private async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
-    {
-        var collector = new StreamCollector();
-        var (end, message) = await StreamPump.RunAsync(body, _translator, collector, _provider.StreamIdleTimeout, clientAborted);
-        switch (end)
-        {
-            case StreamEnd.Completed:
-                await CompletionWriter.WriteAsync(response, exchange, collector.ToCompletion(), _translator.MapFinishReason, clientAborted);
-                return AttemptResult.Success;
-            case StreamEnd.ClientGone:
-                return AttemptResult.Gone;
-            default:
-                Log.StreamEnded(logger, exchange.RequestId, _provider.Name, end);
-                return AttemptResult.Before(StreamError(end, message), retryable: true);
-        }
-    }
-
-    private async Task<AttemptResult> JsonAnswerAsync(HttpResponse response, HttpResponseMessage upstream, bool clientStream,
+    /// <summary>Reads a whole completion under the provider's response timeout.</summary>
+    private async Task<(ChatCompletion? Value, GatewayError? Error)> ReadCompletionAsync(HttpResponseMessage upstream,
         CancellationToken clientAborted)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         timeout.CancelAfter(_provider.ResponseTimeout);
-        Translators.Contract.ChatCompletion? completion;
         try
         {
             var body = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxCompletionBodyBytes, timeout.Token);
-            if (body is null || !_translator.TryReadCompletion(body.WrittenSpan, out completion))
+            if (body is not null && _translator.TryReadCompletion(body.WrittenSpan, out var completion))
             {
-                Log.UnreadableAnswer(logger, exchange.RequestId, _provider.Name);
-                return AttemptResult.Before(GatewayError.UpstreamInvalidResponse(_provider.Name), retryable: true);
+                return (completion, null);
             }
+
+            Log.UnreadableAnswer(logger, exchange.RequestId, _provider.Name);
+            return (null, GatewayError.UpstreamInvalidResponse(_provider.Name));
         }
         catch (OperationCanceledException) when (!clientAborted.IsCancellationRequested)
         {
-            return AttemptResult.Before(GatewayError.UpstreamTimeout(_provider.Name), retryable: true);
+            return (null, GatewayError.UpstreamTimeout(_provider.Name));
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
-            return AttemptResult.Before(GatewayError.StreamInterrupted(_provider.Name), retryable: true);
+            return (null, GatewayError.StreamInterrupted(_provider.Name));
         }
-
-        if (!clientStream)
-        {
-            await CompletionWriter.WriteAsync(response, exchange, completion!, _translator.MapFinishReason, clientAborted);
-            return AttemptResult.Success;
-        }
-
-        using var writer = new ClientStreamWriter(response, exchange, _translator.MapFinishReason);
-        foreach (var chunk in StreamSynthesizer.ToChunks(completion!))
-        {
-            await writer.WriteChunkAsync(chunk, clientAborted);
-        }
-
-        await writer.CompleteAsync(clientAborted);
-        return AttemptResult.Success;
     }
 
     private async Task<AttemptResult> ReadFailureAsync(HttpResponseMessage upstream, int status, CancellationToken clientAborted)
@@ -214,14 +161,6 @@ internal sealed partial class UpstreamAttempt(
         return AttemptResult.Before(GatewayError.FromUpstream(_provider.Name, error), retryable);
     }
 
-    private GatewayError StreamError(StreamEnd end, string? message) => end switch
-    {
-        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(_provider.Name),
-        StreamEnd.UpstreamError => GatewayError.StreamFailed(_provider.Name, Redact(message ?? "unknown error")),
-        StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(_provider.Name),
-        _ => GatewayError.StreamInterrupted(_provider.Name),
-    };
-
     // Belt and braces: should a provider ever echo our key in an error, it stops here.
     private string Redact(string message) =>
         apiKey.Length >= 8 ? message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : message;
@@ -230,9 +169,6 @@ internal sealed partial class UpstreamAttempt(
     {
         [LoggerMessage(10, LogLevel.Warning, "{RequestId}: provider {Provider} answered {Status} ({Class}): {Message}")]
         public static partial void UpstreamRejected(ILogger logger, string requestId, string provider, int status, UpstreamErrorClass @class, string message);
-
-        [LoggerMessage(11, LogLevel.Warning, "{RequestId}: stream from provider {Provider} ended badly: {End}")]
-        public static partial void StreamEnded(ILogger logger, string requestId, string provider, StreamEnd end);
 
         [LoggerMessage(12, LogLevel.Warning, "{RequestId}: provider {Provider} sent an answer that is not a readable completion")]
         public static partial void UnreadableAnswer(ILogger logger, string requestId, string provider);

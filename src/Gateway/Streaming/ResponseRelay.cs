@@ -1,0 +1,91 @@
+using Gateway.Errors;
+using Gateway.Forwarding;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Streaming;
+
+/// <summary>
+/// Turns a provider's successful answer into the client's: an SSE stream relayed event by event,
+/// a stream collected into one completion, or a whole completion answered as JSON or as a
+/// synthesized stream. Decides nothing about transport; <see cref="UpstreamAttempt"/> does that.
+/// </summary>
+/// <param name="redact">Scrubs secrets from provider messages before they reach the client.</param>
+internal sealed partial class ResponseRelay(ChatExchange exchange, string providerName, IChatProvider translator,
+    TimeSpan streamIdleTimeout, Func<string, string> redact, ILogger logger)
+{
+    public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    {
+        using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
+        var (end, message) = await StreamPump.RunAsync(body, translator, writer, streamIdleTimeout, clientAborted);
+        if (end == StreamEnd.Completed)
+        {
+            await writer.CompleteAsync(clientAborted);
+            return AttemptResult.Success;
+        }
+
+        if (end == StreamEnd.ClientGone)
+        {
+            return AttemptResult.Gone;
+        }
+
+        var error = StreamError(end, message);
+        Log.StreamEnded(logger, exchange.RequestId, providerName, end);
+        if (!writer.ClientResponseStarted)
+        {
+            return AttemptResult.Before(error, retryable: true);
+        }
+
+        await writer.FailAsync(error, clientAborted);
+        return AttemptResult.During(error);
+    }
+
+    public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    {
+        var collector = new StreamCollector();
+        var (end, message) = await StreamPump.RunAsync(body, translator, collector, streamIdleTimeout, clientAborted);
+        switch (end)
+        {
+            case StreamEnd.Completed:
+                await CompletionWriter.WriteAsync(response, exchange, collector.ToCompletion(), translator.MapFinishReason, clientAborted);
+                return AttemptResult.Success;
+            case StreamEnd.ClientGone:
+                return AttemptResult.Gone;
+            default:
+                Log.StreamEnded(logger, exchange.RequestId, providerName, end);
+                return AttemptResult.Before(StreamError(end, message), retryable: true);
+        }
+    }
+
+    public async Task<AttemptResult> CompletionAsync(HttpResponse response, ChatCompletion completion, CancellationToken clientAborted)
+    {
+        if (!exchange.Request.IsStreaming)
+        {
+            await CompletionWriter.WriteAsync(response, exchange, completion, translator.MapFinishReason, clientAborted);
+            return AttemptResult.Success;
+        }
+
+        using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
+        foreach (var chunk in StreamSynthesizer.ToChunks(completion))
+        {
+            await writer.WriteChunkAsync(chunk, clientAborted);
+        }
+
+        await writer.CompleteAsync(clientAborted);
+        return AttemptResult.Success;
+    }
+
+    private GatewayError StreamError(StreamEnd end, string? message) => end switch
+    {
+        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(providerName),
+        StreamEnd.UpstreamError => GatewayError.StreamFailed(providerName, redact(message ?? "unknown error")),
+        StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(providerName),
+        _ => GatewayError.StreamInterrupted(providerName),
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(11, LogLevel.Warning, "{RequestId}: stream from provider {Provider} ended badly: {End}")]
+        public static partial void StreamEnded(ILogger logger, string requestId, string provider, StreamEnd end);
+    }
+}

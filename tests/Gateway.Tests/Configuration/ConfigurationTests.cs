@@ -1,0 +1,160 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Configuration;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gateway.Tests.Configuration;
+
+/// <summary>gateway.json: validation at start-up, environment overrides, and reload at run time.</summary>
+public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<GatewayFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    private static JsonObject BrokenConfig(Uri simulator)
+    {
+        var config = TestConfig.Standard(simulator);
+        config["Providers"]!["hive"]!["Kind"] = "hive-v9";
+        config["Providers"]!["deepinfra"]!["BaseUrl"] = "not a url";
+        config["Providers"]!["segmind"]!["ApiKeyEnv"] = "";
+        config["Models"]!["hive-llama"]!["Deployments"]![0]!.AsObject().Remove("Price");
+        config["Models"]!["deepinfra-llama"]!["Deployments"]![0]!["Provider"] = "nobody";
+        config["Models"]!["segmind-llama"]!["Deployments"]![0]!["Price"]!["InputPerMillion"] = 0.0000001m;
+        config["Keys"]!["test"]!["Sha256"] = "abc";
+        config["Keys"]!["limited"]!["Models"] = new JsonArray("ghost-model");
+        return config;
+    }
+
+    [Fact]
+    public async Task InvalidFile_FailsStartupNamingEveryBadEntry()
+    {
+        var ex = await Assert.ThrowsAsync<GatewayConfigurationException>(() => GatewayHost.StartAsync(BrokenConfig(f.Simulator.BaseUrl)));
+
+        string[] expected =
+        [
+            "Providers:hive:Kind", "Providers:deepinfra:BaseUrl", "Providers:segmind:ApiKeyEnv",
+            "Models:hive-llama:Deployments:0:Price", "Models:deepinfra-llama:Deployments:0:Provider",
+            "Models:segmind-llama:Deployments:0:Price:InputPerMillion", "Keys:test:Sha256", "Keys:limited:Models",
+        ];
+        Assert.All(expected, path => Assert.Contains(ex.Problems, p => p.StartsWith(path, StringComparison.Ordinal)));
+        Assert.All(expected, path => Assert.Contains(path, ex.Message));
+    }
+
+    [Fact]
+    public async Task InvalidFile_ProcessExitsWithOneMessage()
+    {
+        var path = await WriteTempConfigAsync(BrokenConfig(f.Simulator.BaseUrl).ToJsonString());
+        await using var gateway = GatewayProcess.Start(path);
+
+        Assert.Equal(1, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Invalid gateway configuration (", gateway.Output);
+        Assert.Contains("Providers:hive:Kind", gateway.Output);
+        Assert.Contains("Keys:test:Sha256", gateway.Output);
+        Assert.DoesNotContain("   at ", gateway.Output);
+    }
+
+    [Fact]
+    public async Task MalformedJson_FailsStartupWithParserMessage()
+    {
+        var path = await WriteTempConfigAsync("{ \"Providers\": { ");
+        await using var gateway = GatewayProcess.Start(path);
+
+        Assert.Equal(1, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(path, gateway.Output);
+    }
+
+    [Fact]
+    public async Task EnvironmentVariables_OverrideFileEntries()
+    {
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        config["Providers"]!["deepinfra"]!["BaseUrl"] = "http://127.0.0.1:9";
+        config["Providers"]!["deepinfra"]!["ApiKeyEnv"] = "MY_DEEPINFRA_TOKEN";
+        var path = await WriteTempConfigAsync(config.ToJsonString());
+        await using var gateway = GatewayProcess.Start(path, new Dictionary<string, string>
+        {
+            ["Providers__deepinfra__BaseUrl"] = f.Simulator.BaseUrl.ToString(),
+            ["MY_DEEPINFRA_TOKEN"] = "sim-deepinfra-key",
+            ["GATEWAY_BOOTSTRAP_KEY"] = "sk-bootstrap-123",
+        });
+        var url = await gateway.WaitUntilListeningAsync();
+        using var http = new HttpClient { BaseAddress = url };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "sk-bootstrap-123");
+
+        var (response, body) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"via env"}]}""");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("echo: via env", body);
+        Assert.DoesNotContain("sim-deepinfra-key", gateway.Output);
+        Assert.DoesNotContain("sk-bootstrap-123", gateway.Output);
+    }
+
+    [Fact]
+    public async Task FileChange_IsAppliedWithoutRestart()
+    {
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(config);
+        config["Models"]!["brand-new"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, config.ToJsonString());
+
+        await Eventually(async () => (await gateway.Http.GetAsync("/v1/models/brand-new")).StatusCode == HttpStatusCode.OK);
+        var (response, _) = await Sse.PostAsync(gateway.Http, """{"model":"brand-new","messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{ \"Models\": ")]
+    [InlineData("""{"Providers":{"hive":{"Kind":"nonsense","BaseUrl":"http://x","ApiKeyEnv":"X"}},"Models":{}}""")]
+    public async Task InvalidChange_KeepsLastGoodConfiguration(string broken)
+    {
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(config);
+        var store = gateway.Services.GetRequiredService<ConfigStore>();
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, broken);
+
+        await Eventually(() => Task.FromResult(store.RejectedReloads > 0));
+        Assert.NotNull(store.LastRejection);
+        var (response, _) = await Sse.PostAsync(gateway.Http, """{"model":"hive-llama","messages":[{"role":"user","content":"still here"}]}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // And a later good change is applied again.
+        config["Models"]!["after-fix"] = TestConfig.Model(("hive", "meta-llama/llama-3.2-1b-instruct"));
+        await File.WriteAllTextAsync(gateway.ConfigPath, config.ToJsonString());
+        await Eventually(async () => (await gateway.Http.GetAsync("/v1/models/after-fix")).StatusCode == HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task MissingProviderKey_Returns502WithoutNamingTheVariable()
+    {
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        config["Providers"]!["deepinfra"]!["ApiKeyEnv"] = "GW_TEST_UNSET_VARIABLE";
+        await using var gateway = await GatewayHost.StartAsync(config);
+
+        var (response, body) = await Sse.PostAsync(gateway.Http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"x"}]}""");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("provider_not_configured", error.GetProperty("code").GetString());
+        Assert.DoesNotContain("GW_TEST_UNSET_VARIABLE", body);
+    }
+
+    private static async Task<string> WriteTempConfigAsync(string text)
+    {
+        var directory = Directory.CreateTempSubdirectory("gateway-config-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        await File.WriteAllTextAsync(path, text);
+        return path;
+    }
+
+    private static async Task Eventually(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(100);
+        }
+    }
+}

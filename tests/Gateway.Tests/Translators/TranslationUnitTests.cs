@@ -1,0 +1,155 @@
+using System.Text;
+using System.Text.Json;
+using Gateway.Configuration;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Providers;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Tests.Translators;
+
+public sealed class ErrorBodiesTests
+{
+    [Theory]
+    [InlineData("""{"error":{"message":"Not authenticated","type":"x"}}""", "Not authenticated")]
+    [InlineData("""{"error":"Insufficient credits"}""", "Insufficient credits")]
+    [InlineData("""{"status_code":405,"message":"Balance exhausted"}""", "Balance exhausted")]
+    [InlineData("""{"detail":"Rate limited"}""", "Rate limited")]
+    [InlineData("""{"detail":[{"loc":["body","temperature"],"msg":"too high","type":"value_error"},{"loc":["body"],"msg":"bad"}]}""", "temperature: too high; bad")]
+    [InlineData("<html><head><title>405 Not Allowed</title></head></html>", "an HTML error page (405 Not Allowed)")]
+    [InlineData("upstream connect error", "upstream connect error")]
+    [InlineData("", "(empty body)")]
+    [InlineData("""{"unexpected":true}""", """{"unexpected":true}""")]
+    public void ExtractMessage_ReadsEveryProviderShape(string body, string expected) =>
+        Assert.Equal(expected, ErrorBodies.ExtractMessage(Encoding.UTF8.GetBytes(body)));
+
+    [Fact]
+    public void ExtractMessage_LongBody_IsCut() =>
+        Assert.True(ErrorBodies.ExtractMessage(Encoding.UTF8.GetBytes(new string('x', 10_000))).Length <= 401);
+}
+
+public sealed class RetryAfterTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
+
+    [Theory]
+    [InlineData("retry-after", "7", 7000)]
+    [InlineData("retry-after", "1.5", 1500)]
+    [InlineData("retry-after-ms", "250", 250)]
+    [InlineData("retry-after", "Sun, 22 Nov 2026 12:00:30 GMT", 30000)]
+    public void Read_UnderstandsSecondsMillisecondsAndDates(string header, string value, double expectedMs) =>
+        Assert.Equal(expectedMs, RetryAfter.Read(h => h == header ? value : null, Now)!.Value.TotalMilliseconds);
+
+    [Fact]
+    public void Read_Missing_IsNull() => Assert.Null(RetryAfter.Read(_ => null, Now));
+
+    [Theory]
+    [InlineData("2026-11-22T12:00:10Z", 10)]
+    [InlineData("1795348810", 10)]
+    [InlineData("2026-11-22T11:00:00Z", 0)]
+    public void FromInstant_IsDelayUntilThenNeverNegative(string value, double seconds) =>
+        Assert.Equal(seconds, RetryAfter.FromInstant(value, Now)!.Value.TotalSeconds);
+}
+
+public sealed class FinishReasonAndEstimatorTests
+{
+    [Theory]
+    [InlineData("stop", "stop")]
+    [InlineData("eos", "stop")]
+    [InlineData("finish", "stop")]
+    [InlineData("max_tokens", "length")]
+    [InlineData("tool_use", "tool_calls")]
+    [InlineData("brand_new_reason", "brand_new_reason")]
+    public void FinishReasons_MapKnownAndPassUnknown(string input, string expected) => Assert.Equal(expected, FinishReasons.Normalize(input));
+
+    [Theory]
+    [InlineData("", 0)]
+    [InlineData("Hello", 1)]
+    [InlineData("Hello world", 2)]
+    [InlineData("Hello, world!", 4)]
+    [InlineData("internationalization", 5)]
+    [InlineData("1234567", 3)]
+    [InlineData("日本語", 3)]
+    [InlineData("line\nbreak", 3)]
+    public void TokenEstimator_FollowsPreTokenizerShape(string text, int expected) => Assert.Equal(expected, TokenEstimator.Estimate(text));
+
+    [Fact]
+    public void TokenEstimator_EnglishProse_IsNearFourCharactersPerToken()
+    {
+        const string prose = "The quick brown fox jumps over the lazy dog while the farmer watches from the porch, " +
+            "sipping coffee and wondering whether the weather will hold until the harvest is finished.";
+        var estimate = TokenEstimator.Estimate(prose);
+
+        // cl100k/Llama 3 give 36 tokens for this sentence.
+        Assert.InRange(estimate, 32, 40);
+    }
+}
+
+public sealed class PriceTests
+{
+    [Theory]
+    [InlineData(30_000, 50_000, 1_000_000, 1_000_000, 80_000)]
+    [InlineData(30_000, 50_000, 15, 16, 1)]
+    [InlineData(30_000, 50_000, 10, 5, 1)]
+    [InlineData(30_000, 50_000, 1, 1, 0)]
+    [InlineData(0, 0, 123456, 654321, 0)]
+    public void CostMicros_IsIntegerAndRoundedOnce(long inMicrosPerM, long outMicrosPerM, long prompt, long completion, long expected) =>
+        Assert.Equal(expected, new Price(inMicrosPerM, outMicrosPerM).CostMicros(prompt, completion));
+}
+
+public sealed class ParameterGateTests
+{
+    private static ChatCompletionRequest Parse(string json) => JsonSerializer.Deserialize(json, OpenAiJson.Context.ChatCompletionRequest)!;
+
+    private static readonly DeploymentTarget Target = new() { PublicModel = "pub", UpstreamModel = "up" };
+
+    [Fact]
+    public void Apply_NeverAddsParameters()
+    {
+        var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}]}""");
+        var provider = ProviderCatalog.Find("hive-v3")!;
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+
+        Assert.Null(provider.WriteRequest(request, Target, stream: false, body));
+        Assert.Equal("""{"model":"up","messages":[{"role":"user","content":"x"}],"stream":false}""", Encoding.UTF8.GetString(body.WrittenSpan));
+    }
+
+    [Fact]
+    public void Apply_DoesNotChangeTheClientsRequest()
+    {
+        var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}],"max_tokens":9999,"seed":1}""");
+        ParameterGate.Apply(request, new ParameterSupport { Supported = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10, true) } },
+            Target with { DropParameters = new HashSet<string> { "seed" } }, out var error);
+
+        Assert.Null(error);
+        Assert.Equal(9999, request.MaxTokens);
+        Assert.Equal(1, request.Seed);
+        Assert.Equal("pub", request.Model);
+    }
+
+    [Fact]
+    public void Apply_RangeErrorNamesTheFieldTheClientUsed()
+    {
+        var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}],"max_completion_tokens":50}""");
+        ParameterGate.Apply(request, new ParameterSupport { Supported = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10) } },
+            Target, out var error);
+
+        Assert.Equal("max_completion_tokens", error!.Param);
+    }
+
+    [Fact]
+    public void ChatRequestReader_KeepsUnknownFields()
+    {
+        Assert.True(ChatRequestReader.TryRead("""{"model":"m","messages":[{"role":"user","content":"x","x_extra":1}],"top_k":5}"""u8,
+            out var request, out _));
+
+        Assert.Equal(5, request!.ExtensionData!["top_k"].GetInt32());
+        Assert.Equal(1, request.Messages![0].ExtensionData!["x_extra"].GetInt32());
+    }
+
+    [Theory]
+    [InlineData("$.messages[0].content", "messages[0].content")]
+    [InlineData("$.temperature", "temperature")]
+    [InlineData("$", null)]
+    [InlineData("$['odd name']", "odd name")]
+    public void ToParam_TurnsJsonPathsIntoParamNames(string path, string? expected) => Assert.Equal(expected, ChatRequestReader.ToParam(path));
+}

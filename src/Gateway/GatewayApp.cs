@@ -31,6 +31,7 @@ public static class GatewayApp
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProviderClients>();
         services.AddHttpForwarder();
+        services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<IUsageSink, LoggingUsageSink>();

@@ -32,6 +32,16 @@ internal static partial class GatewayConfigCompiler
             errors.Add($"Server:PublicBaseUrl: '{publicUrl}' is not an absolute http(s) URL.");
         }
 
+        if (options.Server.PublicBaseUrl is null && providers.Values.FirstOrDefault(p => p.Translator is IAsyncTaskProvider) is { } asyncProvider)
+        {
+            errors.Add($"Server:PublicBaseUrl: required because provider '{asyncProvider.Name}' ({asyncProvider.Translator.Kind}) answers by callback.");
+        }
+
+        if (options.Server.MaxCallbackBodyBytes <= 0)
+        {
+            errors.Add("Server:MaxCallbackBodyBytes: must be a positive number of bytes.");
+        }
+
         if (errors.Count > 0)
         {
             return null;
@@ -40,6 +50,7 @@ internal static partial class GatewayConfigCompiler
         return new GatewaySnapshot
         {
             Server = options.Server,
+            Redis = options.Redis,
             Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
@@ -73,6 +84,13 @@ internal static partial class GatewayConfigCompiler
             Positive(p.ResponseTimeoutSeconds, $"{at}:ResponseTimeoutSeconds", errors);
             Positive(p.StreamIdleTimeoutSeconds, $"{at}:StreamIdleTimeoutSeconds", errors);
             Positive(p.MaxConnections, $"{at}:MaxConnections", errors);
+            if (translator is IAsyncTaskProvider)
+            {
+                Positive(p.CallbackWaitSeconds, $"{at}:CallbackWaitSeconds", errors);
+                Positive(p.PollIntervalSeconds, $"{at}:PollIntervalSeconds", errors);
+                Positive(p.TaskTimeoutSeconds, $"{at}:TaskTimeoutSeconds", errors);
+                Positive(p.KeepAliveSeconds, $"{at}:KeepAliveSeconds", errors);
+            }
             if (translator is null || !IsHttpUrl(p.BaseUrl) || string.IsNullOrWhiteSpace(p.ApiKeyEnv))
             {
                 continue;
@@ -152,6 +170,7 @@ internal static partial class GatewayConfigCompiler
             DropParameters = d.DropParameters.ToHashSet(StringComparer.Ordinal),
             ClampParameters = d.ClampParameters.ToHashSet(StringComparer.Ordinal),
             StreamingOnly = d.StreamingOnly,
+            Options = new Dictionary<string, string>(d.Options, StringComparer.OrdinalIgnoreCase),
         };
         return new Deployment(provider, target, price.Value);
     }

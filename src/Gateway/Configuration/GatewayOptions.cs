@@ -12,6 +12,20 @@ public sealed class GatewayOptions
     public Dictionary<string, ProviderOptions> Providers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public Dictionary<string, ModelOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public Dictionary<string, KeyOptions> Keys { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public RedisOptions Redis { get; set; } = new();
+}
+
+/// <summary>Shared state for several replicas. Without it, state lives in this process (one instance).</summary>
+public sealed class RedisOptions
+{
+    /// <summary>A StackExchange.Redis connection string, e.g. <c>127.0.0.1:6379</c>; empty = in-memory.</summary>
+    public string? Configuration { get; set; }
+
+    /// <summary>Prefix of every key and channel the gateway uses, so several gateways can share a server.</summary>
+    public string KeyPrefix { get; set; } = "gw:";
+
+    /// <summary>Longest wait for one Redis command before it counts as failed.</summary>
+    public int CommandTimeoutMilliseconds { get; set; } = 500;
 }
 
 public sealed class ServerOptions
@@ -19,8 +33,14 @@ public sealed class ServerOptions
     /// <summary>Largest accepted request body; larger ones get 413.</summary>
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
 
-    /// <summary>The URL clients and providers reach this gateway at (used for provider callbacks).</summary>
+    /// <summary>The URL providers reach this gateway at; async-task providers call back below it.</summary>
     public string? PublicBaseUrl { get; set; }
+
+    /// <summary>Name of the environment variable holding the secret that signs callback URLs (the same on every replica).</summary>
+    public string? CallbackSigningKeyEnv { get; set; }
+
+    /// <summary>Largest accepted callback body.</summary>
+    public long MaxCallbackBodyBytes { get; set; } = 1024 * 1024;
 }
 
 public sealed class ProviderOptions
@@ -41,6 +61,18 @@ public sealed class ProviderOptions
     public double StreamIdleTimeoutSeconds { get; set; } = 60;
 
     public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>Async-task providers (Hive V2): how long to wait for the callback before polling.</summary>
+    public double CallbackWaitSeconds { get; set; } = 20;
+
+    /// <summary>Async-task providers: interval between polls once polling started.</summary>
+    public double PollIntervalSeconds { get; set; } = 2;
+
+    /// <summary>Async-task providers: overall deadline for a task; beyond it the client gets 504.</summary>
+    public double TaskTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Async-task providers: interval of SSE comment keep-alives to a waiting streaming client.</summary>
+    public double KeepAliveSeconds { get; set; } = 5;
 }
 
 public sealed class ModelOptions
@@ -71,6 +103,9 @@ public sealed class DeploymentOptions
 
     /// <summary>Parameters that may be clamped into the provider's range instead of rejected.</summary>
     public List<string> ClampParameters { get; set; } = [];
+
+    /// <summary>Provider-specific settings, e.g. Hive V2's <c>UserRole</c> and <c>ModelRole</c> history names.</summary>
+    public Dictionary<string, string> Options { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 public sealed class PriceOptions

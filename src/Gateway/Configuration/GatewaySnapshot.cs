@@ -10,6 +10,7 @@ namespace Gateway.Configuration;
 internal sealed class GatewaySnapshot
 {
     public required ServerOptions Server { get; init; }
+    public required RedisOptions Redis { get; init; }
     public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
     public required FrozenDictionary<string, ModelRoute> Models { get; init; }
 
@@ -26,7 +27,7 @@ internal sealed class GatewaySnapshot
 /// <summary>A configured provider with its translator; the key is read from the environment, never from the file.</summary>
 internal sealed record ProviderRuntime(
     string Name,
-    IChatProvider Translator,
+    IProvider Translator,
     Uri BaseUrl,
     string ApiKeyEnv,
     string? ApiKey,
@@ -35,6 +36,10 @@ internal sealed record ProviderRuntime(
     public TimeSpan ConnectTimeout => TimeSpan.FromSeconds(Options.ConnectTimeoutSeconds);
     public TimeSpan ResponseTimeout => TimeSpan.FromSeconds(Options.ResponseTimeoutSeconds);
     public TimeSpan StreamIdleTimeout => TimeSpan.FromSeconds(Options.StreamIdleTimeoutSeconds);
+    public TimeSpan CallbackWait => TimeSpan.FromSeconds(Options.CallbackWaitSeconds);
+    public TimeSpan PollInterval => TimeSpan.FromSeconds(Options.PollIntervalSeconds);
+    public TimeSpan TaskTimeout => TimeSpan.FromSeconds(Options.TaskTimeoutSeconds);
+    public TimeSpan KeepAlive => TimeSpan.FromSeconds(Options.KeepAliveSeconds);
 
     /// <summary>Transport settings that need a new connection pool when they change.</summary>
     public string TransportFingerprint => $"{BaseUrl}|{Options.ConnectTimeoutSeconds}|{Options.MaxConnections}";

@@ -16,6 +16,9 @@ internal enum AttemptOutcome
 
     /// <summary>The client went away; the upstream request was cancelled.</summary>
     ClientGone,
+
+    /// <summary>This deployment cannot honour the request as sent (nothing was sent anywhere); another may.</summary>
+    Rejected,
 }
 
 internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error = null, bool Retryable = false)
@@ -26,4 +29,6 @@ internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error
     public static AttemptResult Before(GatewayError error, bool retryable) => new(AttemptOutcome.FailedBeforeResponse, error, retryable);
 
     public static AttemptResult During(GatewayError error) => new(AttemptOutcome.FailedDuringResponse, error);
+
+    public static AttemptResult Reject(Translators.Translation.RequestError error) => new(AttemptOutcome.Rejected, GatewayError.BadRequest(error));
 }

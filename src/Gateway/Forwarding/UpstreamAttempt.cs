@@ -18,6 +18,7 @@ namespace Gateway.Forwarding;
 internal sealed partial class UpstreamAttempt(
     ChatExchange exchange,
     Deployment deployment,
+    IChatProvider translator,
     string apiKey,
     int bodyLength,
     bool upstreamStream,
@@ -28,7 +29,7 @@ internal sealed partial class UpstreamAttempt(
     private static readonly MediaTypeWithQualityHeaderValue AcceptSse = new("text/event-stream");
 
     private readonly ProviderRuntime _provider = deployment.Provider;
-    private readonly IChatProvider _translator = deployment.Provider.Translator;
+    private readonly IChatProvider _translator = translator;
 
     public AttemptResult? Result { get; private set; }
 

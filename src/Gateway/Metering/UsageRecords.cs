@@ -8,7 +8,7 @@ internal static class UsageRecords
     public static UsageRecord From(ChatExchange x, AttemptResult result, int status)
     {
         var (prompt, completion, estimated) = x.FinalUsage();
-        var produced = result.Outcome != AttemptOutcome.FailedBeforeResponse;
+        var produced = result.Outcome is not (AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected);
         if (!produced)
         {
             // Nothing was generated for the client: nothing to bill.

@@ -18,6 +18,9 @@ public sealed record DeploymentTarget
     /// <summary>The upstream only answers with a stream; non-streaming clients get the stream collected.</summary>
     public bool StreamingOnly { get; init; }
 
+    /// <summary>Provider-specific settings of this deployment (e.g. Hive V2's history role names).</summary>
+    public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
+
     public bool MayDrop(string param) => DropParameters.Contains(param) || DropParameters.Contains("*");
 
     public bool MayClamp(string param) => ClampParameters.Contains(param) || ClampParameters.Contains("*");

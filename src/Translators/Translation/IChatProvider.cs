@@ -4,22 +4,33 @@ using Gateway.Translators.Contract;
 namespace Gateway.Translators.Translation;
 
 /// <summary>
-/// A provider that answers chat completions over HTTP, synchronously or as a stream.
-/// Implementations are pure translation: the gateway does the I/O.
+/// What every provider kind has: a name for gateway.json, an auth header, an error reader and a
+/// finish-reason vocabulary. Capabilities (<see cref="IChatProvider"/>, <see cref="IAsyncTaskProvider"/>)
+/// build on it. Implementations are pure translation: the gateway does the I/O.
 /// </summary>
-public interface IChatProvider
+public interface IProvider
 {
     /// <summary>The <c>Kind</c> value that selects this provider in gateway.json.</summary>
     string Kind { get; }
 
+    /// <summary>The header that carries the provider key.</summary>
+    (string Name, string Value) AuthHeader(string apiKey);
+
+    /// <summary>Reads and classifies a non-2xx answer.</summary>
+    UpstreamError ReadError(int status, ReadOnlySpan<byte> body, Func<string, string?> header, DateTimeOffset now);
+
+    /// <summary>Maps a provider finish reason onto OpenAI's vocabulary (unknown ones pass through).</summary>
+    string MapFinishReason(string reason);
+}
+
+/// <summary>A provider that answers chat completions in the HTTP response, whole or as a stream.</summary>
+public interface IChatProvider : IProvider
+{
     /// <summary>False when the provider has no streaming: streaming clients then get a synthesized stream.</summary>
     bool SupportsStreaming { get; }
 
     /// <summary>Path and query under the provider's base URL, e.g. <c>/v1/openai/chat/completions</c>.</summary>
     string RequestPath(DeploymentTarget target);
-
-    /// <summary>The header that carries the provider key.</summary>
-    (string Name, string Value) AuthHeader(string apiKey);
 
     /// <summary>Writes the provider's request body, or returns why this deployment cannot serve the request.</summary>
     RequestError? WriteRequest(ChatCompletionRequest request, DeploymentTarget target, bool stream, IBufferWriter<byte> body);
@@ -29,12 +40,6 @@ public interface IChatProvider
 
     /// <summary>Reads the data of one upstream SSE event.</summary>
     StreamEvent ReadStreamEvent(ReadOnlySpan<byte> data);
-
-    /// <summary>Reads and classifies a non-2xx answer.</summary>
-    UpstreamError ReadError(int status, ReadOnlySpan<byte> body, Func<string, string?> header, DateTimeOffset now);
-
-    /// <summary>Maps a provider finish reason onto OpenAI's vocabulary (unknown ones pass through).</summary>
-    string MapFinishReason(string reason);
 
     /// <summary>The provider's own statement of what the request cost, in micro-dollars, when it gives one.</summary>
     long? ReportedCostMicros(Usage? usage, Func<string, string?> header);

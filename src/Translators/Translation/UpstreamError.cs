@@ -27,3 +27,17 @@ public enum UpstreamErrorClass
 
 /// <summary>A provider's error answer, read from its own error shape.</summary>
 public sealed record UpstreamError(UpstreamErrorClass Class, int Status, string Message, TimeSpan? RetryAfter = null);
+
+/// <summary>The usual meaning of provider status codes; providers override their own oddities.</summary>
+public static class StatusClasses
+{
+    public static UpstreamErrorClass Default(int status) => status switch
+    {
+        401 or 403 => UpstreamErrorClass.Credential,
+        402 => UpstreamErrorClass.Quota,
+        429 => UpstreamErrorClass.RateLimited,
+        404 or 405 => UpstreamErrorClass.Misconfigured,
+        400 or 409 or 413 or 422 => UpstreamErrorClass.CallerFault,
+        _ => UpstreamErrorClass.Transient,
+    };
+}

@@ -31,7 +31,7 @@ internal static class RelayHarness
     }
 
     public static IChatProvider ProviderFor(string fixture) =>
-        ProviderCatalog.Find(fixture.StartsWith("hive", StringComparison.Ordinal) ? "hive-v3"
+        (IChatProvider)ProviderCatalog.Find(fixture.StartsWith("hive", StringComparison.Ordinal) ? "hive-v3"
             : fixture.StartsWith("segmind", StringComparison.Ordinal) ? "segmind" : "deepinfra")!;
 
     public static async Task<string> SseAsync(string fixture, byte[] upstream, IReadOnlyList<int> cuts, bool clientStream, bool includeUsage)

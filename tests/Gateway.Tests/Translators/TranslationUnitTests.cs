@@ -106,7 +106,7 @@ public sealed class ParameterGateTests
     public void Apply_NeverAddsParameters()
     {
         var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}]}""");
-        var provider = ProviderCatalog.Find("hive-v3")!;
+        var provider = (IChatProvider)ProviderCatalog.Find("hive-v3")!;
         var body = new System.Buffers.ArrayBufferWriter<byte>();
 
         Assert.Null(provider.WriteRequest(request, Target, stream: false, body));

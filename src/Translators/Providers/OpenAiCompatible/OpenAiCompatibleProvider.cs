@@ -96,15 +96,7 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
     public virtual long? ReportedCostMicros(Usage? usage, Func<string, string?> header) => null;
 
     /// <summary>The common meaning of provider status codes; providers override their own oddities.</summary>
-    protected virtual UpstreamErrorClass Classify(int status) => status switch
-    {
-        401 or 403 => UpstreamErrorClass.Credential,
-        402 => UpstreamErrorClass.Quota,
-        429 => UpstreamErrorClass.RateLimited,
-        404 or 405 => UpstreamErrorClass.Misconfigured,
-        400 or 409 or 413 or 422 => UpstreamErrorClass.CallerFault,
-        _ => UpstreamErrorClass.Transient,
-    };
+    protected virtual UpstreamErrorClass Classify(int status) => StatusClasses.Default(status);
 
     protected virtual TimeSpan? ReadRetryAfter(Func<string, string?> header, DateTimeOffset now) => RetryAfter.Read(header, now);
 

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Gateway.Translators.Contract;
+using Gateway.Translators.Translation;
+
+namespace Gateway.Translators.Providers.HiveV2;
+
+/// <summary>
+/// Reads Hive V2 task objects (submit answers, callbacks, poll answers; seed document 002):
+/// <c>status[0].status.code</c> "0" is success; the answer is <c>status[0].response.output[0]</c>,
+/// whose <c>choices[i].message</c> is a string; <c>charge</c> is in USD.
+/// </summary>
+internal static class HiveV2Task
+{
+    public static string? ReadTaskId(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body.ToArray());
+            var root = doc.RootElement;
+            return String(root, "task_id") ?? String(root, "id")
+                ?? (root.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.Array && status.GetArrayLength() > 0
+                    ? String(status[0], "task_id")
+                    : null);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    public static TaskState Read(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body.ToArray());
+            return Read(doc.RootElement);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            return TaskState.Unreadable;
+        }
+    }
+
+    private static TaskState Read(JsonElement root)
+    {
+        var taskId = String(root, "task_id") ?? String(root, "id");
+        var state = String(root, "state");
+        long? charge = root.TryGetProperty("charge", out var c) && c.ValueKind == JsonValueKind.Number
+            ? (long)Math.Round(c.GetDouble() * 1_000_000, MidpointRounding.AwayFromZero)
+            : null;
+        if (!root.TryGetProperty("status", out var statuses) || statuses.ValueKind != JsonValueKind.Array || statuses.GetArrayLength() == 0)
+        {
+            return state is "failed" or "error"
+                ? new TaskState(TaskProgress.Failed, taskId, FailureMessage: $"task {state}")
+                : new TaskState(TaskProgress.Pending, taskId);
+        }
+
+        var first = statuses[0];
+        var code = first.TryGetProperty("status", out var s) ? String(s, "code") : null;
+        var message = first.TryGetProperty("status", out s) ? String(s, "message") : null;
+        if (code is not null && code != "0")
+        {
+            return new TaskState(TaskProgress.Failed, taskId, FailureMessage: $"{message ?? "task failed"} (code {code})", ChargeMicros: charge);
+        }
+
+        if (state is "failed" or "error")
+        {
+            return new TaskState(TaskProgress.Failed, taskId, FailureMessage: message ?? $"task {state}", ChargeMicros: charge);
+        }
+
+        if (code != "0" || !first.TryGetProperty("response", out var response) || !response.TryGetProperty("output", out var outputs)
+            || outputs.ValueKind != JsonValueKind.Array || outputs.GetArrayLength() == 0)
+        {
+            return new TaskState(TaskProgress.Pending, taskId);
+        }
+
+        return new TaskState(TaskProgress.Finished, taskId, ToCompletion(outputs[0]), ChargeMicros: charge);
+    }
+
+    private static ChatCompletion ToCompletion(JsonElement output)
+    {
+        var choices = new List<CompletionChoice>();
+        var outputTokens = 0;
+        foreach (var choice in output.GetProperty("choices").EnumerateArray())
+        {
+            var message = choice.GetProperty("message");
+            choices.Add(new CompletionChoice
+            {
+                Index = choices.Count,
+                Message = new ResponseMessage
+                {
+                    Role = "assistant",
+                    // V2 gives the message as a plain string; tolerate an OpenAI-style object too.
+                    Content = message.ValueKind == JsonValueKind.String ? message.GetString() : String(message, "content"),
+                },
+                FinishReason = String(choice, "stop_reason"),
+            });
+            outputTokens += Int(choice, "output_tokens") ?? 0;
+        }
+
+        var input = Int(output, "input_tokens");
+        var completionTokens = Int(output, "total_output_tokens") ?? outputTokens;
+        return new ChatCompletion
+        {
+            Choices = choices,
+            Usage = input is null ? null : new Usage
+            {
+                PromptTokens = input.Value,
+                CompletionTokens = completionTokens,
+                TotalTokens = Int(output, "total_tokens") ?? input.Value + completionTokens,
+            },
+        };
+    }
+
+    private static string? String(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static int? Int(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : null;
+}

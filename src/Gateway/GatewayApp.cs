@@ -1,8 +1,10 @@
+using Gateway.AsyncTasks;
 using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Metering;
+using Gateway.Redis;
 
 namespace Gateway;
 
@@ -16,7 +18,7 @@ public static class GatewayApp
         var builder = WebApplication.CreateBuilder(args);
         var configFile = GatewayConfigFile.AddTo(builder, args);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.Services.AddGateway(configFile);
+        builder.Services.AddGateway(configFile, builder.Configuration);
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -24,7 +26,7 @@ public static class GatewayApp
         return app;
     }
 
-    internal static IServiceCollection AddGateway(this IServiceCollection services, GatewayConfigFile configFile)
+    internal static IServiceCollection AddGateway(this IServiceCollection services, GatewayConfigFile configFile, IConfiguration configuration)
     {
         services.AddSingleton(configFile);
         services.AddSingleton(TimeProvider.System);
@@ -33,6 +35,9 @@ public static class GatewayApp
         services.AddHttpForwarder();
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
+        services.AddAsyncTasks(configuration);
+        // Redis is read once at start-up; changing Redis:Configuration needs a restart.
+        services.AddSingleton(sp => RedisStore.Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<IUsageSink, LoggingUsageSink>();
         return services;
@@ -50,6 +55,8 @@ public static class GatewayApp
         app.MapPost("/v1/chat/completions", chat.HandleAsync);
         app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config));
         app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config));
+        var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();
+        app.MapPost(AsyncTaskInvoker.CallbackPath + "{token?}", (HttpContext context, string? token) => callbacks.HandleAsync(context, token));
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () => config.Current.Models.Count > 0 ? Results.Text("ready") : Results.StatusCode(503));
         return app;

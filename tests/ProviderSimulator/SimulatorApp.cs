@@ -16,6 +16,7 @@ public static class SimulatorApp
         builder.Services.Configure<SimulatorOptions>(builder.Configuration.GetSection("Sim"));
         builder.Services.AddSingleton<RequestLog>();
         builder.Services.AddSingleton<RunFaults>();
+        builder.Services.AddHttpClient("callbacks", c => c.Timeout = TimeSpan.FromSeconds(10));
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -26,10 +27,15 @@ public static class SimulatorApp
         var hiveV3 = new HiveV3Provider(log, faults.Get, options.HiveV3);
         var deepInfra = new DeepInfraProvider(log, faults.Get, options.DeepInfra);
         var segmind = new SegmindProvider(log, faults.Get, options.Segmind);
+        var hiveV2 = new HiveV2Provider(log, faults.Get, options.HiveV2, app.Services.GetRequiredService<IHttpClientFactory>());
 
         app.MapPost("/api/v3/chat/completions", (HttpContext c) => hiveV3.HandleAsync(c));
         app.MapPost("/v1/openai/chat/completions", (HttpContext c) => deepInfra.HandleAsync(c));
         app.MapPost("/v1/{slug}", (HttpContext c, string slug) => segmind.HandleAsync(c, slug));
+        app.MapPost("/api/v2/task/async", hiveV2.SubmitAsync);
+        app.MapPost("/api/v1/task/async", hiveV2.SubmitAsync);
+        app.MapGet("/api/v2/task/{id}", (HttpContext c, string id) => hiveV2.PollAsync(c, id));
+        app.MapGet("/_sim/callbacks", () => Results.Json(hiveV2.Callbacks));
 
         app.MapGet("/_sim/requests", () => Results.Json(log.All));
         app.MapDelete("/_sim/requests", () =>

@@ -82,6 +82,14 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         await FlushAsync(cancellationToken);
     }
 
+    /// <summary>An SSE comment: keeps proxies and clients from timing out while the answer is not ready.</summary>
+    public async ValueTask KeepAliveAsync(CancellationToken cancellationToken)
+    {
+        Start();
+        _output.Write(": keep-alive\n\n"u8);
+        await FlushAsync(cancellationToken);
+    }
+
     /// <summary>Reports a failure after the stream began as an OpenAI error event; the stream then ends (no <c>[DONE]</c>).</summary>
     public async ValueTask FailAsync(GatewayError error, CancellationToken cancellationToken)
     {

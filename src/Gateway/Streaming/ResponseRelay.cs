@@ -11,13 +11,13 @@ namespace Gateway.Streaming;
 /// synthesized stream. Decides nothing about transport; <see cref="UpstreamAttempt"/> does that.
 /// </summary>
 /// <param name="redact">Scrubs secrets from provider messages before they reach the client.</param>
-internal sealed partial class ResponseRelay(ChatExchange exchange, string providerName, IChatProvider translator,
+internal sealed partial class ResponseRelay(ChatExchange exchange, string providerName, IProvider translator,
     TimeSpan streamIdleTimeout, Func<string, string> redact, ILogger logger)
 {
     public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
     {
         using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
-        var (end, message) = await StreamPump.RunAsync(body, translator, writer, streamIdleTimeout, clientAborted);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamIdleTimeout, clientAborted);
         if (end == StreamEnd.Completed)
         {
             await writer.CompleteAsync(clientAborted);
@@ -43,7 +43,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
     public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
     {
         var collector = new StreamCollector();
-        var (end, message) = await StreamPump.RunAsync(body, translator, collector, streamIdleTimeout, clientAborted);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamIdleTimeout, clientAborted);
         switch (end)
         {
             case StreamEnd.Completed:
@@ -57,7 +57,9 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
         }
     }
 
-    public async Task<AttemptResult> CompletionAsync(HttpResponse response, ChatCompletion completion, CancellationToken clientAborted)
+    /// <param name="startedWriter">The writer of a stream that has already begun (keep-alives), if any.</param>
+    public async Task<AttemptResult> CompletionAsync(HttpResponse response, ChatCompletion completion, CancellationToken clientAborted,
+        ClientStreamWriter? startedWriter = null)
     {
         if (!exchange.Request.IsStreaming)
         {
@@ -65,7 +67,8 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
             return AttemptResult.Success;
         }
 
-        using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
+        using var ownWriter = startedWriter is null ? new ClientStreamWriter(response, exchange, translator.MapFinishReason) : null;
+        var writer = startedWriter ?? ownWriter!;
         foreach (var chunk in StreamSynthesizer.ToChunks(completion))
         {
             await writer.WriteChunkAsync(chunk, clientAborted);

@@ -30,13 +30,15 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<GatewayHost> StartAsync(JsonObject config, params string[] args)
+    public static Task<GatewayHost> StartAsync(JsonObject config, params string[] args) => StartAsync(config, port: 0, args);
+
+    public static async Task<GatewayHost> StartAsync(JsonObject config, int port, params string[] args)
     {
         var directory = Directory.CreateTempSubdirectory("gateway-test-");
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var app = GatewayApp.Create(
-            ["--urls=http://127.0.0.1:0", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", .. args]);
+            [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", .. args]);
         await app.StartAsync();
         return new GatewayHost(app, new Uri(app.Urls.First()), path);
     }

@@ -18,6 +18,44 @@ public static class TestConfig
         Environment.SetEnvironmentVariable("GW_TEST_DEEPINFRA_KEY", "sim-deepinfra-key");
         Environment.SetEnvironmentVariable("GW_TEST_SEGMIND_KEY", "sim-segmind-key");
         Environment.SetEnvironmentVariable("GW_TEST_WRONG_KEY", "wrong-provider-secret-12345");
+        Environment.SetEnvironmentVariable("GW_TEST_HIVE_V2_KEY", "sim-hive-v2-key");
+        Environment.SetEnvironmentVariable("GW_TEST_CALLBACK_SECRET", CallbackSecret);
+    }
+
+    public const string CallbackSecret = "test-callback-signing-secret-0123456789";
+
+    /// <summary>Adds Hive V2 (async, by callback) models; the gateway must be reachable at <paramref name="publicBaseUrl"/>.</summary>
+    public static JsonObject WithHiveV2(this JsonObject config, Uri simulator, string publicBaseUrl, string? redis = null)
+    {
+        var sim = simulator.ToString().TrimEnd('/');
+        config["Server"]!["PublicBaseUrl"] = publicBaseUrl;
+        config["Server"]!["CallbackSigningKeyEnv"] = "GW_TEST_CALLBACK_SECRET";
+        config["Server"]!["MaxCallbackBodyBytes"] = 32 * 1024;
+        var v2 = Provider("hive-v2", sim, "GW_TEST_HIVE_V2_KEY");
+        v2["CallbackWaitSeconds"] = 5;
+        v2["PollIntervalSeconds"] = 0.2;
+        v2["TaskTimeoutSeconds"] = 8;
+        v2["KeepAliveSeconds"] = 0.3;
+        config["Providers"]!["hive2"] = v2;
+        var quickPoll = Provider("hive-v2", sim, "GW_TEST_HIVE_V2_KEY");
+        quickPoll["CallbackWaitSeconds"] = 0.3;
+        quickPoll["PollIntervalSeconds"] = 0.2;
+        quickPoll["TaskTimeoutSeconds"] = 2;
+        quickPoll["KeepAliveSeconds"] = 0.3;
+        config["Providers"]!["hive2-quick"] = quickPoll;
+        var wrongKey = Provider("hive-v2", sim, "GW_TEST_WRONG_KEY");
+        config["Providers"]!["hive2-wrong-key"] = wrongKey;
+        config["Models"]!["hive2-llama"] = Model(("hive2", "Llama3_2_1B_Instruct"));
+        config["Models"]!["hive2-quick"] = Model(("hive2-quick", "Llama3_2_1B_Instruct"));
+        config["Models"]!["hive2-wrong-key"] = Model(("hive2-wrong-key", "Llama3_2_1B_Instruct"));
+        config["Models"]!["hive2-custom-roles"] = Model(("hive2", "Llama3_2_1B_Instruct")).With(d =>
+            d["Options"] = new JsonObject { ["UserRole"] = "Bob", ["ModelRole"] = "HPT" });
+        if (redis is not null)
+        {
+            config["Redis"] = new JsonObject { ["Configuration"] = redis };
+        }
+
+        return config;
     }
 
     public static string Sha256(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));

@@ -48,33 +48,30 @@ internal static class HiveV2Task
         long? charge = root.TryGetProperty("charge", out var c) && c.ValueKind == JsonValueKind.Number
             ? (long)Math.Round(c.GetDouble() * 1_000_000, MidpointRounding.AwayFromZero)
             : null;
-        if (!root.TryGetProperty("status", out var statuses) || statuses.ValueKind != JsonValueKind.Array || statuses.GetArrayLength() == 0)
-        {
-            return state is "failed" or "error"
-                ? new TaskState(TaskProgress.Failed, taskId, FailureMessage: $"task {state}")
-                : new TaskState(TaskProgress.Pending, taskId);
-        }
-
-        var first = statuses[0];
-        var code = first.TryGetProperty("status", out var s) ? String(s, "code") : null;
-        var message = first.TryGetProperty("status", out s) ? String(s, "message") : null;
-        if (code is not null && code != "0")
-        {
-            return new TaskState(TaskProgress.Failed, taskId, FailureMessage: $"{message ?? "task failed"} (code {code})", ChargeMicros: charge);
-        }
+        var first = root.TryGetProperty("status", out var statuses) && statuses.ValueKind == JsonValueKind.Array && statuses.GetArrayLength() > 0
+            ? statuses[0]
+            : default;
+        var code = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out var s) ? String(s, "code") : null;
+        var message = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out s) ? String(s, "message") : null;
 
         if (state is "failed" or "error")
         {
             return new TaskState(TaskProgress.Failed, taskId, FailureMessage: message ?? $"task {state}", ChargeMicros: charge);
         }
 
-        if (code != "0" || !first.TryGetProperty("response", out var response) || !response.TryGetProperty("output", out var outputs)
-            || outputs.ValueKind != JsonValueKind.Array || outputs.GetArrayLength() == 0)
+        if (code == "0" && first.TryGetProperty("response", out var response) && response.TryGetProperty("output", out var outputs)
+            && outputs.ValueKind == JsonValueKind.Array && outputs.GetArrayLength() > 0)
         {
-            return new TaskState(TaskProgress.Pending, taskId);
+            return new TaskState(TaskProgress.Finished, taskId, ToCompletion(outputs[0]), ChargeMicros: charge);
         }
 
-        return new TaskState(TaskProgress.Finished, taskId, ToCompletion(outputs[0]), ChargeMicros: charge);
+        // A finished task whose status code is not "0" (SUCCESS) failed.
+        if (state is "finished" or "completed" && code is not null && code != "0")
+        {
+            return new TaskState(TaskProgress.Failed, taskId, FailureMessage: $"{message ?? "task failed"} (code {code})", ChargeMicros: charge);
+        }
+
+        return new TaskState(TaskProgress.Pending, taskId);
     }
 
     private static ChatCompletion ToCompletion(JsonElement output)

@@ -1,0 +1,212 @@
+using System.Buffers;
+using System.Net.Http.Headers;
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Forwarding;
+using Gateway.Streaming;
+using Gateway.Translators.Translation;
+
+namespace Gateway.AsyncTasks;
+
+/// <summary>
+/// The bridge from an async-task provider (Hive V2) to an ordinary chat completion: submit the
+/// task with a signed callback URL, wait for the callback (which may land on any replica and
+/// arrives through <see cref="ITaskResultBus"/>), poll the task when no callback comes, and answer
+/// 504 past the deadline. A streaming client gets SSE comment keep-alives while it waits.
+/// </summary>
+internal sealed partial class AsyncTaskInvoker(
+    ConfigStore config,
+    CallbackTokens tokens,
+    ITaskResultBus bus,
+    ProviderClients clients,
+    TimeProvider clock,
+    ILogger<AsyncTaskInvoker> logger) : IDeploymentInvoker
+{
+    public const string CallbackPath = "/callbacks/tasks/";
+
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    public bool CanServe(ProviderRuntime provider) => provider.Translator is IAsyncTaskProvider;
+
+    internal ITaskResultBus Bus => bus;
+
+    internal async Task RecordPolledAsync(string correlationId, byte[] body)
+    {
+        try
+        {
+            await bus.CompleteAsync(correlationId, body);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RegisterFailed(logger, ex, correlationId);
+        }
+    }
+
+    public async Task<AttemptResult> SendAsync(HttpContext context, ChatExchange exchange, Deployment deployment)
+    {
+        var provider = deployment.Provider;
+        var translator = (IAsyncTaskProvider)provider.Translator;
+        var correlationId = CallbackTokens.NewCorrelationId();
+        var deadline = clock.GetUtcNow() + provider.TaskTimeout;
+        // The token outlives the wait a little: a callback just after the deadline is still acknowledged.
+        var token = tokens.Create(correlationId, provider.Name, deadline + TimeSpan.FromMinutes(5));
+        var callbackUrl = config.Current.Server.PublicBaseUrl!.TrimEnd('/') + CallbackPath + token;
+
+        var body = new ArrayBufferWriter<byte>(2048);
+        if (translator.WriteSubmit(exchange.Request, deployment.Target, callbackUrl, body) is { } rejection)
+        {
+            return AttemptResult.Reject(rejection);
+        }
+
+        await RegisterAsync(correlationId, provider.TaskTimeout + TimeSpan.FromMinutes(5));
+        var clientAborted = context.RequestAborted;
+        var (taskId, submitError) = await SubmitAsync(exchange, provider, translator, body, clientAborted);
+        if (submitError is not null)
+        {
+            return submitError;
+        }
+
+        Log.Submitted(logger, exchange.RequestId, provider.Name, taskId!);
+        var writer = exchange.Request.IsStreaming
+            ? new ClientStreamWriter(context.Response, exchange, translator.MapFinishReason)
+            : null;
+        try
+        {
+            var wait = new TaskWait(this, exchange, provider, translator, correlationId, taskId!, deadline, writer);
+            var (state, error) = await wait.RunAsync(clientAborted);
+            if (state?.Status == TaskProgress.Finished)
+            {
+                exchange.ProviderCostMicros = state.ChargeMicros;
+                var relay = new ResponseRelay(exchange, provider.Name, translator, provider.StreamIdleTimeout, m => m, logger);
+                return await relay.CompletionAsync(context.Response, state.Completion!, clientAborted, writer);
+            }
+
+            error ??= GatewayError.StreamFailed(provider.Name, state?.FailureMessage ?? "task failed");
+            if (writer is { ClientResponseStarted: true })
+            {
+                await writer.FailAsync(error, clientAborted);
+                return AttemptResult.During(error);
+            }
+
+            return AttemptResult.Before(error, retryable: true);
+        }
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        {
+            return AttemptResult.Gone;
+        }
+        finally
+        {
+            writer?.Dispose();
+        }
+    }
+
+    private async Task RegisterAsync(string correlationId, TimeSpan lifetime)
+    {
+        try
+        {
+            await bus.RegisterAsync(correlationId, lifetime);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Without the registration a callback is not recognised; polling still finds the result.
+            Log.RegisterFailed(logger, ex, correlationId);
+        }
+    }
+
+    private async Task<(string? TaskId, AttemptResult? Error)> SubmitAsync(ChatExchange exchange, ProviderRuntime provider,
+        IAsyncTaskProvider translator, ArrayBufferWriter<byte> body, CancellationToken clientAborted)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(provider.BaseUrl, translator.SubmitPath));
+        request.Content = new ReadOnlyMemoryContent(body.WrittenMemory);
+        request.Content.Headers.ContentType = Json;
+        var (status, answer, failure) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        if (failure is not null)
+        {
+            return (null, failure);
+        }
+
+        if (status is < 200 or >= 300)
+        {
+            return (null, Rejected(exchange, provider, translator, status, answer!));
+        }
+
+        var taskId = translator.ReadTaskId(answer!.WrittenSpan);
+        return taskId is null
+            ? (null, AttemptResult.Before(GatewayError.UpstreamInvalidResponse(provider.Name), retryable: true))
+            : (taskId, null);
+    }
+
+    /// <summary>Polls the task once; returns its state, or null when the poll itself failed (the wait goes on).</summary>
+    internal async Task<(TaskState? State, byte[]? Body)> PollAsync(ChatExchange exchange, ProviderRuntime provider,
+        IAsyncTaskProvider translator, string taskId, CancellationToken clientAborted)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(provider.BaseUrl, translator.PollPath(taskId)));
+        var (status, answer, failure) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        if (failure is not null || status is < 200 or >= 300)
+        {
+            Log.PollFailed(logger, exchange.RequestId, provider.Name, taskId, status);
+            return (null, null);
+        }
+
+        var bytes = answer!.WrittenSpan.ToArray();
+        return (translator.ReadTask(bytes), bytes);
+    }
+
+    private async Task<(int Status, ArrayBufferWriter<byte>? Body, AttemptResult? Failure)> SendAsync(HttpRequestMessage request,
+        ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, CancellationToken clientAborted)
+    {
+        var (name, value) = translator.AuthHeader(provider.ApiKey!);
+        request.Headers.TryAddWithoutValidation(name, value);
+        request.Headers.TryAddWithoutValidation("x-request-id", exchange.RequestId);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        timeout.CancelAfter(provider.ResponseTimeout);
+        try
+        {
+            using var response = await clients.For(provider).SendAsync(request, timeout.Token);
+            var limit = response.IsSuccessStatusCode ? UpstreamResponses.MaxCompletionBodyBytes : UpstreamResponses.MaxErrorBodyBytes;
+            var body = await UpstreamResponses.ReadAsync(response.Content, limit, timeout.Token) ?? new ArrayBufferWriter<byte>();
+            return ((int)response.StatusCode, body, null);
+        }
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        {
+            return (0, null, AttemptResult.Gone);
+        }
+        catch (OperationCanceledException)
+        {
+            return (0, null, AttemptResult.Before(GatewayError.UpstreamTimeout(provider.Name), retryable: true));
+        }
+        catch (HttpRequestException ex)
+        {
+            Log.Unreachable(logger, ex, exchange.RequestId, provider.Name);
+            return (0, null, AttemptResult.Before(GatewayError.UpstreamUnreachable(provider.Name), retryable: true));
+        }
+    }
+
+    private AttemptResult Rejected(ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, int status,
+        ArrayBufferWriter<byte> body)
+    {
+        var error = translator.ReadError(status, body.WrittenSpan, _ => null, clock.GetUtcNow());
+        var apiKey = provider.ApiKey!;
+        error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
+        Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);
+        return AttemptResult.Before(GatewayError.FromUpstream(provider.Name, error), error.Class != UpstreamErrorClass.CallerFault);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(60, LogLevel.Debug, "{RequestId}: submitted task {TaskId} to provider {Provider}")]
+        public static partial void Submitted(ILogger logger, string requestId, string provider, string taskId);
+
+        [LoggerMessage(61, LogLevel.Warning, "{RequestId}: provider {Provider} refused the task with {Status}: {Message}")]
+        public static partial void SubmitRejected(ILogger logger, string requestId, string provider, int status, string message);
+
+        [LoggerMessage(62, LogLevel.Warning, "Registering task {CorrelationId} failed; its callback will not be recognised, polling will")]
+        public static partial void RegisterFailed(ILogger logger, Exception exception, string correlationId);
+
+        [LoggerMessage(63, LogLevel.Information, "{RequestId}: polling task {TaskId} at provider {Provider} failed (status {Status})")]
+        public static partial void PollFailed(ILogger logger, string requestId, string provider, string taskId, int status);
+
+        [LoggerMessage(64, LogLevel.Warning, "{RequestId}: provider {Provider} could not be reached")]
+        public static partial void Unreachable(ILogger logger, Exception exception, string requestId, string provider);
+    }
+}

@@ -1,0 +1,54 @@
+using System.Security.Cryptography;
+using System.Text;
+using Gateway.Configuration;
+using Gateway.Forwarding;
+using Gateway.Redis;
+
+namespace Gateway.AsyncTasks;
+
+/// <summary>Registers the async-task bridge: Redis-backed across replicas when Redis is configured, in memory otherwise.</summary>
+internal static partial class AsyncTaskServices
+{
+    public static IServiceCollection AddAsyncTasks(this IServiceCollection services, IConfiguration configuration)
+    {
+        var redisConfigured = !string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]);
+        if (redisConfigured)
+        {
+            services.AddSingleton<ITaskResultBus, RedisTaskResultBus>();
+        }
+        else
+        {
+            services.AddSingleton<ITaskResultBus, InMemoryTaskResultBus>();
+        }
+
+        services.AddSingleton(sp => new CallbackTokens(SigningSecret(configuration, sp.GetRequiredService<ILogger<CallbackTokens>>()),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IDeploymentInvoker, AsyncTaskInvoker>();
+        services.AddSingleton<CallbackEndpoint>();
+        return services;
+    }
+
+    /// <summary>
+    /// The secret every replica signs callback URLs with. Without one configured, a random secret
+    /// works for a single instance only: a callback landing on another replica would be refused.
+    /// </summary>
+    private static byte[] SigningSecret(IConfiguration configuration, ILogger logger)
+    {
+        var variable = configuration["Server:CallbackSigningKeyEnv"];
+        var secret = string.IsNullOrWhiteSpace(variable) ? null : Environment.GetEnvironmentVariable(variable);
+        if (!string.IsNullOrEmpty(secret))
+        {
+            return Encoding.UTF8.GetBytes(secret);
+        }
+
+        Log.RandomSecret(logger, variable ?? "(Server:CallbackSigningKeyEnv not set)");
+        return RandomNumberGenerator.GetBytes(32);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(72, LogLevel.Warning,
+            "No callback signing secret ({Variable}); using a random one. Callbacks then only work on this instance: set the same secret on every replica.")]
+        public static partial void RandomSecret(ILogger logger, string variable);
+    }
+}

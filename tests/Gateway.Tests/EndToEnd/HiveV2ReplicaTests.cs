@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+using ProviderSimulator.Providers;
+
+namespace Gateway.Tests.EndToEnd;
+
+/// <summary>Two gateway processes sharing one Redis: the callback lands on the replica that does not hold the request.</summary>
+public sealed class HiveV2ReplicaTests : IAsyncLifetime
+{
+    private SimulatorHost _simulator = null!;
+    private RedisServer _redis = null!;
+
+    public async Task InitializeAsync()
+    {
+        _simulator = await SimulatorHost.StartAsync();
+        _redis = await RedisServer.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _simulator.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CallbackOnOtherReplica_ReachesTheWaitingOne(bool stream)
+    {
+        // Replica B is the public address providers call back; the client talks to replica A.
+        var portB = FreePort.Get();
+        var directory = Directory.CreateTempSubdirectory("gateway-replicas-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        var config = TestConfig.Standard(_simulator.BaseUrl).WithHiveV2(_simulator.BaseUrl, $"http://127.0.0.1:{portB}", _redis.Configuration);
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+        var environment = new Dictionary<string, string>
+        {
+            ["GW_TEST_HIVE_V2_KEY"] = "sim-hive-v2-key",
+            ["GW_TEST_CALLBACK_SECRET"] = TestConfig.CallbackSecret,
+            ["Logging__LogLevel__Gateway.AsyncTasks"] = "Information",
+        };
+        await using var replicaA = GatewayProcess.Start(path, environment);
+        await using var replicaB = GatewayProcess.Start(path, environment, $"--urls=http://127.0.0.1:{portB}");
+        var urlA = await replicaA.WaitUntilListeningAsync();
+        await replicaB.WaitUntilListeningAsync();
+        using var http = new HttpClient { BaseAddress = urlA, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
+
+        var requestId = Sse.NewRequestId();
+        var (response, body) = await Sse.PostAsync(http,
+            $$"""{"model":"hive2-llama","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"across replicas [sim callback_delay_ms=300]"}]}""",
+            requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"content\":\"echo: across replicas\"", body);
+        var callbackUrl = JsonDocument.Parse((await _simulator.RequestsAsync(requestId)).Single().Body).RootElement.GetProperty("callback_url").GetString()!;
+        Assert.StartsWith($"http://127.0.0.1:{portB}/", callbackUrl);
+        var callbacks = await _simulator.Control.GetFromJsonAsync<List<HiveV2Provider.CallbackAttempt>>("/_sim/callbacks");
+        Assert.Contains(callbacks!, c => c.Url == callbackUrl && c.Status == 200);
+        // Answered by the callback through Redis, not by polling A's own way around it.
+        Assert.DoesNotContain(await _simulator.RequestsAsync(requestId), r => r.Method == "GET");
+        // Replica B logged taking the callback (its console log is written asynchronously).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!replicaB.Output.Contains("Accepted", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Contains("Accepted", replicaB.Output);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Gateway.Tests.Infrastructure;
+
+/// <summary>A real redis-server of the test's own, on a free loopback port, without persistence.</summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private Process? _process;
+
+    private RedisServer(int port) => Port = port;
+
+    public int Port { get; }
+
+    public string Configuration => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServer> StartAsync()
+    {
+        var server = new RedisServer(FreePort.Get());
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    /// <summary>Stops the server (as a crash would), for outage tests.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public Task RestartAsync() => StartProcessAsync();
+
+    public async Task<string> CliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in (string[])["-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. args])
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var cli = Process.Start(start)!;
+        var output = await cli.StandardOutput.ReadToEndAsync();
+        await cli.WaitForExitAsync();
+        return output.Trim();
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private async Task StartProcessAsync()
+    {
+        var start = new ProcessStartInfo("redis-server")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in (string[])["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        try
+        {
+            _process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("redis-server is not installed: run 'apt-get install -y redis-server' (.ci/run does).", ex);
+        }
+
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new TimeoutException($"redis-server did not start on port {Port}");
+    }
+}
+
+public static class FreePort
+{
+    public static int Get()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -41,10 +41,11 @@ public sealed class HiveV2ReplicaTests : IAsyncLifetime
             ["GW_TEST_CALLBACK_SECRET"] = TestConfig.CallbackSecret,
             ["Logging__LogLevel__Gateway.AsyncTasks"] = "Information",
         };
-        await using var replicaA = GatewayProcess.Start(path, environment);
+        // B takes its port first, so A's free port cannot collide with it.
         await using var replicaB = GatewayProcess.Start(path, environment, $"--urls=http://127.0.0.1:{portB}");
-        var urlA = await replicaA.WaitUntilListeningAsync();
         await replicaB.WaitUntilListeningAsync();
+        await using var replicaA = GatewayProcess.Start(path, environment);
+        var urlA = await replicaA.WaitUntilListeningAsync();
         using var http = new HttpClient { BaseAddress = urlA, Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
 

@@ -4,6 +4,7 @@ using Gateway.Endpoints;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Metering;
+using Gateway.RateLimiting;
 using Gateway.Redis;
 
 namespace Gateway;
@@ -36,6 +37,7 @@ public static class GatewayApp
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
         services.AddAsyncTasks(configuration);
+        services.AddGatewayLimits(configuration);
         // Redis is read once at start-up; changing Redis:Configuration needs a restart.
         services.AddSingleton(sp => RedisStore.Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
         services.AddSingleton<ChatCompletionsEndpoint>();

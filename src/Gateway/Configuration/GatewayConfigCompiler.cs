@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Gateway.Auth;
+using Gateway.RateLimiting;
 using Gateway.Translators.Providers;
 using Gateway.Translators.Translation;
 
@@ -20,6 +21,7 @@ internal static partial class GatewayConfigCompiler
         warnings = [];
         var providers = CompileProviders(options, environment, errors, warnings);
         var models = CompileModels(options, providers, errors);
+        var limiter = CompileLimiter(options.Limits, errors);
         var keys = CompileKeys(options, models, bootstrapKey, errors, warnings);
 
         if (options.Server.MaxRequestBodyBytes <= 0)
@@ -51,6 +53,7 @@ internal static partial class GatewayConfigCompiler
         {
             Server = options.Server,
             Redis = options.Redis,
+            Limiter = limiter,
             Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
@@ -84,6 +87,15 @@ internal static partial class GatewayConfigCompiler
             Positive(p.ResponseTimeoutSeconds, $"{at}:ResponseTimeoutSeconds", errors);
             Positive(p.StreamIdleTimeoutSeconds, $"{at}:StreamIdleTimeoutSeconds", errors);
             Positive(p.MaxConnections, $"{at}:MaxConnections", errors);
+            if (p.RequestsPerSecond is { } rps)
+            {
+                Positive(rps, $"{at}:RequestsPerSecond", errors);
+            }
+
+            if (p.WhenLimited is not ("queue" or "shed"))
+            {
+                errors.Add($"{at}:WhenLimited: must be 'queue' or 'shed'.");
+            }
             if (translator is IAsyncTaskProvider)
             {
                 Positive(p.CallbackWaitSeconds, $"{at}:CallbackWaitSeconds", errors);
@@ -225,7 +237,9 @@ internal static partial class GatewayConfigCompiler
                 errors.Add($"{at}:Models: '{model}' is not a configured model.");
             }
 
-            if (!result.TryAdd(hash, new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))))
+            var limits = CompileKeyLimits(options.Limits.Default, k.Limits, models, $"{at}:Limits", errors);
+            var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase)) { Limits = limits };
+            if (!result.TryAdd(hash, key))
             {
                 errors.Add($"{at}:Sha256: the same key hash is configured twice ('{result[hash].Name}' and '{name}').");
             }
@@ -238,11 +252,77 @@ internal static partial class GatewayConfigCompiler
         if (!string.IsNullOrEmpty(bootstrapKey))
         {
             var hash = KeyHasher.HashHex(bootstrapKey);
-            result[hash] = new ClientKey("bootstrap", Convert.FromHexString(hash), new HashSet<string> { "*" });
+            result[hash] = new ClientKey("bootstrap", Convert.FromHexString(hash), new HashSet<string> { "*" })
+            {
+                Limits = CompileKeyLimits(options.Limits.Default, null, models, "Limits:Default", errors),
+            };
             warnings.Add("GATEWAY_BOOTSTRAP_KEY is set: a key named 'bootstrap' may use every model. Configure hashed keys for production.");
         }
 
         return result;
+    }
+
+    private static LimiterSettings CompileLimiter(LimitsOptions limits, List<string> errors)
+    {
+        Positive(limits.WindowSeconds, "Limits:WindowSeconds", errors);
+        Positive(limits.DefaultMaxTokens, "Limits:DefaultMaxTokens", errors);
+        Positive(limits.DecisionTimeoutMilliseconds, "Limits:DecisionTimeoutMilliseconds", errors);
+        if (limits.OnRedisFailure is not ("allow" or "reject"))
+        {
+            errors.Add("Limits:OnRedisFailure: must be 'allow' (fail open) or 'reject' (503).");
+        }
+
+        return new LimiterSettings(TimeSpan.FromSeconds(Math.Max(limits.WindowSeconds, 0.06)), limits.DefaultMaxTokens,
+            limits.OnRedisFailure != "reject", TimeSpan.FromMilliseconds(Math.Max(limits.DecisionTimeoutMilliseconds, 1)));
+    }
+
+    /// <summary>The key's limits over the defaults, field by field.</summary>
+    private static KeyLimits CompileKeyLimits(KeyLimitOptions defaults, KeyLimitOptions? own, Dictionary<string, ModelRoute> models,
+        string at, List<string> errors)
+    {
+        var key = CompileSet(own?.RequestsPerMinute ?? defaults.RequestsPerMinute, own?.TokensPerMinute ?? defaults.TokensPerMinute,
+            own?.ConcurrentRequests ?? defaults.ConcurrentRequests, at, errors);
+        Budget? budget = null;
+        if ((own?.BudgetUsd ?? defaults.BudgetUsd) is { } usd)
+        {
+            var period = own?.BudgetPeriod ?? defaults.BudgetPeriod ?? "month";
+            var micros = ToMicros(usd, $"{at}:BudgetUsd", errors);
+            if (period is not ("day" or "month"))
+            {
+                errors.Add($"{at}:BudgetPeriod: must be 'day' or 'month'.");
+            }
+            else if (micros is not null)
+            {
+                budget = new Budget(micros.Value, period == "day" ? BudgetPeriod.Day : BudgetPeriod.Month);
+            }
+        }
+
+        var perModel = new Dictionary<string, LimitSet>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (model, m) in (own?.Models ?? []).Concat(defaults.Models.Where(d => own?.Models.ContainsKey(d.Key) != true)))
+        {
+            if (!models.ContainsKey(model))
+            {
+                errors.Add($"{at}:Models:{model}: not a configured model.");
+                continue;
+            }
+
+            perModel[model] = CompileSet(m.RequestsPerMinute, m.TokensPerMinute, m.ConcurrentRequests, $"{at}:Models:{model}", errors);
+        }
+
+        return new KeyLimits(key, budget, perModel);
+    }
+
+    private static LimitSet CompileSet(long? rpm, long? tpm, long? concurrent, string at, List<string> errors)
+    {
+        foreach (var (value, name) in new[] { (rpm, "RequestsPerMinute"), (tpm, "TokensPerMinute"), (concurrent, "ConcurrentRequests") })
+        {
+            if (value is <= 0)
+            {
+                errors.Add($"{at}:{name}: must be greater than zero (leave it out for no limit).");
+            }
+        }
+
+        return new LimitSet(rpm, tpm, concurrent);
     }
 
     private static bool IsHttpUrl(string? value) =>

@@ -13,6 +13,7 @@ public sealed class GatewayOptions
     public Dictionary<string, ModelOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public Dictionary<string, KeyOptions> Keys { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public RedisOptions Redis { get; set; } = new();
+    public LimitsOptions Limits { get; set; } = new();
 }
 
 /// <summary>Shared state for several replicas. Without it, state lives in this process (one instance).</summary>
@@ -61,6 +62,14 @@ public sealed class ProviderOptions
     public double StreamIdleTimeoutSeconds { get; set; } = 60;
 
     public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>The provider's own request rate, kept by all replicas together (e.g. 5 for Hive V3); none when unset.</summary>
+    public long? RequestsPerSecond { get; set; }
+
+    /// <summary>Over that rate: <c>queue</c> (wait for a slot, up to <see cref="MaxQueueSeconds"/>) or <c>shed</c> (fail over at once).</summary>
+    public string WhenLimited { get; set; } = "queue";
+
+    public double MaxQueueSeconds { get; set; } = 5;
 
     /// <summary>Async-task providers (Hive V2): how long to wait for the callback before polling.</summary>
     public double CallbackWaitSeconds { get; set; } = 20;
@@ -129,4 +138,7 @@ public sealed class KeyOptions
     public List<string> Models { get; set; } = [];
 
     public bool Disabled { get; set; }
+
+    /// <summary>This key's limits; unset fields take <c>Limits:Default</c>.</summary>
+    public KeyLimitOptions? Limits { get; set; }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Gateway.RateLimiting;
 using Gateway.Translators.Translation;
 
 namespace Gateway.Configuration;
@@ -11,6 +12,7 @@ internal sealed class GatewaySnapshot
 {
     public required ServerOptions Server { get; init; }
     public required RedisOptions Redis { get; init; }
+    public required LimiterSettings Limiter { get; init; }
     public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
     public required FrozenDictionary<string, ModelRoute> Models { get; init; }
 
@@ -64,6 +66,8 @@ internal readonly record struct Price(long InputMicrosPerMillion, long OutputMic
 
 internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> Models)
 {
+    public KeyLimits Limits { get; init; } = KeyLimits.None;
+
     public bool AllowsAllModels => Models.Count == 0 || Models.Contains("*");
 
     public bool MayUse(ModelRoute route) => AllowsAllModels || Models.Contains(route.Name);

@@ -4,6 +4,7 @@ using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Metering;
+using Gateway.RateLimiting;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
 
@@ -13,7 +14,7 @@ namespace Gateway.Endpoints;
 /// <c>POST /v1/chat/completions</c>: authenticate, read and validate the body once, resolve the
 /// model, forward, meter. Every refusal is an OpenAI error.
 /// </summary>
-internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder forwarder, IUsageSink usage, TimeProvider clock)
+internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder forwarder, RateLimiter limiter, IUsageSink usage, TimeProvider clock)
 {
     public async Task HandleAsync(HttpContext context)
     {
@@ -39,9 +40,35 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         }
 
         var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock);
+        var admission = await limiter.AdmitAsync(exchange);
+        SetRateLimitHeaders(context, admission);
+        if (!admission.Admitted)
+        {
+            await ErrorWriter.WriteAsync(context, admission.Error!);
+            return;
+        }
+
         var result = await forwarder.ForwardAsync(context, exchange);
         var status = result.Outcome == AttemptOutcome.ClientGone ? 499 : result.Error?.Status ?? context.Response.StatusCode;
-        usage.Record(UsageRecords.From(exchange, result, status));
+        var record = UsageRecords.From(exchange, result, status);
+        limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
+        usage.Record(record);
+    }
+
+    private static void SetRateLimitHeaders(HttpContext context, Admission admission)
+    {
+        var (requests, tokens) = admission.HeaderStates();
+        if (requests is null && tokens is null)
+        {
+            return;
+        }
+
+        // OnStarting, so error answers written after Response.Clear() carry them too.
+        context.Response.OnStarting(() =>
+        {
+            RateLimitHeaders.Apply(context.Response.Headers, requests, tokens);
+            return Task.CompletedTask;
+        });
     }
 
     private static async Task<ChatCompletionRequest?> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)

@@ -1,4 +1,5 @@
 using Gateway.Errors;
+using Gateway.RateLimiting;
 
 namespace Gateway.Forwarding;
 
@@ -7,7 +8,7 @@ namespace Gateway.Forwarding;
 /// only while nothing has been sent to the client, and only for failures another deployment could
 /// avoid (not the client's own).
 /// </summary>
-internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invokers, ILogger<ChatForwarder> logger)
+internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invokers, ProviderPacer pacer, ILogger<ChatForwarder> logger)
 {
     private readonly IDeploymentInvoker[] _invokers = [.. invokers];
 
@@ -28,7 +29,10 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             }
 
             var invoker = Array.Find(_invokers, x => x.CanServe(provider))!;
-            var result = await invoker.SendAsync(context, exchange, deployment);
+            var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
+            var result = paced is null
+                ? await invoker.SendAsync(context, exchange, deployment)
+                : AttemptResult.Before(paced, retryable: true);
             if (result.Outcome == AttemptOutcome.Rejected)
             {
                 // This deployment cannot honour the request as sent; a later one may.

@@ -49,6 +49,18 @@ public sealed class HiveV2ReplicaTests : IAsyncLifetime
         using var http = new HttpClient { BaseAddress = urlA, Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
 
+        try
+        {
+            await AssertAnsweredThroughOtherReplicaAsync(stream, http, portB, replicaB);
+        }
+        catch (Exception ex) when (ex is Xunit.Sdk.XunitException or HttpRequestException or InvalidOperationException)
+        {
+            throw new InvalidOperationException($"{ex.Message}\n--- replica A:\n{replicaA.Output}\n--- replica B:\n{replicaB.Output}", ex);
+        }
+    }
+
+    private async Task AssertAnsweredThroughOtherReplicaAsync(bool stream, HttpClient http, int portB, GatewayProcess replicaB)
+    {
         var requestId = Sse.NewRequestId();
         var (response, body) = await Sse.PostAsync(http,
             $$"""{"model":"hive2-llama","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"across replicas [sim callback_delay_ms=300]"}]}""",

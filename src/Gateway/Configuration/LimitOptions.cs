@@ -1,0 +1,41 @@
+namespace Gateway.Configuration;
+
+/// <summary>
+/// gateway.json <c>Limits</c>: defaults for every key, plus how limits behave. Keys override the
+/// defaults field by field under <c>Keys:&lt;name&gt;:Limits</c>, and may add per-model limits.
+/// </summary>
+public sealed class LimitsOptions
+{
+    /// <summary>Length of the sliding window the per-minute limits count over (60 unless testing).</summary>
+    public double WindowSeconds { get; set; } = 60;
+
+    /// <summary>Completion tokens reserved when a request sets no max_tokens.</summary>
+    public int DefaultMaxTokens { get; set; } = 1024;
+
+    /// <summary>When Redis cannot decide in time: <c>allow</c> (fail open, the default) or <c>reject</c> (503).</summary>
+    public string OnRedisFailure { get; set; } = "allow";
+
+    /// <summary>Longest a request waits for the admission decision before the failure policy applies.</summary>
+    public int DecisionTimeoutMilliseconds { get; set; } = 250;
+
+    public KeyLimitOptions Default { get; set; } = new();
+}
+
+public class ModelLimitOptions
+{
+    public long? RequestsPerMinute { get; set; }
+    public long? TokensPerMinute { get; set; }
+    public long? ConcurrentRequests { get; set; }
+}
+
+public sealed class KeyLimitOptions : ModelLimitOptions
+{
+    /// <summary>Spending budget in USD per <see cref="BudgetPeriod"/>.</summary>
+    public decimal? BudgetUsd { get; set; }
+
+    /// <summary><c>day</c> or <c>month</c> (UTC, by Redis's clock).</summary>
+    public string? BudgetPeriod { get; set; }
+
+    /// <summary>Limits for this key on one public model, on top of the key's own.</summary>
+    public Dictionary<string, ModelLimitOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,85 @@
+namespace Gateway.RateLimiting;
+
+internal enum LimitKind
+{
+    Requests,
+    Tokens,
+    Concurrency,
+    Budget,
+}
+
+/// <summary>One sliding-window limit to check: a request count or a token count over the window.</summary>
+internal sealed record WindowCheck(string Id, LimitKind Kind, long Limit, long Cost);
+
+/// <summary>A limit on requests in flight at once.</summary>
+internal sealed record ConcurrencyCheck(string Id, long Limit);
+
+/// <summary>A spending budget per calendar period, in micro-dollars.</summary>
+internal sealed record BudgetCheck(string Id, long LimitMicros, long CostMicros, BudgetPeriod Period);
+
+/// <summary>
+/// Everything one admission must check, decided all at once: either every counter takes the
+/// request or none does. Built from the key's limits; evaluated by Redis (Lua) or in memory.
+/// </summary>
+internal sealed record LimitPlan(
+    string RequestId,
+    IReadOnlyList<WindowCheck> Windows,
+    IReadOnlyList<ConcurrencyCheck> Concurrency,
+    BudgetCheck? Budget,
+    TimeSpan Window,
+    TimeSpan Lease)
+{
+    public bool IsEmpty => Windows.Count == 0 && Concurrency.Count == 0 && Budget is null;
+
+    /// <summary>Buckets per window: usage is counted per 1/60 of the window.</summary>
+    public const int BucketsPerWindow = 60;
+
+    public long WindowMs => (long)Window.TotalMilliseconds;
+
+    public long BucketMs => Math.Max(1, WindowMs / BucketsPerWindow);
+
+    /// <summary>The check an index of <see cref="AdmissionResult.RejectedIndex"/> refers to.</summary>
+    public LimitKind KindOf(int index) =>
+        index < Windows.Count ? Windows[index].Kind
+        : index < Windows.Count + Concurrency.Count ? LimitKind.Concurrency
+        : LimitKind.Budget;
+
+    public static LimitPlan Build(string requestId, string keyName, KeyLimits limits, string model, long tokens, long costMicros,
+        LimiterSettings settings, TimeSpan lease)
+    {
+        var windows = new List<WindowCheck>();
+        var concurrency = new List<ConcurrencyCheck>();
+        Add($"k:{keyName}", limits.Key);
+        Add($"k:{keyName}:m:{model}", limits.ForModel(model));
+        var budget = limits.Budget is { } b ? new BudgetCheck($"k:{keyName}:budget", b.LimitMicros, costMicros, b.Period) : null;
+        return new LimitPlan(requestId, windows, concurrency, budget, settings.Window, lease);
+
+        void Add(string id, LimitSet set)
+        {
+            if (set.RequestsPerMinute is { } rpm)
+            {
+                windows.Add(new WindowCheck(id + ":rpm", LimitKind.Requests, rpm, 1));
+            }
+
+            if (set.TokensPerMinute is { } tpm)
+            {
+                windows.Add(new WindowCheck(id + ":tpm", LimitKind.Tokens, tpm, tokens));
+            }
+
+            if (set.ConcurrentRequests is { } inflight)
+            {
+                concurrency.Add(new ConcurrencyCheck(id + ":inflight", inflight));
+            }
+        }
+    }
+}
+
+/// <summary>The state of one window after the decision, for the x-ratelimit headers.</summary>
+internal readonly record struct WindowState(long Limit, long Remaining, TimeSpan Reset);
+
+/// <summary>What an engine decided.</summary>
+/// <param name="RejectedIndex">The check that refused (windows, then concurrency, then budget), or -1.</param>
+/// <param name="Bucket">The bucket the request's cost went into; settlement adjusts that bucket.</param>
+/// <param name="Period">The budget period the cost was booked in.</param>
+internal sealed record AdmissionResult(bool Admitted, int RejectedIndex, TimeSpan RetryAfter, long Bucket, long Period,
+    IReadOnlyList<WindowState> Windows);

@@ -1,0 +1,29 @@
+namespace Gateway.RateLimiting;
+
+/// <summary>The limits that apply to one key (and to that key on one model), compiled and immutable.</summary>
+internal sealed record LimitSet(long? RequestsPerMinute, long? TokensPerMinute, long? ConcurrentRequests)
+{
+    public static readonly LimitSet None = new(null, null, null);
+
+    public bool IsEmpty => RequestsPerMinute is null && TokensPerMinute is null && ConcurrentRequests is null;
+}
+
+internal enum BudgetPeriod
+{
+    Day,
+    Month,
+}
+
+internal sealed record Budget(long LimitMicros, BudgetPeriod Period);
+
+internal sealed record KeyLimits(LimitSet Key, Budget? Budget, IReadOnlyDictionary<string, LimitSet> PerModel)
+{
+    public static readonly KeyLimits None = new(LimitSet.None, null, new Dictionary<string, LimitSet>());
+
+    public LimitSet ForModel(string model) => PerModel.GetValueOrDefault(model) ?? LimitSet.None;
+
+    public bool IsEmpty => Key.IsEmpty && Budget is null && PerModel.Count == 0;
+}
+
+/// <summary>How the limiter behaves, from <c>Limits</c>.</summary>
+internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bool FailOpen, TimeSpan DecisionTimeout);

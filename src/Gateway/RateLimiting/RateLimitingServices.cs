@@ -1,0 +1,21 @@
+namespace Gateway.RateLimiting;
+
+internal static class RateLimitingServices
+{
+    /// <summary>Limits shared through Redis when it is configured; in this process otherwise.</summary>
+    public static IServiceCollection AddGatewayLimits(this IServiceCollection services, IConfiguration configuration)
+    {
+        if (!string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]))
+        {
+            services.AddSingleton<ILimitEngine, RedisLimitEngine>();
+        }
+        else
+        {
+            services.AddSingleton<ILimitEngine, InMemoryLimitEngine>();
+        }
+
+        services.AddSingleton<RateLimiter>();
+        services.AddSingleton<ProviderPacer>();
+        return services;
+    }
+}

@@ -51,7 +51,7 @@ internal static class LimitScripts
     /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, (limit, cost) x n, limit x m, [budgetLimit, budgetCost, period].
     /// Returns {admitted, rejectedIndex (0-based, -1), retryMs, bucket, period, (used, resetMs) x n}.
     /// </summary>
-    public const string Admit = Prelude + """
+    public const string Admit = Prelude + "\n" + """
         local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
         local member, leaseMs = ARGV[6], tonumber(ARGV[7])

@@ -78,7 +78,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Record("unavailable");
-            Log.EngineFailed(logger, ex.GetType().Name, exchange.RequestId, settings.FailOpen ? "allowing" : "refusing");
+            Log.EngineFailed(logger, $"{ex.GetType().Name}: {ex.Message}", exchange.RequestId, settings.FailOpen ? "allowing" : "refusing");
             return settings.FailOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable());
         }
 
@@ -113,7 +113,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         catch (Exception ex)
         {
             // Reservations then age out with their window; in-flight leases expire.
-            Log.SettleFailed(logger, ex.GetType().Name, plan.RequestId);
+            Log.SettleFailed(logger, $"{ex.GetType().Name}: {ex.Message}", plan.RequestId);
         }
     }
 

@@ -41,7 +41,13 @@ internal static partial class AsyncTaskServices
             return Encoding.UTF8.GetBytes(secret);
         }
 
-        Log.RandomSecret(logger, variable ?? "(Server:CallbackSigningKeyEnv not set)");
+        var asyncProviderConfigured = configuration.GetSection("Providers").GetChildren()
+            .Any(p => Translators.Providers.ProviderCatalog.Find(p["Kind"]) is Translators.Translation.IAsyncTaskProvider);
+        if (asyncProviderConfigured)
+        {
+            Log.RandomSecret(logger, variable ?? "(Server:CallbackSigningKeyEnv not set)");
+        }
+
         return RandomNumberGenerator.GetBytes(32);
     }
 

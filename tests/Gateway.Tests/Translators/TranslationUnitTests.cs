@@ -153,3 +153,17 @@ public sealed class ParameterGateTests
     [InlineData("$['odd name']", "odd name")]
     public void ToParam_TurnsJsonPathsIntoParamNames(string path, string? expected) => Assert.Equal(expected, ChatRequestReader.ToParam(path));
 }
+
+public sealed class RateLimitHeaderTests
+{
+    [Theory]
+    [InlineData(12, "12ms")]
+    [InlineData(999, "999ms")]
+    [InlineData(1000, "1s")]
+    [InlineData(1500, "1.5s")]
+    [InlineData(360_000, "6m0s")]
+    [InlineData(61_250, "1m1.25s")]
+    [InlineData(3_600_000, "1h0m0s")]
+    public void Duration_IsWrittenLikeOpenAi(long ms, string expected) =>
+        Assert.Equal(expected, Gateway.RateLimiting.RateLimitHeaders.Duration(TimeSpan.FromMilliseconds(ms)));
+}

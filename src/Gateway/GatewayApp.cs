@@ -41,7 +41,7 @@ public static class GatewayApp
         // Redis is read once at start-up; changing Redis:Configuration needs a restart.
         services.AddSingleton(sp => RedisStore.Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
         services.AddSingleton<ChatCompletionsEndpoint>();
-        services.AddSingleton<IUsageSink, LoggingUsageSink>();
+        services.AddMetering(configuration);
         return services;
     }
 
@@ -59,6 +59,9 @@ public static class GatewayApp
         app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config));
         var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();
         app.MapPost(AsyncTaskInvoker.CallbackPath + "{token?}", (HttpContext context, string? token) => callbacks.HandleAsync(context, token));
+        var usage = app.Services.GetRequiredService<UsageEndpoints>();
+        app.MapGet("/v1/usage", usage.OwnAsync);
+        app.MapGet("/admin/usage", usage.AdminAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () => config.Current.Models.Count > 0 ? Results.Text("ready") : Results.StatusCode(503));
         return app;

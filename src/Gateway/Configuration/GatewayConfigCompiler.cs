@@ -238,7 +238,7 @@ internal static partial class GatewayConfigCompiler
             }
 
             var limits = CompileKeyLimits(options.Limits.Default, k.Limits, models, $"{at}:Limits", errors);
-            var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase)) { Limits = limits };
+            var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase)) { Limits = limits, IsAdmin = k.Admin };
             if (!result.TryAdd(hash, key))
             {
                 errors.Add($"{at}:Sha256: the same key hash is configured twice ('{result[hash].Name}' and '{name}').");

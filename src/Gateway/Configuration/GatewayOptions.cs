@@ -139,6 +139,9 @@ public sealed class KeyOptions
 
     public bool Disabled { get; set; }
 
+    /// <summary>May read everyone's usage at <c>/admin/usage</c>.</summary>
+    public bool Admin { get; set; }
+
     /// <summary>This key's limits; unset fields take <c>Limits:Default</c>.</summary>
     public KeyLimitOptions? Limits { get; set; }
 }

@@ -68,6 +68,8 @@ internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> 
 {
     public KeyLimits Limits { get; init; } = KeyLimits.None;
 
+    public bool IsAdmin { get; init; }
+
     public bool AllowsAllModels => Models.Count == 0 || Models.Contains("*");
 
     public bool MayUse(ModelRoute route) => AllowsAllModels || Models.Contains(route.Name);

@@ -12,30 +12,34 @@ namespace Gateway.Endpoints;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: authenticate, read and validate the body once, resolve the
-/// model, forward, meter. Every refusal is an OpenAI error.
+/// model, admit against limits, forward, settle, meter. Every refusal is an OpenAI error, and
+/// every request, refused or not, leaves exactly one usage record.
 /// </summary>
 internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder forwarder, RateLimiter limiter, IUsageSink usage, TimeProvider clock)
 {
     public async Task HandleAsync(HttpContext context)
     {
+        var started = clock.GetTimestamp();
         var snapshot = config.Current;
         var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out var authError);
         if (key is null)
         {
-            await ErrorWriter.WriteAsync(context, authError!);
+            await RefuseAsync(context, authError!, null, null, false, started);
             return;
         }
 
-        var request = await ReadRequestAsync(context, snapshot);
+        var (request, readError) = await ReadRequestAsync(context, snapshot);
         if (request is null)
         {
+            await RefuseAsync(context, readError!, key.Name, null, false, started);
             return;
         }
 
         var route = snapshot.FindModel(request.Model!, key);
         if (route is null)
         {
-            await ErrorWriter.WriteAsync(context, GatewayError.ModelNotFound(request.Model!));
+            // Unknown names are not recorded as models: they would flood the rollups.
+            await RefuseAsync(context, GatewayError.ModelNotFound(request.Model!), key.Name, null, request.IsStreaming, started);
             return;
         }
 
@@ -45,6 +49,7 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         if (!admission.Admitted)
         {
             await ErrorWriter.WriteAsync(context, admission.Error!);
+            usage.Record(UsageRecords.From(exchange, null, admission.Error!.Status) with { Outcome = admission.Error.Code ?? "rejected" });
             return;
         }
 
@@ -53,6 +58,13 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         var record = UsageRecords.From(exchange, result, status);
         limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
         usage.Record(record);
+    }
+
+    private async Task RefuseAsync(HttpContext context, GatewayError error, string? key, string? model, bool streamed, long started)
+    {
+        await ErrorWriter.WriteAsync(context, error);
+        usage.Record(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,
+            clock.GetElapsedTime(started), clock.GetUtcNow()));
     }
 
     private static void SetRateLimitHeaders(HttpContext context, Admission admission)
@@ -71,25 +83,20 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         });
     }
 
-    private static async Task<ChatCompletionRequest?> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)
+    private static async Task<(ChatCompletionRequest? Request, GatewayError? Error)> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)
     {
         var limit = snapshot.Server.MaxRequestBodyBytes;
         var (buffer, length) = await RequestBodyReader.ReadAsync(context, limit);
         if (buffer is null)
         {
-            await ErrorWriter.WriteAsync(context, GatewayError.BodyTooLarge(limit));
-            return null;
+            return (null, GatewayError.BodyTooLarge(limit));
         }
 
         try
         {
-            if (!ChatRequestReader.TryRead(buffer.AsSpan(0, length), out var request, out var error))
-            {
-                await ErrorWriter.WriteAsync(context, GatewayError.BadRequest(error!));
-                return null;
-            }
-
-            return request;
+            return ChatRequestReader.TryRead(buffer.AsSpan(0, length), out var request, out var error)
+                ? (request, null)
+                : (null, GatewayError.BadRequest(error!));
         }
         finally
         {

@@ -27,6 +27,9 @@ internal sealed class ChatExchange
     }
 
     public string RequestId { get; }
+
+    /// <summary>Unique per request (unlike a caller-chosen request id): the usage record's identity.</summary>
+    public string RecordId { get; } = Metering.UsageRecords.NewId();
     public ClientKey Key { get; }
     public ChatCompletionRequest Request { get; }
     public ModelRoute Route { get; }
@@ -59,6 +62,13 @@ internal sealed class ChatExchange
         ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0)
             ? (u.PromptTokens, u.CompletionTokens, false)
             : (EstimatedPromptTokens, EstimatedCompletionTokens, true);
+
+    /// <summary>What the answer costs by the price table, in micro-dollars.</summary>
+    public long CostMicros()
+    {
+        var (prompt, completion, _) = FinalUsage();
+        return ServedBy?.Price.CostMicros(prompt, completion) ?? 0;
+    }
 
     public TimeSpan Elapsed => Clock.GetElapsedTime(StartedAt);
 

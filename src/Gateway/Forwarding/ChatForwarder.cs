@@ -29,6 +29,9 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             }
 
             var invoker = Array.Find(_invokers, x => x.CanServe(provider))!;
+            var previous = exchange.ServedBy;
+            // Set before sending: the answer's writers price it while they write.
+            exchange.ServedBy = deployment;
             var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
             var result = paced is null
                 ? await invoker.SendAsync(context, exchange, deployment)
@@ -36,11 +39,11 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             if (result.Outcome == AttemptOutcome.Rejected)
             {
                 // This deployment cannot honour the request as sent; a later one may.
+                exchange.ServedBy = previous;
                 firstRejection ??= result;
                 continue;
             }
 
-            exchange.ServedBy = deployment;
             exchange.Attempts++;
             last = result;
             if (result.Outcome != AttemptOutcome.FailedBeforeResponse || !result.Retryable || context.RequestAborted.IsCancellationRequested)

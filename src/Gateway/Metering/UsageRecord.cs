@@ -1,11 +1,23 @@
+using System.Text.Json.Serialization;
+
 namespace Gateway.Metering;
 
-/// <summary>What one request consumed and how it ended; one record per request, whatever the outcome.</summary>
+/// <summary>
+/// What one request consumed and how it ended: one record per request, whatever the outcome.
+/// Money is integer micro-dollars. <see cref="Id"/> is unique per request (the gateway's own),
+/// so a record written twice (a retried write, a replayed journal) is counted once.
+/// </summary>
 internal sealed record UsageRecord
 {
+    public required string Id { get; init; }
     public required string RequestId { get; init; }
+
+    /// <summary>The client key's name; "(none)" when the request had no valid key.</summary>
     public required string Key { get; init; }
+
+    /// <summary>The public model name; "(none)" when the request named no known model.</summary>
     public required string Model { get; init; }
+
     public string? Provider { get; init; }
     public string? UpstreamModel { get; init; }
     public int PromptTokens { get; init; }
@@ -14,18 +26,27 @@ internal sealed record UsageRecord
     /// <summary>True when the counts are the gateway's estimate because the provider reported none.</summary>
     public bool Estimated { get; init; }
 
+    /// <summary>Cost from the price table.</summary>
     public long CostMicros { get; init; }
+
+    /// <summary>The provider's own figure where it gives one (DeepInfra estimated_cost, Hive charge, Segmind x-cost).</summary>
     public long? ProviderCostMicros { get; init; }
+
     public int Status { get; init; }
     public required string Outcome { get; init; }
     public bool Streamed { get; init; }
     public double LatencyMs { get; init; }
     public double? TimeToFirstTokenMs { get; init; }
     public DateTimeOffset Timestamp { get; init; }
+
+    [JsonIgnore]
+    public string Day => Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+    [JsonIgnore]
+    public bool Failed => Status >= 400;
 }
 
-/// <summary>Receives usage records; implementations must not block the request path.</summary>
-internal interface IUsageSink
-{
-    void Record(UsageRecord record);
-}
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(UsageRecord))]
+internal sealed partial class UsageJson : JsonSerializerContext;

@@ -1,22 +1,23 @@
+using System.Security.Cryptography;
 using Gateway.Forwarding;
 
 namespace Gateway.Metering;
 
-/// <summary>Builds the usage record of a finished exchange.</summary>
+/// <summary>Builds the usage record of a request.</summary>
 internal static class UsageRecords
 {
-    public static UsageRecord From(ChatExchange x, AttemptResult result, int status)
-    {
-        var (prompt, completion, estimated) = x.FinalUsage();
-        var produced = result.Outcome is not (AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected);
-        if (!produced)
-        {
-            // Nothing was generated for the client: nothing to bill.
-            (prompt, completion) = (0, 0);
-        }
+    public const string None = "(none)";
 
+    public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>The record of an exchange that reached a deployment (or was refused on its way there).</summary>
+    public static UsageRecord From(ChatExchange x, AttemptResult? result, int status)
+    {
+        var produced = result is not null && result.Outcome is not (AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected);
+        var (prompt, completion, estimated) = produced ? x.FinalUsage() : (0, 0, false);
         return new UsageRecord
         {
+            Id = x.RecordId,
             RequestId = x.RequestId,
             Key = x.Key.Name,
             Model = x.Route.Name,
@@ -24,15 +25,16 @@ internal static class UsageRecords
             UpstreamModel = x.ServedBy?.Target.UpstreamModel,
             PromptTokens = prompt,
             CompletionTokens = completion,
-            Estimated = estimated && produced,
-            CostMicros = x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0,
-            ProviderCostMicros = x.ProviderCostMicros,
+            Estimated = estimated,
+            CostMicros = produced ? x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0 : 0,
+            ProviderCostMicros = produced ? x.ProviderCostMicros : null,
             Status = status,
-            Outcome = result.Outcome switch
+            Outcome = result?.Outcome switch
             {
                 AttemptOutcome.Succeeded => "ok",
                 AttemptOutcome.ClientGone => "client_closed",
                 AttemptOutcome.FailedDuringResponse => "failed_mid_response",
+                null => "rejected",
                 _ => result.Error?.Code ?? "failed",
             },
             Streamed = x.Request.IsStreaming,
@@ -41,4 +43,19 @@ internal static class UsageRecords
             Timestamp = x.Clock.GetUtcNow(),
         };
     }
+
+    /// <summary>The record of a request refused before it had a key and model (bad key, bad body, unknown model).</summary>
+    public static UsageRecord Refused(string requestId, string? key, string? model, int status, string outcome, bool streamed,
+        TimeSpan latency, DateTimeOffset now) => new()
+    {
+        Id = NewId(),
+        RequestId = requestId,
+        Key = key ?? None,
+        Model = model ?? None,
+        Status = status,
+        Outcome = outcome,
+        Streamed = streamed,
+        LatencyMs = latency.TotalMilliseconds,
+        Timestamp = now,
+    };
 }

@@ -67,12 +67,11 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         Start();
         if (_exchange.Request.IncludeUsageInStream)
         {
-            var (prompt, completion, _) = _exchange.FinalUsage();
             WriteEventStart();
             WriteHeader();
             _json.WriteStartArray("choices"u8);
             _json.WriteEndArray();
-            OpenAiJsonWriting.WriteUsage(_json, prompt, completion);
+            OpenAiJsonWriting.WriteUsage(_json, _exchange);
             _json.WriteEndObject();
             _json.Flush();
             WriteEventEnd();

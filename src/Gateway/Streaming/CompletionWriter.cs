@@ -25,8 +25,9 @@ internal static class CompletionWriter
 
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
-        // Token counts the provider did not report are the gateway's estimate; say which.
+        // Token counts the provider did not report are the gateway's estimate; say which, and what it cost.
         response.Headers["x-gateway-usage"] = exchange.FinalUsage().Estimated ? "estimated" : "reported";
+        response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(exchange.CostMicros());
         var output = response.BodyWriter;
         using (var w = new Utf8JsonWriter(output, OpenAiJsonWriting.Options))
         {
@@ -51,8 +52,7 @@ internal static class CompletionWriter
         }
 
         w.WriteEndArray();
-        var (prompt, completionTokens, _) = exchange.FinalUsage();
-        OpenAiJsonWriting.WriteUsage(w, prompt, completionTokens);
+        OpenAiJsonWriting.WriteUsage(w, exchange);
         OpenAiJsonWriting.WriteStringOrNull(w, "system_fingerprint"u8, completion.SystemFingerprint);
         w.WriteEndObject();
     }

@@ -8,12 +8,23 @@ internal static class OpenAiJsonWriting
 {
     public static JsonWriterOptions Options => OpenAiJson.WriterOptions;
 
-    public static void WriteUsage(Utf8JsonWriter w, int prompt, int completion)
+    /// <summary>
+    /// OpenAI's usage object, plus two additions SDKs ignore: <c>cost</c> (USD, from the price table)
+    /// and <c>estimated: true</c> when the provider reported no counts.
+    /// </summary>
+    public static void WriteUsage(Utf8JsonWriter w, Forwarding.ChatExchange exchange)
     {
+        var (prompt, completion, estimated) = exchange.FinalUsage();
         w.WriteStartObject("usage"u8);
         w.WriteNumber("prompt_tokens"u8, prompt);
         w.WriteNumber("completion_tokens"u8, completion);
         w.WriteNumber("total_tokens"u8, prompt + completion);
+        w.WriteNumber("cost"u8, exchange.CostMicros() / 1_000_000m);
+        if (estimated)
+        {
+            w.WriteBoolean("estimated"u8, true);
+        }
+
         w.WriteEndObject();
     }
 

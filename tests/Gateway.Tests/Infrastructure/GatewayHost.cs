@@ -38,7 +38,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var app = GatewayApp.Create(
-            [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", .. args]);
+            [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning",
+             $"--Metering:JournalDirectory={Path.Combine(directory.FullName, "usage")}", .. args]);
         await app.StartAsync();
         return new GatewayHost(app, new Uri(app.Urls.First()), path);
     }

@@ -42,6 +42,8 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         start.ArgumentList.Add("--urls=http://127.0.0.1:0");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information");
+        // Each replica keeps its own journal and spill, as on separate machines.
+        start.ArgumentList.Add($"--Metering:JournalDirectory={Directory.CreateTempSubdirectory("gateway-journal-").FullName}");
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

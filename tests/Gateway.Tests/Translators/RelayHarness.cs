@@ -23,10 +23,14 @@ internal static class RelayHarness
             OpenAiJson.Context.ChatCompletionRequest)!;
         var key = new ClientKey("golden", new byte[32], new HashSet<string>());
         var route = new ModelRoute(PublicModel, "test", 0, []);
+        var provider = new ProviderRuntime("golden-provider", ProviderCatalog.Find("deepinfra")!, new Uri("http://127.0.0.1:9"), "UNUSED", null, new ProviderOptions());
+        var target = new DeploymentTarget { PublicModel = PublicModel, UpstreamModel = "upstream" };
         return new ChatExchange("req_golden", key, request, route, TimeProvider.System)
         {
             CompletionId = "chatcmpl-golden",
             Created = 1700000000,
+            // $1.50 / $2.00 per million tokens, so the goldens show the cost too.
+            ServedBy = new Deployment(provider, target, new Price(1_500_000, 2_000_000)),
         };
     }
 

@@ -1,0 +1,9 @@
+using System.Globalization;
+
+namespace Gateway.Metering;
+
+/// <summary>Micro-dollars shown as USD without going through floating point.</summary>
+internal static class Money
+{
+    public static string Usd(long micros) => (micros / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Gateway.Redis;
+using StackExchange.Redis;
+
+namespace Gateway.Metering;
+
+/// <summary>
+/// Usage in Redis: per day a hash of rollup cells (key, model, provider, counter) and an
+/// append-only event stream capped in length, both written in one Lua step per batch that
+/// skips records already taken (by id), so a retried write never counts twice.
+/// </summary>
+internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore
+{
+    private const char Separator = '\u001f';
+
+    // Per record, KEYS: seen marker, day hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, then per record:
+    // dims, 7 counters in RollupTotals.Metrics order, json.
+    private const string WriteScript = """
+        local n, seenTtl, maxlen, dayTtl = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+        local names = { 'requests', 'failed_requests', 'estimated_requests', 'prompt_tokens', 'completion_tokens', 'cost_micros', 'provider_cost_micros' }
+        local written = 0
+        for i = 0, n - 1 do
+          local a = 5 + i * 9
+          if redis.call('SET', KEYS[i * 3 + 1], '1', 'NX', 'EX', seenTtl) then
+            local day = KEYS[i * 3 + 2]
+            for m = 1, 7 do
+              local v = tonumber(ARGV[a + m])
+              if v ~= 0 then redis.call('HINCRBY', day, ARGV[a] .. names[m], v) end
+            end
+            redis.call('EXPIRE', day, dayTtl)
+            redis.call('XADD', KEYS[i * 3 + 3], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + 8])
+            written = written + 1
+          end
+        end
+        return written
+        """;
+
+    public async Task WriteAsync(IReadOnlyList<UsageRecord> batch, CancellationToken cancellationToken)
+    {
+        var keys = new List<RedisKey>(batch.Count * 3);
+        var args = new List<RedisValue>(4 + batch.Count * 9)
+        {
+            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, (long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds,
+        };
+        var stream = redis.Key("usage:events");
+        foreach (var r in batch)
+        {
+            keys.Add(redis.Key("usage:seen:" + r.Id));
+            keys.Add(redis.Key("usage:day:" + r.Day));
+            keys.Add(stream);
+            var k = RollupKey.Of(r);
+            args.Add($"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}");
+            foreach (var v in new RollupTotals().Values(r))
+            {
+                args.Add(v);
+            }
+
+            args.Add(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord));
+        }
+
+        await redis.EvalAsync(WriteScript, [.. keys], [.. args]).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+    }
+
+    public async Task<List<(RollupKey Key, RollupTotals Totals)>> ReadRollupsAsync(IEnumerable<string> days, CancellationToken cancellationToken)
+    {
+        var cells = new List<(RollupKey, RollupTotals)>();
+        foreach (var day in days)
+        {
+            var entries = await redis.Database.HashGetAllAsync(redis.Key("usage:day:" + day)).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            var byCell = new Dictionary<RollupKey, RollupTotals>();
+            foreach (var entry in entries)
+            {
+                var parts = ((string)entry.Name!).Split(Separator);
+                if (parts.Length != 4)
+                {
+                    continue;
+                }
+
+                var key = new RollupKey(day, parts[0], parts[1], parts[2]);
+                if (!byCell.TryGetValue(key, out var totals))
+                {
+                    byCell[key] = totals = new RollupTotals();
+                }
+
+                totals.Set(parts[3], (long)entry.Value);
+            }
+
+            cells.AddRange(byCell.Select(c => (c.Key, c.Value)));
+        }
+
+        return cells;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Gateway.Auth;
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Metering;
+
+/// <summary>
+/// <c>GET /v1/usage</c>: a key's own usage. <c>GET /admin/usage</c>: everyone's, for admin keys.
+/// Both take <c>start</c>/<c>end</c> (UTC days, default the last 30), <c>group_by</c> (any of
+/// day, key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
+/// <c>key</c>, <c>model</c> and <c>provider</c>.
+/// </summary>
+internal sealed class UsageEndpoints(ConfigStore config, IUsageStore store, MeteringSettings settings, TimeProvider clock)
+{
+    public Task OwnAsync(HttpContext context) => HandleAsync(context, admin: false);
+
+    public Task AdminAsync(HttpContext context) => HandleAsync(context, admin: true);
+
+    private async Task HandleAsync(HttpContext context, bool admin)
+    {
+        var key = ClientKeyAuthenticator.Authenticate(context.Request, config.Current, out var authError);
+        if (key is null)
+        {
+            await ErrorWriter.WriteAsync(context, authError!);
+            return;
+        }
+
+        if (admin && !key.IsAdmin)
+        {
+            await ErrorWriter.WriteAsync(context, new GatewayError(403, "invalid_request_error", "This key may not read other keys' usage.", Code: "forbidden"));
+            return;
+        }
+
+        var (query, error) = Parse(context.Request.Query, admin ? null : key.Name, admin);
+        if (query is null)
+        {
+            await ErrorWriter.WriteAsync(context, error!);
+            return;
+        }
+
+        var rows = query.Aggregate(await store.ReadRollupsAsync(query.Days(), context.RequestAborted));
+        if (context.Request.Query["format"] == "csv")
+        {
+            context.Response.ContentType = "text/csv; charset=utf-8";
+            await context.Response.WriteAsync(Csv(query, rows), context.RequestAborted);
+            return;
+        }
+
+        context.Response.ContentType = "application/json";
+        await using (var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions))
+        {
+            WriteJson(w, query, rows);
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+
+    private (UsageQuery? Query, GatewayError? Error) Parse(IQueryCollection q, string? ownKey, bool admin)
+    {
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        if (!TryDay(q["start"], today.AddDays(-29), out var from) || !TryDay(q["end"], today, out var to))
+        {
+            return (null, Bad("Dates are written YYYY-MM-DD.", q.ContainsKey("start") ? "start" : "end"));
+        }
+
+        if (to < from || to.DayNumber - from.DayNumber >= settings.RetentionDays)
+        {
+            return (null, Bad($"'end' must not be before 'start', and the range at most {settings.RetentionDays} days.", "end"));
+        }
+
+        var groupBy = ((string?)q["group_by"] ?? "day").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (groupBy.FirstOrDefault(g => !UsageQuery.Dimensions.Contains(g)) is { } unknown)
+        {
+            return (null, Bad($"Cannot group by '{unknown}'; use any of day, key, model, provider.", "group_by"));
+        }
+
+        if (q["format"] is { Count: > 0 } format && format != "json" && format != "csv")
+        {
+            return (null, Bad("'format' is json or csv.", "format"));
+        }
+
+        return (new UsageQuery(from, to, ownKey ?? (admin ? (string?)q["key"] : null), q["model"], q["provider"], groupBy.Distinct().ToList()), null);
+    }
+
+    private static bool TryDay(string? text, DateOnly fallback, out DateOnly day)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            day = fallback;
+            return true;
+        }
+
+        return DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out day);
+    }
+
+    private static GatewayError Bad(string message, string param) => new(400, "invalid_request_error", message, param, "invalid_value");
+
+    private static void WriteJson(Utf8JsonWriter w, UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows)
+    {
+        w.WriteStartObject();
+        w.WriteString("object"u8, "usage"u8);
+        w.WriteString("start"u8, query.From.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        w.WriteString("end"u8, query.To.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        w.WriteStartArray("group_by"u8);
+        foreach (var g in query.GroupBy)
+        {
+            w.WriteStringValue(g);
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("data"u8);
+        var totals = new RollupTotals();
+        foreach (var (group, row) in rows)
+        {
+            w.WriteStartObject();
+            foreach (var (dimension, value) in group)
+            {
+                w.WriteString(dimension, value);
+            }
+
+            WriteTotals(w, row);
+            w.WriteEndObject();
+            totals.Add(row);
+        }
+
+        w.WriteEndArray();
+        w.WriteStartObject("totals"u8);
+        WriteTotals(w, totals);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteTotals(Utf8JsonWriter w, RollupTotals t)
+    {
+        var values = t.Values();
+        for (var i = 0; i < RollupTotals.Metrics.Length; i++)
+        {
+            w.WriteNumber(RollupTotals.Metrics[i], values[i]);
+        }
+
+        w.WriteNumber("total_tokens"u8, t.PromptTokens + t.CompletionTokens);
+        w.WriteString("cost_usd"u8, Money.Usd(t.CostMicros));
+    }
+
+    private static string Csv(UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows)
+    {
+        var csv = new StringBuilder();
+        csv.AppendJoin(',', query.GroupBy.Concat(RollupTotals.Metrics).Append("total_tokens").Append("cost_usd")).Append('\n');
+        foreach (var (group, totals) in rows)
+        {
+            csv.AppendJoin(',', query.GroupBy.Select(d => Quote(group[d]))
+                .Concat(totals.Values().Select(v => v.ToString(CultureInfo.InvariantCulture)))
+                .Append((totals.PromptTokens + totals.CompletionTokens).ToString(CultureInfo.InvariantCulture))
+                .Append(Money.Usd(totals.CostMicros))).Append('\n');
+        }
+
+        return csv.ToString();
+    }
+
+    // RFC 4180 quoting, and no leading = + - @ that a spreadsheet would run as a formula.
+    private static string Quote(string value)
+    {
+        if (value.Length > 0 && "=+-@".Contains(value[0], StringComparison.Ordinal))
+        {
+            value = "'" + value;
+        }
+
+        return value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+    }
+}

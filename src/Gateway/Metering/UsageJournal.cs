@@ -1,0 +1,110 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Gateway.Metering;
+
+/// <summary>
+/// Append-only JSON-lines files of usage records: one file per UTC day (<c>usage-YYYY-MM-DD.jsonl</c>)
+/// as the store without Redis, and <c>spill*.jsonl</c> holding records Redis could not take yet.
+/// Every append is flushed to disk before it returns.
+/// </summary>
+internal sealed class UsageJournal
+{
+    private readonly Lock _gate = new();
+    private readonly string _directory;
+
+    public UsageJournal(string directory)
+    {
+        _directory = Path.GetFullPath(directory);
+        Directory.CreateDirectory(_directory);
+    }
+
+    public string DirectoryPath => _directory;
+
+    public void AppendDaily(IEnumerable<UsageRecord> records)
+    {
+        foreach (var day in records.GroupBy(r => r.Day))
+        {
+            Append($"usage-{day.Key}.jsonl", day);
+        }
+    }
+
+    public void AppendSpill(IEnumerable<UsageRecord> records) => Append("spill.jsonl", records);
+
+    public IEnumerable<UsageRecord> ReadDaily() => Files("usage-*.jsonl").SelectMany(Read);
+
+    /// <summary>Moves the spill aside for replay (new spills go to a fresh file meanwhile).</summary>
+    public List<string> ClaimSpills()
+    {
+        lock (_gate)
+        {
+            var current = Path.Combine(_directory, "spill.jsonl");
+            if (File.Exists(current) && new FileInfo(current).Length > 0)
+            {
+                File.Move(current, Path.Combine(_directory, $"spill-{DateTime.UtcNow.Ticks}.jsonl"));
+            }
+        }
+
+        return Files("spill-*.jsonl").ToList();
+    }
+
+    public bool HasSpill() => Files("spill*.jsonl").Any(f => new FileInfo(f).Length > 0);
+
+    public static IEnumerable<UsageRecord> Read(string path)
+    {
+        foreach (var line in File.ReadLines(path))
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            UsageRecord? record;
+            try
+            {
+                record = JsonSerializer.Deserialize(line, UsageJson.Default.UsageRecord);
+            }
+            catch (JsonException)
+            {
+                // A line cut by a crash mid-write: everything before it is intact.
+                continue;
+            }
+
+            if (record is not null)
+            {
+                yield return record;
+            }
+        }
+    }
+
+    /// <summary>Deletes daily files older than the retention, so the journal cannot grow without bound.</summary>
+    public void DeleteOlderThan(DateOnly oldestKept)
+    {
+        foreach (var file in Files("usage-*.jsonl"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file)["usage-".Length..];
+            if (DateOnly.TryParseExact(name, "yyyy-MM-dd", out var day) && day < oldestKept)
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    private IEnumerable<string> Files(string pattern) => Directory.EnumerateFiles(_directory, pattern).Order(StringComparer.Ordinal);
+
+    private void Append(string file, IEnumerable<UsageRecord> records)
+    {
+        var text = new StringBuilder();
+        foreach (var r in records)
+        {
+            text.Append(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord)).Append('\n');
+        }
+
+        lock (_gate)
+        {
+            using var stream = new FileStream(Path.Combine(_directory, file), FileMode.Append, FileAccess.Write, FileShare.Read);
+            stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+            stream.Flush(flushToDisk: true);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+
+namespace Gateway.Metering;
+
+/// <summary>
+/// Takes usage records off the request path: <see cref="Record"/> never blocks. A background loop
+/// writes them to the store in batches; when the store fails (Redis down) or the buffer is full,
+/// records go to the local spill journal and are replayed when the store is back. Shutdown
+/// drains the buffer. Nothing accepted is lost.
+/// </summary>
+internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
+{
+    private const int BatchSize = 200;
+    private static readonly TimeSpan ReplayInterval = TimeSpan.FromSeconds(1);
+
+    private readonly Channel<UsageRecord> _buffer;
+    private readonly IUsageStore _store;
+    private readonly UsageJournal _journal;
+    private readonly ILogger<UsagePipeline> _logger;
+    private readonly Counter<long> _spilled;
+    private readonly Counter<long> _written;
+
+    public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, IMeterFactory meters, ILogger<UsagePipeline> logger)
+    {
+        _store = store;
+        _journal = journal;
+        _logger = logger;
+        _buffer = Channel.CreateBounded<UsageRecord>(new BoundedChannelOptions(settings.BufferCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var meter = meters.Create("Gateway.Metering");
+        _spilled = meter.CreateCounter<long>("gateway.usage.spilled", "{record}");
+        _written = meter.CreateCounter<long>("gateway.usage.written", "{record}");
+    }
+
+    public void Record(UsageRecord record)
+    {
+        if (!_buffer.Writer.TryWrite(record))
+        {
+            // Buffer full (the store is slow or down) or shutting down: straight to disk.
+            Spill([record]);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await ReplaySpillsAsync(stoppingToken);
+        var batch = new List<UsageRecord>(BatchSize);
+        var nextReplay = DateTime.UtcNow + ReplayInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            wait.CancelAfter(ReplayInterval);
+            try
+            {
+                if (await _buffer.Reader.WaitToReadAsync(wait.Token))
+                {
+                    while (batch.Count < BatchSize && _buffer.Reader.TryRead(out var record))
+                    {
+                        batch.Add(record);
+                    }
+
+                    await WriteOrSpillAsync(batch, stoppingToken);
+                    batch.Clear();
+                }
+            }
+            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Idle tick: time to look at the spill.
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            if (DateTime.UtcNow >= nextReplay)
+            {
+                await ReplaySpillsAsync(stoppingToken);
+                nextReplay = DateTime.UtcNow + ReplayInterval;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        // Drain what is still buffered: to the store if it answers, else to the spill.
+        _buffer.Writer.TryComplete();
+        var rest = new List<UsageRecord>();
+        while (_buffer.Reader.TryRead(out var record))
+        {
+            rest.Add(record);
+        }
+
+        for (var i = 0; i < rest.Count; i += BatchSize)
+        {
+            await WriteOrSpillAsync(rest.GetRange(i, Math.Min(BatchSize, rest.Count - i)), CancellationToken.None);
+        }
+    }
+
+    private async Task WriteOrSpillAsync(List<UsageRecord> batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _store.WriteAsync(batch, cancellationToken);
+            _written.Add(batch.Count);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.StoreFailed(_logger, batch.Count, $"{ex.GetType().Name}: {ex.Message}");
+            Spill(batch);
+        }
+    }
+
+    private async Task ReplaySpillsAsync(CancellationToken cancellationToken)
+    {
+        if (!_journal.HasSpill())
+        {
+            return;
+        }
+
+        foreach (var file in _journal.ClaimSpills())
+        {
+            try
+            {
+                foreach (var chunk in UsageJournal.Read(file).Chunk(BatchSize))
+                {
+                    await _store.WriteAsync(chunk, cancellationToken);
+                }
+
+                File.Delete(file);
+                Log.Replayed(_logger, Path.GetFileName(file));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Still unreachable: the file stays and is tried again; records already taken are skipped by id.
+                return;
+            }
+        }
+    }
+
+    private void Spill(IReadOnlyList<UsageRecord> records)
+    {
+        try
+        {
+            _journal.AppendSpill(records);
+            _spilled.Add(records.Count);
+        }
+        catch (IOException ex)
+        {
+            Log.SpillFailed(_logger, records.Count, ex.Message);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(90, LogLevel.Warning, "Usage store refused {Count} records ({Reason}); kept in the spill journal for later")]
+        public static partial void StoreFailed(ILogger logger, int count, string reason);
+
+        [LoggerMessage(91, LogLevel.Information, "Replayed usage spill {File} into the store")]
+        public static partial void Replayed(ILogger logger, string file);
+
+        [LoggerMessage(92, LogLevel.Critical, "Could not write {Count} usage records to the spill journal: {Reason}")]
+        public static partial void SpillFailed(ILogger logger, int count, string reason);
+    }
+}

@@ -1,0 +1,106 @@
+namespace Gateway.Metering;
+
+/// <summary>The dimensions usage is rolled up by.</summary>
+internal readonly record struct RollupKey(string Day, string Key, string Model, string Provider)
+{
+    public static RollupKey Of(UsageRecord r) => new(r.Day, r.Key, r.Model, r.Provider ?? "-");
+}
+
+/// <summary>Summed counters of one rollup cell.</summary>
+internal sealed class RollupTotals
+{
+    public long Requests { get; set; }
+    public long FailedRequests { get; set; }
+    public long EstimatedRequests { get; set; }
+    public long PromptTokens { get; set; }
+    public long CompletionTokens { get; set; }
+    public long CostMicros { get; set; }
+    public long ProviderCostMicros { get; set; }
+
+    /// <summary>The counter names as stored (Redis hash fields, CSV columns).</summary>
+    public static readonly string[] Metrics =
+        ["requests", "failed_requests", "estimated_requests", "prompt_tokens", "completion_tokens", "cost_micros", "provider_cost_micros"];
+
+    public void Add(UsageRecord r)
+    {
+        Requests++;
+        FailedRequests += r.Failed ? 1 : 0;
+        EstimatedRequests += r.Estimated ? 1 : 0;
+        PromptTokens += r.PromptTokens;
+        CompletionTokens += r.CompletionTokens;
+        CostMicros += r.CostMicros;
+        ProviderCostMicros += r.ProviderCostMicros ?? 0;
+    }
+
+    public void Add(RollupTotals t)
+    {
+        Requests += t.Requests;
+        FailedRequests += t.FailedRequests;
+        EstimatedRequests += t.EstimatedRequests;
+        PromptTokens += t.PromptTokens;
+        CompletionTokens += t.CompletionTokens;
+        CostMicros += t.CostMicros;
+        ProviderCostMicros += t.ProviderCostMicros;
+    }
+
+    public void Set(string metric, long value)
+    {
+        switch (metric)
+        {
+            case "requests": Requests = value; break;
+            case "failed_requests": FailedRequests = value; break;
+            case "estimated_requests": EstimatedRequests = value; break;
+            case "prompt_tokens": PromptTokens = value; break;
+            case "completion_tokens": CompletionTokens = value; break;
+            case "cost_micros": CostMicros = value; break;
+            case "provider_cost_micros": ProviderCostMicros = value; break;
+        }
+    }
+
+    public long[] Values(UsageRecord r) =>
+        [1, r.Failed ? 1 : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0];
+
+    public long[] Values() => [Requests, FailedRequests, EstimatedRequests, PromptTokens, CompletionTokens, CostMicros, ProviderCostMicros];
+}
+
+/// <summary>A usage question: a day range, optional filters, and the dimensions to group by.</summary>
+internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, string? Model, string? Provider, IReadOnlyList<string> GroupBy)
+{
+    public static readonly string[] Dimensions = ["day", "key", "model", "provider"];
+
+    public bool Matches(RollupKey k) =>
+        (Key is null || k.Key == Key) && (Model is null || k.Model == Model) && (Provider is null || k.Provider == Provider);
+
+    public IEnumerable<string> Days()
+    {
+        for (var d = From; d <= To; d = d.AddDays(1))
+        {
+            yield return d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>Sums the cells that match into one row per group.</summary>
+    public List<(Dictionary<string, string> Group, RollupTotals Totals)> Aggregate(IEnumerable<(RollupKey Key, RollupTotals Totals)> cells)
+    {
+        var rows = new Dictionary<string, (Dictionary<string, string> Group, RollupTotals Totals)>(StringComparer.Ordinal);
+        foreach (var (key, totals) in cells.Where(c => Matches(c.Key)))
+        {
+            var group = GroupBy.ToDictionary(d => d, d => d switch
+            {
+                "day" => key.Day,
+                "key" => key.Key,
+                "model" => key.Model,
+                _ => key.Provider,
+            });
+            var id = string.Join('\u001f', GroupBy.Select(d => group[d]));
+            if (!rows.TryGetValue(id, out var row))
+            {
+                rows[id] = row = (group, new RollupTotals());
+            }
+
+            row.Totals.Add(totals);
+        }
+
+        return rows.Values.OrderBy(r => string.Join('\u001f', GroupBy.Select(d => r.Group[d])), StringComparer.Ordinal).ToList();
+    }
+}

@@ -42,7 +42,19 @@ internal sealed class UsageEndpoints(ConfigStore config, IUsageStore store, Mete
             return;
         }
 
-        var rows = query.Aggregate(await store.ReadRollupsAsync(query.Days(), context.RequestAborted));
+        List<(RollupKey Key, RollupTotals Totals)> cells;
+        try
+        {
+            cells = await store.ReadRollupsAsync(query.Days(), context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await ErrorWriter.WriteAsync(context, new GatewayError(503, "server_error", "Usage cannot be read right now; retry shortly.",
+                Code: "usage_store_unavailable") { RetryAfter = TimeSpan.FromSeconds(1) });
+            return;
+        }
+
+        var rows = query.Aggregate(cells);
         if (context.Request.Query["format"] == "csv")
         {
             context.Response.ContentType = "text/csv; charset=utf-8";

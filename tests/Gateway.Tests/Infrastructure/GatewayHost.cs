@@ -25,6 +25,9 @@ public sealed class GatewayHost : IAsyncDisposable
     public Uri BaseUrl { get; }
     public string ConfigPath { get; }
 
+    /// <summary>This gateway's usage journal (and spill) directory.</summary>
+    public string JournalDirectory => Path.Combine(Path.GetDirectoryName(ConfigPath)!, "usage");
+
     /// <summary>A raw client carrying the standard test key.</summary>
     public HttpClient Http { get; }
 
@@ -32,9 +35,12 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public static Task<GatewayHost> StartAsync(JsonObject config, params string[] args) => StartAsync(config, port: 0, args);
 
-    public static async Task<GatewayHost> StartAsync(JsonObject config, int port, params string[] args)
+    public static Task<GatewayHost> StartAsync(JsonObject config, int port, params string[] args) =>
+        StartAsync(config, port, Directory.CreateTempSubdirectory("gateway-test-"), args);
+
+    /// <summary>Starts a gateway in <paramref name="directory"/> (reusing it keeps the journal: a restart).</summary>
+    public static async Task<GatewayHost> StartAsync(JsonObject config, int port, DirectoryInfo directory, params string[] args)
     {
-        var directory = Directory.CreateTempSubdirectory("gateway-test-");
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var app = GatewayApp.Create(
@@ -60,11 +66,18 @@ public sealed class GatewayHost : IAsyncDisposable
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
         });
 
+    public bool KeepDirectory { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (KeepDirectory)
+        {
+            return;
+        }
+
         try
         {
             Directory.Delete(Path.GetDirectoryName(ConfigPath)!, recursive: true);

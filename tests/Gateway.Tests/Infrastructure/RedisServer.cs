@@ -9,6 +9,8 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private Process? _process;
 
+    private readonly string _directory = Directory.CreateTempSubdirectory("redis-test-").FullName;
+
     private RedisServer(int port) => Port = port;
 
     public int Port { get; }
@@ -22,9 +24,15 @@ public sealed class RedisServer : IAsyncDisposable
         return server;
     }
 
-    /// <summary>Stops the server (as a crash would), for outage tests.</summary>
-    public async Task StopAsync()
+    /// <summary>Stops the server: as a crash would, or (<paramref name="save"/>) as an orderly shutdown that keeps the data.</summary>
+    public async Task StopAsync(bool save = false)
     {
+        if (save && _process is { HasExited: false })
+        {
+            await CliAsync("SHUTDOWN", "SAVE");
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
         if (_process is { HasExited: false })
         {
             _process.Kill(entireProcessTree: true);
@@ -62,7 +70,8 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardError = true,
         };
         foreach (var a in (string[])["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+                     "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+                     "--dir", _directory, "--dbfilename", "dump.rdb"])
         {
             start.ArgumentList.Add(a);
         }

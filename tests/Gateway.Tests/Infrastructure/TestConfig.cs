@@ -9,6 +9,7 @@ public static class TestConfig
 {
     public const string Key = "sk-test-key";
     public const string LimitedKey = "sk-limited-key";
+    public const string AdminKey = "sk-admin-key";
 
     // Provider keys live in environment variables, named by gateway.json. Process-wide and fixed,
     // so tests running in parallel agree on them.
@@ -102,6 +103,7 @@ public static class TestConfig
             {
                 ["test"] = new JsonObject { ["Sha256"] = Sha256(Key), ["Models"] = new JsonArray("*") },
                 ["limited"] = new JsonObject { ["Sha256"] = Sha256(LimitedKey), ["Models"] = new JsonArray("deepinfra-llama") },
+                ["admin"] = new JsonObject { ["Sha256"] = Sha256(AdminKey), ["Models"] = new JsonArray("*"), ["Admin"] = true },
             },
         };
     }

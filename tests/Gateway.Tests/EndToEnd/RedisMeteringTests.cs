@@ -1,0 +1,180 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Metering;
+using Gateway.Redis;
+using Gateway.Tests.Infrastructure;
+using Gateway.Translators.Translation;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenAI.Chat;
+
+namespace Gateway.Tests.EndToEnd;
+
+/// <summary>Usage in Redis: exact under concurrency across replicas, idempotent, bounded, and whole after an outage.</summary>
+public sealed class RedisMeteringTests : IAsyncLifetime
+{
+    private SimulatorHost _simulator = null!;
+    private RedisServer _redis = null!;
+
+    public async Task InitializeAsync()
+    {
+        _simulator = await SimulatorHost.StartAsync();
+        _redis = await RedisServer.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _simulator.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    private JsonObject Config(string prefix)
+    {
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = _redis.Configuration, ["KeyPrefix"] = prefix, ["CommandTimeoutMilliseconds"] = 300 };
+        return config;
+    }
+
+    private static async Task<JsonElement> TotalsAsync(Uri gateway, string query, long expectedRequests)
+    {
+        using var admin = new HttpClient { BaseAddress = gateway };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.AdminKey);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        JsonElement root;
+        do
+        {
+            await Task.Delay(100);
+            var response = await admin.GetAsync("/admin/usage?" + query);
+            if (!response.IsSuccessStatusCode)
+            {
+                // 503 while the store reconnects.
+                Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                root = default;
+                continue;
+            }
+
+            root = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        }
+        while ((root.ValueKind == JsonValueKind.Undefined || root.GetProperty("totals").GetProperty("requests").GetInt64() < expectedRequests)
+               && DateTime.UtcNow < deadline);
+
+        return root;
+    }
+
+    [Fact]
+    public async Task KnownMix_ThroughTwoReplicas_TotalsAreExact()
+    {
+        var directory = Directory.CreateTempSubdirectory("gateway-metering-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        await File.WriteAllTextAsync(path, Config("mix:").ToJsonString());
+        await using var a = GatewayProcess.Start(path);
+        await using var b = GatewayProcess.Start(path);
+        var replicas = new[] { await a.WaitUntilListeningAsync(), await b.WaitUntilListeningAsync() };
+
+        // (model, stream, count): reported usage from Hive and DeepInfra, estimated from Segmind.
+        var mix = new (string Model, bool Stream, int Count)[]
+        {
+            ("deepinfra-llama", false, 60), ("deepinfra-llama", true, 40), ("hive-llama", false, 30), ("hive-llama", true, 30),
+            ("segmind-llama", false, 25), ("segmind-llama", true, 15),
+        };
+        var calls = mix.SelectMany(m => Enumerable.Repeat(m, m.Count)).Select((m, i) => (m.Model, m.Stream, Replica: replicas[i % 2])).ToList();
+        await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (call, _) =>
+        {
+            var chat = new ChatClient(call.Model, new System.ClientModel.ApiKeyCredential(TestConfig.Key),
+                new OpenAI.OpenAIClientOptions { Endpoint = new Uri(call.Replica, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+            if (call.Stream)
+            {
+                await foreach (var unused in chat.CompleteChatStreamingAsync([new UserChatMessage("a b c")]))
+                {
+                }
+            }
+            else
+            {
+                await chat.CompleteChatAsync([new UserChatMessage("a b c")]);
+            }
+        });
+
+        // Simulator words: 3 prompt, 4 completion ("echo: a b c"). Segmind is estimated by the documented estimator.
+        var segPrompt = TokenEstimator.EstimatePrompt([new Gateway.Translators.Contract.ChatMessage { Role = "user", Content = new("a b c") }]);
+        var segCompletion = TokenEstimator.Estimate("echo: a b c");
+        long Cost(long p, long c) => ((p * 1_500_000) + (c * 2_000_000) + 500_000) / 1_000_000;
+        var reported = 160;
+        var estimated = 40;
+        var root = await TotalsAsync(replicas[0], "group_by=provider", 200);
+        var totals = root.GetProperty("totals");
+        Assert.Equal(200, totals.GetProperty("requests").GetInt64());
+        Assert.Equal(0, totals.GetProperty("failed_requests").GetInt64());
+        Assert.Equal(estimated, totals.GetProperty("estimated_requests").GetInt64());
+        Assert.Equal((reported * 3) + (estimated * segPrompt), totals.GetProperty("prompt_tokens").GetInt64());
+        Assert.Equal((reported * 4) + (estimated * segCompletion), totals.GetProperty("completion_tokens").GetInt64());
+        Assert.Equal((reported * Cost(3, 4)) + (estimated * Cost(segPrompt, segCompletion)), totals.GetProperty("cost_micros").GetInt64());
+        var byProvider = root.GetProperty("data").EnumerateArray().ToDictionary(r => r.GetProperty("provider").GetString()!, r => r.GetProperty("requests").GetInt64());
+        Assert.Equal(new Dictionary<string, long> { ["deepinfra"] = 100, ["hive"] = 60, ["segmind"] = 40 }, byProvider);
+        Assert.Equal("200", await _redis.CliAsync("XLEN", "mix:usage:events"));
+    }
+
+    [Fact]
+    public async Task SameRecordWrittenTwice_CountsOnce()
+    {
+        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = _redis.Configuration, KeyPrefix = "idem:" },
+            NullLogger<RedisStore>.Instance);
+        var store = new RedisUsageStore(redis, new MeteringSettings());
+        var record = new UsageRecord
+        {
+            Id = UsageRecords.NewId(), RequestId = "r1", Key = "k", Model = "m", Provider = "p", PromptTokens = 5, CompletionTokens = 7,
+            CostMicros = 11, Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
+        };
+
+        await store.WriteAsync([record], CancellationToken.None);
+        await store.WriteAsync([record, record], CancellationToken.None);
+
+        var cells = await store.ReadRollupsAsync([record.Day], CancellationToken.None);
+        var totals = Assert.Single(cells).Totals;
+        Assert.Equal((1, 5, 7, 11), (totals.Requests, totals.PromptTokens, totals.CompletionTokens, totals.CostMicros));
+        Assert.Equal("1", await _redis.CliAsync("XLEN", "idem:usage:events"));
+    }
+
+    [Fact]
+    public async Task EventStream_IsCappedInLength()
+    {
+        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = _redis.Configuration, KeyPrefix = "cap:" },
+            NullLogger<RedisStore>.Instance);
+        var store = new RedisUsageStore(redis, new MeteringSettings { StreamMaxLength = 100 });
+        for (var i = 0; i < 10; i++)
+        {
+            var batch = Enumerable.Range(0, 100).Select(_ => new UsageRecord
+            {
+                Id = UsageRecords.NewId(), RequestId = "r", Key = "k", Model = "m", Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
+            }).ToList();
+            await store.WriteAsync(batch, CancellationToken.None);
+        }
+
+        // MAXLEN ~ trims whole nodes: the stream stays near the cap, far below the 1,000 written.
+        Assert.InRange(long.Parse(await _redis.CliAsync("XLEN", "cap:usage:events"), System.Globalization.CultureInfo.InvariantCulture), 100, 300);
+    }
+
+    [Fact]
+    public async Task RedisStoppedMidLoad_TotalsExactAfterItReturns()
+    {
+        await using var gateway = await GatewayHost.StartAsync(Config("outage:"));
+        var chat = gateway.Chat("deepinfra-llama");
+        async Task LoadAsync(int count) => await Parallel.ForEachAsync(Enumerable.Range(0, count),
+            new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, _) => await chat.CompleteChatAsync([new UserChatMessage("a b c")]));
+
+        await LoadAsync(40);
+        // An orderly stop keeps what Redis had (as its own persistence would); what comes during the outage is ours to keep.
+        await _redis.StopAsync(save: true);
+        await LoadAsync(60);
+        Assert.True(Directory.EnumerateFiles(gateway.JournalDirectory, "spill*.jsonl").Any(), "records waited in the spill journal");
+        await _redis.RestartAsync();
+        await LoadAsync(20);
+
+        var totals = (await TotalsAsync(gateway.BaseUrl, "group_by=model", 120)).GetProperty("totals");
+        Assert.Equal(120, totals.GetProperty("requests").GetInt64());
+        Assert.Equal(120 * 3, totals.GetProperty("prompt_tokens").GetInt64());
+        Assert.Equal(120 * 4, totals.GetProperty("completion_tokens").GetInt64());
+        Assert.Equal(120 * 13, totals.GetProperty("cost_micros").GetInt64());
+        Assert.Equal("120", await _redis.CliAsync("XLEN", "outage:usage:events"));
+        await Task.Delay(1500);
+        Assert.Equal(120, (await TotalsAsync(gateway.BaseUrl, "group_by=model", 120)).GetProperty("totals").GetProperty("requests").GetInt64());
+    }
+}

@@ -3,8 +3,10 @@ using System.Collections.Concurrent;
 namespace ProviderSimulator;
 
 /// <summary>What the simulator received, so tests can check what a gateway actually sent upstream.</summary>
-public sealed class RequestLog
+public sealed class RequestLog(Microsoft.Extensions.Options.IOptions<SimulatorOptions> options)
 {
+    private readonly bool _enabled = options.Value.RecordRequests;
+
     private const int Capacity = 500;
     private readonly ConcurrentQueue<LoggedRequest> _entries = new();
     private long _sequence;
@@ -23,6 +25,11 @@ public sealed class RequestLog
             Body = body,
             ReceivedAt = DateTimeOffset.UtcNow,
         };
+        if (!_enabled)
+        {
+            return entry;
+        }
+
         _entries.Enqueue(entry);
         while (_entries.Count > Capacity && _entries.TryDequeue(out _))
         {

@@ -10,6 +10,9 @@ public sealed class SimulatorOptions
     public DeepInfraOptions DeepInfra { get; set; } = new();
     public SegmindOptions Segmind { get; set; } = new();
     public HiveV2Options HiveV2 { get; set; } = new();
+
+    /// <summary>Keep what arrives for <c>GET /_sim/requests</c>; benchmarks turn it off.</summary>
+    public bool RecordRequests { get; set; } = true;
 }
 
 public sealed class HiveV3Options

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Net;
+using LoadGen;
+
+// Usage: LoadGen --direct URL --nginx URL --gateway URL --gateway-pid N [--gateway-redis URL --gateway-redis-pid N]
+//                [--quick] --out report.md [--micro micro.md] [--command "..."]
+var options = Args.Parse(args);
+using var http = new HttpClient(new SocketsHttpHandler
+{
+    UseProxy = false,
+    MaxConnectionsPerServer = 4096,
+    PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+    AutomaticDecompression = DecompressionMethods.None,
+})
+{ Timeout = TimeSpan.FromSeconds(120) };
+
+var arms = new List<Arm> { Arm.Provider("direct", new Uri(options["direct"])), Arm.Provider("nginx", new Uri(options["nginx"])) };
+arms.Add(Arm.Gateway("gateway", new Uri(options["gateway"]), int.Parse(options["gateway-pid"], CultureInfo.InvariantCulture)));
+if (options.TryGetValue("gateway-redis", out var redisUrl))
+{
+    arms.Add(Arm.Gateway("gateway+redis", new Uri(redisUrl), int.Parse(options["gateway-redis-pid"], CultureInfo.InvariantCulture)));
+}
+
+var quick = options.ContainsKey("quick");
+var scenarios = new Scenarios(http);
+var report = new Report(options.GetValueOrDefault("command", "bench/run.sh"), quick);
+var gateways = arms.Where(a => a.Pid is not null).ToList();
+
+Console.WriteLine("== memory when idle (after warm-up)");
+foreach (var arm in arms)
+{
+    await scenarios.SequentialAsync(arm, warmup: quick ? 200 : 2000, count: 0);
+}
+
+await Task.Delay(1000);
+foreach (var arm in gateways)
+{
+    report.IdleRssMb[arm.Name] = arm.RssMb() ?? double.NaN;
+}
+
+Console.WriteLine("== one request in flight");
+foreach (var arm in arms)
+{
+    report.Sequential[arm.Name] = await scenarios.SequentialAsync(arm, warmup: 200, count: quick ? 500 : 3000);
+    Console.WriteLine($"{arm.Name}: p50 {report.Sequential[arm.Name].P50:F0} us, p99 {report.Sequential[arm.Name].P99:F0} us");
+}
+
+Console.WriteLine("== fixed rates");
+foreach (var rate in Report.FixedRates)
+{
+    foreach (var arm in arms)
+    {
+        var result = await scenarios.FixedRateAsync(arm, rate, TimeSpan.FromSeconds(quick ? 2 : 5));
+        report.Fixed[(arm.Name, rate)] = result;
+        if (arm.Pid is not null)
+        {
+            report.LoadRssMb[arm.Name] = Math.Max(report.LoadRssMb.GetValueOrDefault(arm.Name), arm.RssMb() ?? 0);
+        }
+
+        Console.WriteLine($"{arm.Name} @ {rate}/s: p50 {result.P50:F0} us, p99 {result.P99:F0} us, achieved {result.AchievedRate:F0}/s, errors {result.Errors}");
+    }
+}
+
+Console.WriteLine("== highest rate with p99 under 5 ms");
+foreach (var arm in arms)
+{
+    RateResult? best = null;
+    foreach (var rate in Report.MaxRateSteps)
+    {
+        var result = await scenarios.FixedRateAsync(arm, rate, TimeSpan.FromSeconds(quick ? 2 : 4));
+        Console.WriteLine($"{arm.Name} @ {rate}/s: p99 {result.P99:F0} us, achieved {result.AchievedRate:F0}/s, errors {result.Errors}");
+        if (!result.Passes(5000))
+        {
+            break;
+        }
+
+        best = result;
+        if (arm.Pid is not null)
+        {
+            report.LoadRssMb[arm.Name] = Math.Max(report.LoadRssMb.GetValueOrDefault(arm.Name), arm.RssMb() ?? 0);
+        }
+
+        await Task.Delay(500);
+    }
+
+    report.MaxRate[arm.Name] = best;
+}
+
+Console.WriteLine("== streams");
+foreach (var arm in arms)
+{
+    report.Streams[arm.Name] = await scenarios.StreamsAsync(arm, warmup: 20, count: quick ? 50 : 300, words: 40, chunkDelayMs: 2);
+    Console.WriteLine($"{arm.Name}: ttft p50 {report.Streams[arm.Name].Ttft.P50:F0} us, gap p50 {report.Streams[arm.Name].Gaps.P50:F0} us");
+}
+
+Console.WriteLine("== 1,000 concurrent slow streams");
+foreach (var arm in gateways)
+{
+    await Task.Delay(1000);
+    var before = arm.RssMb() ?? double.NaN;
+    var (streams, stop, opened) = await scenarios.HoldStreamsAsync(arm, 1000);
+    await Task.Delay(2000);
+    var during = arm.RssMb() ?? double.NaN;
+    report.HeldStreams[arm.Name] = (before, during, opened);
+    Console.WriteLine($"{arm.Name}: {opened} open streams, RSS {before:F1} -> {during:F1} MB");
+    await stop.CancelAsync();
+    await Task.WhenAll(streams);
+}
+
+if (options.TryGetValue("micro", out var micro) && File.Exists(micro))
+{
+    report.Micro = await File.ReadAllTextAsync(micro);
+}
+
+await File.WriteAllTextAsync(options["out"], report.Render(arms));
+Console.WriteLine($"report written to {options["out"]}");
+
+internal static class Args
+{
+    public static Dictionary<string, string> Parse(string[] args)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = args[i][2..];
+            result[name] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
+        }
+
+        return result;
+    }
+}

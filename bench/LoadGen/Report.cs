@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace LoadGen;
+
+/// <summary>Writes the benchmark report: command, machine, versions, figures, and the gap to each goal.</summary>
+internal sealed class Report(string command, bool quick)
+{
+    public static readonly double[] FixedRates = [200, 1000, 2000];
+    public static readonly double[] MaxRateSteps = [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000];
+
+    public Dictionary<string, Samples> Sequential { get; } = [];
+    public Dictionary<(string, double), RateResult> Fixed { get; } = [];
+    public Dictionary<string, RateResult?> MaxRate { get; } = [];
+    public Dictionary<string, StreamResult> Streams { get; } = [];
+    public Dictionary<string, double> IdleRssMb { get; } = [];
+    public Dictionary<string, double> LoadRssMb { get; } = [];
+    public Dictionary<string, (double Before, double During, int Opened)> HeldStreams { get; } = [];
+    public string? Micro { get; set; }
+
+    private static string F(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F0", CultureInfo.InvariantCulture);
+
+    private static string F1(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F1", CultureInfo.InvariantCulture);
+
+    private static string F2(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F2", CultureInfo.InvariantCulture);
+
+    public string Render(List<Arm> arms)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("# Benchmark: what the gateway costs on top of a direct call").AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Command: `{command}`{(quick ? " (quick mode: fewer samples, shorter steps)" : "")}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Date (UTC): {DateTime.UtcNow:yyyy-MM-dd HH:mm}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Versions: {Versions()}");
+        md.AppendLine("- Layout: the system under test (nginx or the gateway) is pinned to CPU 1; the load generator and the provider simulator share CPU 0. " +
+                      "The direct arm is the load generator talking to the simulator itself. All on 127.0.0.1, HTTP/1.1 keep-alive.");
+        md.AppendLine("- Gateway arms run the full path: key auth, routing, translation to DeepInfra's dialect, rate limits (a key with high limits), metering (journal, or Redis).").AppendLine();
+
+        md.AppendLine("## One request in flight (non-streaming), microseconds").AppendLine();
+        md.AppendLine("| arm | p50 | p99 | added p50 | added p99 |").AppendLine("|---|---|---|---|---|");
+        var direct = Sequential["direct"];
+        foreach (var arm in arms)
+        {
+            var s = Sequential[arm.Name];
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {arm.Name} | {F(s.P50)} | {F(s.P99)} | {F(s.P50 - direct.P50)} | {F(s.P99 - direct.P99)} |");
+        }
+
+        md.AppendLine().AppendLine("## Fixed request rates (open loop), microseconds from scheduled send to last byte").AppendLine();
+        md.AppendLine("| rate/s | arm | achieved/s | p50 | p99 | added p50 | added p99 | errors |").AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var rate in FixedRates)
+        {
+            var d = Fixed[("direct", rate)];
+            foreach (var arm in arms)
+            {
+                var r = Fixed[(arm.Name, rate)];
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {rate} | {arm.Name} | {F(r.AchievedRate)} | {F(r.P50)} | {F(r.P99)} | {F(r.P50 - d.P50)} | {F(r.P99 - d.P99)} | {r.Errors} |");
+            }
+        }
+
+        md.AppendLine().AppendLine("## Highest rate with p99 under 5 ms").AppendLine();
+        md.AppendLine("| arm | rate/s | p99 us | ratio to nginx |").AppendLine("|---|---|---|---|");
+        var nginx = MaxRate["nginx"]?.AchievedRate ?? double.NaN;
+        foreach (var arm in arms)
+        {
+            var best = MaxRate[arm.Name];
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {arm.Name} | {(best is null ? "below first step" : F(best.TargetRate))} | {(best is null ? "-" : F(best.P99))} | {(best is null ? "-" : F2(best.AchievedRate / nginx))} |");
+        }
+
+        md.AppendLine().AppendLine("## Streams (40 chunks, 2 ms apart at the provider), microseconds").AppendLine();
+        md.AppendLine("| arm | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | gap p50 | gap p99 | added gap p50 | added gap p99 |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|");
+        var ds = Streams["direct"];
+        foreach (var arm in arms)
+        {
+            var s = Streams[arm.Name];
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {arm.Name} | {F(s.Ttft.P50)} | {F(s.Ttft.P99)} | {F(s.Ttft.P50 - ds.Ttft.P50)} | {F(s.Ttft.P99 - ds.Ttft.P99)} | {F(s.Gaps.P50)} | {F(s.Gaps.P99)} | {F(s.Gaps.P50 - ds.Gaps.P50)} | {F(s.Gaps.P99 - ds.Gaps.P99)} |");
+        }
+
+        md.AppendLine().AppendLine("## Memory (resident set), MB").AppendLine();
+        md.AppendLine("| arm | idle | under load (max) | 1,000 open slow streams | per 1,000 streams |").AppendLine("|---|---|---|---|---|");
+        foreach (var (name, idle) in IdleRssMb)
+        {
+            var (before, during, opened) = HeldStreams.GetValueOrDefault(name);
+            var per1000 = opened > 0 ? (during - before) * 1000 / opened : double.NaN;
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {name} | {F1(idle)} | {F1(LoadRssMb.GetValueOrDefault(name, double.NaN))} | {F1(during)} ({opened} open) | {F1(per1000)} |");
+        }
+
+        md.AppendLine().AppendLine("## Goals").AppendLine();
+        md.AppendLine("| goal | target | measured (gateway, no Redis) | met |").AppendLine("|---|---|---|---|");
+        var g = Sequential["gateway"];
+        Goal(md, "added latency p50, 1 in flight", "<= 100 us", g.P50 - direct.P50, 100);
+        Goal(md, "added latency p99, 1 in flight", "<= 250 us", g.P99 - direct.P99, 250);
+        var ratio = (MaxRate["gateway"]?.AchievedRate ?? 0) / nginx;
+        md.AppendLine(CultureInfo.InvariantCulture, $"| throughput at p99 < 5 ms | >= 0.6 x nginx | {F2(ratio)} x | {(ratio >= 0.6 ? "yes" : "no")} |");
+        Goal(md, "added TTFT p99", "<= 500 us", Streams["gateway"].Ttft.P99 - ds.Ttft.P99, 500);
+        var (b, d2, o) = HeldStreams.GetValueOrDefault("gateway");
+        var per = o > 0 ? (d2 - b) * 1000 / o : double.NaN;
+        md.AppendLine(CultureInfo.InvariantCulture, $"| memory per 1,000 idle streams | <= 40 MB | {F1(per)} MB | {(per <= 40 ? "yes" : "no")} |");
+        if (Micro is not null)
+        {
+            md.AppendLine().AppendLine("## Allocations (BenchmarkDotNet, MemoryDiagnoser)").AppendLine().AppendLine(Micro);
+        }
+
+        return md.ToString();
+    }
+
+    private static void Goal(StringBuilder md, string name, string target, double measured, double limit) =>
+        md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {target} | {F(measured)} us | {(measured <= limit ? "yes" : "no")} |");
+
+    private static string Machine()
+    {
+        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
+        var memKb = File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        return $"{Environment.ProcessorCount} CPUs ({cpu}), {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+    }
+
+    private static string Versions() =>
+        $".NET {Environment.Version}, {Run("nginx", "-v")}, {Run("redis-server", "--version")}";
+
+    private static string Run(string file, string arg)
+    {
+        try
+        {
+            var p = Process.Start(new ProcessStartInfo(file, arg) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            return text.Trim().Split('\n')[0];
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return file + " not found";
+        }
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The benchmark, in one command: bench/run.sh [--quick] [--skip-micro]
+# Arms, side by side, all on 127.0.0.1: the client straight to the provider simulator (baseline),
+# nginx proxy_pass to the simulator, and the gateway on its full path without and with Redis.
+# The system under test is pinned to CPU 1; load generator, simulator and Redis share CPU 0.
+# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~6 min full, ~2 min quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/bench/results"
+mkdir -p "$out"
+quick=""; micro=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick="--quick" ;;
+    --skip-micro) micro=0 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+for tool in nginx redis-server taskset curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server util-linux curl" >&2; exit 1; }
+done
+cpus=$(nproc)
+core_load=0; core_sut=$(( cpus > 1 ? 1 : 0 ))
+
+sim_port=18081; nginx_port=18082; gw_port=18083; gwr_port=18084; redis_port=18085
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$out/nginx.pid" ] && kill "$(cat "$out/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== building (Release)"
+dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+dotnet build tests/ProviderSimulator -c Release -v q -nologo >/dev/null
+dotnet build bench/LoadGen -c Release -v q -nologo >/dev/null
+
+wait_for() { # url
+  for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "not answering: $1" >&2; exit 1
+}
+
+echo "== starting the simulator, nginx, redis and two gateways"
+taskset -c $core_load dotnet tests/ProviderSimulator/bin/Release/net10.0/ProviderSimulator.dll \
+  --urls "http://127.0.0.1:$sim_port" --Sim:RecordRequests=false --Logging:LogLevel:Default=Warning >"$out/simulator.log" 2>&1 &
+pids+=($!)
+
+cat >"$out/nginx.conf" <<NGINX
+worker_processes 1;
+pid $out/nginx.pid;
+error_log $out/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  upstream simulator { server 127.0.0.1:$sim_port; keepalive 512; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://simulator;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+taskset -c $core_sut nginx -c "$out/nginx.conf" -p "$out" -e "$out/nginx-error.log"
+
+taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 &
+pids+=($!)
+
+key_hash=$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)
+cat >"$out/gateway.bench.json" <<JSON
+{
+  "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$sim_port", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
+  "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+              "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
+  "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000 } },
+  "Keys": { "bench": { "Sha256": "$key_hash" } }
+}
+JSON
+export BENCH_DEEPINFRA_KEY=sim-deepinfra-key GATEWAY_CONFIG="$out/gateway.bench.json"
+rm -rf "$out/journal" "$out/journal-redis"
+taskset -c $core_sut dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
+  --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal" >"$out/gateway.log" 2>&1 &
+gw_pid=$!; pids+=($gw_pid)
+taskset -c $core_sut dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gwr_port" \
+  --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal-redis" \
+  --Redis:Configuration="127.0.0.1:$redis_port" >"$out/gateway-redis.log" 2>&1 &
+gwr_pid=$!; pids+=($gwr_pid)
+
+wait_for "http://127.0.0.1:$sim_port/_sim/health"
+wait_for "http://127.0.0.1:$nginx_port/_sim/health"
+wait_for "http://127.0.0.1:$gw_port/healthz"
+wait_for "http://127.0.0.1:$gwr_port/healthz"
+
+micro_md=""
+if [ $micro = 1 ]; then
+  echo "== allocation micro-benchmarks (BenchmarkDotNet, short runs)"
+  (cd bench/Gateway.Bench && dotnet run -c Release -- --filter '*' --join --artifacts "$out/micro" >"$out/micro.log" 2>&1)
+  micro_md="$out/micro.md"
+  cat "$out"/micro/results/*-report-github.md >"$micro_md"
+fi
+
+echo "== load (this takes a few minutes)"
+taskset -c $core_load dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
+  --direct "http://127.0.0.1:$sim_port" --nginx "http://127.0.0.1:$nginx_port" \
+  --gateway "http://127.0.0.1:$gw_port" --gateway-pid "$gw_pid" \
+  --gateway-redis "http://127.0.0.1:$gwr_port" --gateway-redis-pid "$gwr_pid" \
+  --out "$out/report.md" ${micro_md:+--micro "$micro_md"} --command "bench/run.sh $*" $quick
+
+cp "$out/report.md" "$root/bench/REPORT.md"
+echo "== done: bench/REPORT.md"

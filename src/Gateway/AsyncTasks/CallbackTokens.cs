@@ -60,5 +60,5 @@ internal sealed class CallbackTokens(byte[] secret, TimeProvider clock)
         return DateTimeOffset.FromUnixTimeSeconds(expiry) < clock.GetUtcNow() ? TokenCheck.Expired : TokenCheck.Valid;
     }
 
-    public static string NewCorrelationId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    public static string NewCorrelationId() => Endpoints.Ids.New("", 16);
 }

@@ -14,7 +14,7 @@ internal static class RequestIds
 
     public static async Task Middleware(HttpContext context, RequestDelegate next)
     {
-        var id = Sanitize(context.Request.Headers[Header].ToString()) ?? "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var id = Sanitize(context.Request.Headers[Header].ToString()) ?? Ids.New("req_", 16);
         context.Items[ItemKey] = id;
         // OnStarting survives Response.Clear(), so error answers written after a failed forward keep it.
         context.Response.OnStarting(static state =>

@@ -39,7 +39,7 @@ internal sealed class ChatExchange
     public string PublicModel { get; }
 
     /// <summary>One id for the whole answer, the same in every chunk of a stream.</summary>
-    public string CompletionId { get; init; } = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+    public string CompletionId { get; init; } = Endpoints.Ids.New("chatcmpl-", 12);
 
     public long Created { get; init; }
     public long StartedAt { get; }

@@ -6,12 +6,15 @@ namespace Gateway.Metering;
 /// <summary>
 /// Append-only JSON-lines files of usage records: one file per UTC day (<c>usage-YYYY-MM-DD.jsonl</c>)
 /// as the store without Redis, and <c>spill*.jsonl</c> holding records Redis could not take yet.
-/// Every append is flushed to disk before it returns.
+/// Every append reaches the operating system before it returns (a crash of the gateway loses
+/// nothing); <see cref="Sync"/> forces it to the disk, which the writer does about once a second
+/// rather than per batch, because fsync per request would dominate the cost of a request.
 /// </summary>
-internal sealed class UsageJournal
+internal sealed class UsageJournal : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly string _directory;
+    private readonly Dictionary<string, FileStream> _open = new(StringComparer.Ordinal);
 
     public UsageJournal(string directory)
     {
@@ -38,6 +41,11 @@ internal sealed class UsageJournal
     {
         lock (_gate)
         {
+            if (_open.Remove("spill.jsonl", out var spill))
+            {
+                spill.Dispose();
+            }
+
             var current = Path.Combine(_directory, "spill.jsonl");
             if (File.Exists(current) && new FileInfo(current).Length > 0)
             {
@@ -102,9 +110,46 @@ internal sealed class UsageJournal
 
         lock (_gate)
         {
-            using var stream = new FileStream(Path.Combine(_directory, file), FileMode.Append, FileAccess.Write, FileShare.Read);
+            if (!_open.TryGetValue(file, out var stream))
+            {
+                // Yesterday's file is finished: close it before opening today's.
+                foreach (var old in _open.Where(o => o.Key.StartsWith("usage-", StringComparison.Ordinal) && file.StartsWith("usage-", StringComparison.Ordinal)).ToList())
+                {
+                    old.Value.Dispose();
+                    _open.Remove(old.Key);
+                }
+
+                _open[file] = stream = new FileStream(Path.Combine(_directory, file), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+            }
+
             stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
-            stream.Flush(flushToDisk: true);
+            stream.Flush(flushToDisk: false);
+        }
+    }
+
+    /// <summary>Forces everything appended so far to the disk.</summary>
+    public void Sync()
+    {
+        lock (_gate)
+        {
+            foreach (var stream in _open.Values)
+            {
+                stream.Flush(flushToDisk: true);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var stream in _open.Values)
+            {
+                stream.Flush(flushToDisk: true);
+                stream.Dispose();
+            }
+
+            _open.Clear();
         }
     }
 }

@@ -78,6 +78,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
 
             if (DateTime.UtcNow >= nextReplay)
             {
+                SyncJournal();
                 await ReplaySpillsAsync(stoppingToken);
                 nextReplay = DateTime.UtcNow + ReplayInterval;
             }
@@ -98,6 +99,20 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         for (var i = 0; i < rest.Count; i += BatchSize)
         {
             await WriteOrSpillAsync(rest.GetRange(i, Math.Min(BatchSize, rest.Count - i)), CancellationToken.None);
+        }
+
+        SyncJournal();
+    }
+
+    private void SyncJournal()
+    {
+        try
+        {
+            _journal.Sync();
+        }
+        catch (IOException ex)
+        {
+            Log.SpillFailed(_logger, 0, ex.Message);
         }
     }
 

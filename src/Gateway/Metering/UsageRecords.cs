@@ -8,7 +8,7 @@ internal static class UsageRecords
 {
     public const string None = "(none)";
 
-    public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    public static string NewId() => Endpoints.Ids.New("", 16);
 
     /// <summary>The record of an exchange that reached a deployment (or was refused on its way there).</summary>
     public static UsageRecord From(ChatExchange x, AttemptResult? result, int status)

@@ -73,7 +73,9 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         AdmissionResult result;
         try
         {
-            result = await engine.AdmitAsync(plan).WaitAsync(settings.DecisionTimeout, clock);
+            var decision = engine.AdmitAsync(plan);
+            // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout.
+            result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.DecisionTimeout, clock);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

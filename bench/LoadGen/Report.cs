@@ -46,7 +46,7 @@ internal sealed class Report(string command, bool quick)
             md.AppendLine(CultureInfo.InvariantCulture, $"| {arm.Name} | {F(s.P50)} | {F(s.P99)} | {F(s.P50 - direct.P50)} | {F(s.P99 - direct.P99)} |");
         }
 
-        md.AppendLine().AppendLine("## Fixed request rates (open loop), microseconds from scheduled send to last byte").AppendLine();
+        md.AppendLine().AppendLine("## Fixed request rates (open loop), microseconds from send to last byte").AppendLine();
         md.AppendLine("| rate/s | arm | achieved/s | p50 | p99 | added p50 | added p99 | errors |").AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var rate in FixedRates)
         {
@@ -116,7 +116,9 @@ internal sealed class Report(string command, bool quick)
     {
         var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
         var memKb = File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
-        return $"{Environment.ProcessorCount} CPUs ({cpu}), {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+        // This process is pinned to one CPU, so count the machine's CPUs rather than ours.
+        var cpus = File.ReadLines("/proc/cpuinfo").Count(l => l.StartsWith("processor", StringComparison.Ordinal));
+        return $"{cpus} CPUs ({cpu}), {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
     }
 
     private static string Versions() =>

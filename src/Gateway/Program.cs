@@ -1,6 +1,14 @@
 using Gateway;
 using Gateway.Configuration;
 
+// Run socket completions on the I/O thread instead of hopping to the thread pool: a proxy does
+// little work per event, and the hop dominated its added latency (bench/REPORT.md). Nothing on
+// the request path blocks. Set DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 to opt out.
+if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+{
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+}
+
 try
 {
     var app = GatewayApp.Create(args);

@@ -64,23 +64,38 @@ foreach (var rate in Report.FixedRates)
 Console.WriteLine("== highest rate with p99 under 5 ms");
 foreach (var arm in arms)
 {
+    // A step passes if either of two tries keeps p99 under 5 ms: one hiccup of a shared VM must
+    // not end the search. The search ends after two failing steps in a row.
     RateResult? best = null;
+    var failures = 0;
     foreach (var rate in Report.MaxRateSteps)
     {
-        var result = await scenarios.FixedRateAsync(arm, rate, TimeSpan.FromSeconds(quick ? 2 : 4));
-        Console.WriteLine($"{arm.Name} @ {rate}/s: p99 {result.P99:F0} us, achieved {result.AchievedRate:F0}/s, errors {result.Errors}");
-        if (!result.Passes(5000))
+        RateResult? passed = null;
+        for (var attempt = 0; attempt < 2 && passed is null; attempt++)
         {
-            break;
+            var result = await scenarios.FixedRateAsync(arm, rate, TimeSpan.FromSeconds(quick ? 2 : 3));
+            Console.WriteLine($"{arm.Name} @ {rate}/s: p99 {result.P99:F0} us, achieved {result.AchievedRate:F0}/s, errors {result.Errors}");
+            passed = result.Passes(5000) ? result : null;
         }
 
-        best = result;
+        if (passed is null)
+        {
+            if (++failures == 2)
+            {
+                break;
+            }
+
+            continue;
+        }
+
+        failures = 0;
+        best = passed;
         if (arm.Pid is not null)
         {
             report.LoadRssMb[arm.Name] = Math.Max(report.LoadRssMb.GetValueOrDefault(arm.Name), arm.RssMb() ?? 0);
         }
 
-        await Task.Delay(500);
+        await Task.Delay(300);
     }
 
     report.MaxRate[arm.Name] = best;

@@ -9,6 +9,10 @@ if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLET
     Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 }
 
+// No distributed-tracing handler on outgoing calls: trace headers never go to third-party providers
+// (see ProviderClients), so the handler would only cost time on every request.
+AppContext.SetSwitch("System.Net.Http.EnableActivityPropagation", false);
+
 try
 {
     var app = GatewayApp.Create(args);

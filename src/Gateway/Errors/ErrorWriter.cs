@@ -28,6 +28,7 @@ internal static class ErrorWriter
 
         var buffer = new ArrayBufferWriter<byte>(256);
         Write(buffer, error);
+        response.ContentLength = buffer.WrittenCount;
         try
         {
             await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);

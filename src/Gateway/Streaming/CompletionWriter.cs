@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Gateway.Forwarding;
 using Gateway.Translators.Contract;
@@ -28,14 +29,16 @@ internal static class CompletionWriter
         // Token counts the provider did not report are the gateway's estimate; say which, and what it cost.
         response.Headers["x-gateway-usage"] = exchange.FinalUsage().Estimated ? "estimated" : "reported";
         response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(exchange.CostMicros());
-        var output = response.BodyWriter;
-        using (var w = new Utf8JsonWriter(output, OpenAiJsonWriting.Options))
+        // Whole answer first, then one write with Content-Length: no chunked framing, one system call.
+        var body = new ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(body, OpenAiJsonWriting.Options))
         {
             Write(w, exchange, completion, mapFinishReason);
         }
 
+        response.ContentLength = body.WrittenCount;
         exchange.MarkFirstToken();
-        await output.FlushAsync(cancellationToken);
+        await response.BodyWriter.WriteAsync(body.WrittenMemory, cancellationToken);
     }
 
     private static void Write(Utf8JsonWriter w, ChatExchange exchange, ChatCompletion completion, Func<string, string> mapFinishReason)

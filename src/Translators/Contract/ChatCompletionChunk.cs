@@ -3,12 +3,13 @@ using System.Text.Json.Serialization;
 
 namespace Gateway.Translators.Contract;
 
-/// <summary>One <c>chat.completion.chunk</c> event of an OpenAI-shaped upstream stream.</summary>
+/// <summary>
+/// One <c>chat.completion.chunk</c> event of an OpenAI-shaped upstream stream. The provider's
+/// <c>id</c>, <c>created</c> and <c>model</c> are not read: the gateway writes its own in every
+/// chunk, and skipping them saves allocations on every event.
+/// </summary>
 public sealed class ChatCompletionChunk
 {
-    public string? Id { get; set; }
-    public long? Created { get; set; }
-    public string? Model { get; set; }
     public List<ChunkChoice>? Choices { get; set; }
     public Usage? Usage { get; set; }
     public string? SystemFingerprint { get; set; }

@@ -196,6 +196,33 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
     }
 
     [Fact]
+    public async Task ClientGoesAway_WaitingAndPollingStop()
+    {
+        var requestId = Sse.NewRequestId();
+        // No draining of the unread answer on dispose: the connection must close when the client leaves.
+        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = f.Gateway.BaseUrl })
+        {
+            client.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = new StringContent("""{"model":"hive2-quick","stream":true,"messages":[{"role":"user","content":"x [sim never_finish=1]"}]}""",
+                    Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("x-request-id", requestId);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith(": keep-alive", await reader.ReadLineAsync());
+            // Polling has begun (the callback wait is 0.3 s); now the client leaves.
+            await Eventually(async () => (await f.Simulator.RequestsAsync(requestId)).Any(r => r.Method == "GET"));
+        }
+
+        await Task.Delay(500);
+        var pollsAfterLeaving = (await f.Simulator.RequestsAsync(requestId)).Count(r => r.Method == "GET");
+        await Task.Delay(1000);
+        Assert.Equal(pollsAfterLeaving, (await f.Simulator.RequestsAsync(requestId)).Count(r => r.Method == "GET"));
+    }
+
+    [Fact]
     public async Task TaskFails_Returns502WithItsMessage()
     {
         var (response, body) = await Sse.PostAsync(f.Gateway.Http,

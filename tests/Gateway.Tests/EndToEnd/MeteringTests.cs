@@ -102,7 +102,7 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
     public async Task AbandonedStream_IsMeteredForWhatWasProduced()
     {
         var requestId = Sse.NewRequestId();
-        using (var client = new HttpClient { BaseAddress = f.Gateway.BaseUrl })
+        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = f.Gateway.BaseUrl })
         {
             client.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")

@@ -98,7 +98,7 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
 
         await File.WriteAllTextAsync(gateway.ConfigPath, config.ToJsonString());
 
-        await Eventually(async () => (await gateway.Http.GetAsync("/v1/models/brand-new")).StatusCode == HttpStatusCode.OK);
+        await Infrastructure.Eventually.TrueAsync(async () => (await gateway.Http.GetAsync("/v1/models/brand-new")).StatusCode == HttpStatusCode.OK);
         var (response, _) = await Sse.PostAsync(gateway.Http, """{"model":"brand-new","messages":[{"role":"user","content":"x"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
@@ -114,7 +114,7 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
 
         await File.WriteAllTextAsync(gateway.ConfigPath, broken);
 
-        await Eventually(() => Task.FromResult(store.RejectedReloads > 0));
+        await Infrastructure.Eventually.TrueAsync(() => Task.FromResult(store.RejectedReloads > 0));
         Assert.NotNull(store.LastRejection);
         var (response, _) = await Sse.PostAsync(gateway.Http, """{"model":"hive-llama","messages":[{"role":"user","content":"still here"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -122,7 +122,7 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
         // And a later good change is applied again.
         config["Models"]!["after-fix"] = TestConfig.Model(("hive", "meta-llama/llama-3.2-1b-instruct"));
         await File.WriteAllTextAsync(gateway.ConfigPath, config.ToJsonString());
-        await Eventually(async () => (await gateway.Http.GetAsync("/v1/models/after-fix")).StatusCode == HttpStatusCode.OK);
+        await Infrastructure.Eventually.TrueAsync(async () => (await gateway.Http.GetAsync("/v1/models/after-fix")).StatusCode == HttpStatusCode.OK);
     }
 
     [Fact]
@@ -148,13 +148,4 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
         return path;
     }
 
-    private static async Task Eventually(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(100);
-        }
-    }
 }

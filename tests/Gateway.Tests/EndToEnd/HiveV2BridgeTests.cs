@@ -213,7 +213,7 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             Assert.StartsWith(": keep-alive", await reader.ReadLineAsync());
             // Polling has begun (the callback wait is 0.3 s); now the client leaves.
-            await Eventually(async () => (await f.Simulator.RequestsAsync(requestId)).Any(r => r.Method == "GET"));
+            await Infrastructure.Eventually.TrueAsync(async () => (await f.Simulator.RequestsAsync(requestId)).Any(r => r.Method == "GET"));
         }
 
         await Task.Delay(500);
@@ -243,7 +243,7 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
         Assert.Equal("echo: dup", JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
         var callbackUrl = JsonDocument.Parse((await f.Simulator.RequestsAsync(requestId)).First().Body).RootElement.GetProperty("callback_url").GetString();
         // The original and both duplicates were acknowledged with 200 (so Hive stops retrying).
-        await Eventually(async () => (await CallbacksAsync()).Count(c => c.Url == callbackUrl && c.Status == 200) == 3);
+        await Infrastructure.Eventually.TrueAsync(async () => (await CallbacksAsync()).Count(c => c.Url == callbackUrl && c.Status == 200) == 3);
     }
 
     [Fact]
@@ -317,13 +317,4 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
            "choices":[{"message":"hi there","stop_reason":"finish","output_tokens":2}]}]}}]}
         """;
 
-    private static async Task Eventually(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(100);
-        }
-    }
 }

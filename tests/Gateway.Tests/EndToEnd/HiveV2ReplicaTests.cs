@@ -7,23 +7,8 @@ using ProviderSimulator.Providers;
 namespace Gateway.Tests.EndToEnd;
 
 /// <summary>Two gateway processes sharing one Redis: the callback lands on the replica that does not hold the request.</summary>
-public sealed class HiveV2ReplicaTests : IAsyncLifetime
+public sealed class HiveV2ReplicaTests : SimulatorAndRedisTests
 {
-    private SimulatorHost _simulator = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _simulator = await SimulatorHost.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _simulator.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -33,7 +18,7 @@ public sealed class HiveV2ReplicaTests : IAsyncLifetime
         var portB = FreePort.Get();
         var directory = Directory.CreateTempSubdirectory("gateway-replicas-");
         var path = Path.Combine(directory.FullName, "gateway.json");
-        var config = TestConfig.Standard(_simulator.BaseUrl).WithHiveV2(_simulator.BaseUrl, $"http://127.0.0.1:{portB}", _redis.Configuration);
+        var config = TestConfig.Standard(Simulator.BaseUrl).WithHiveV2(Simulator.BaseUrl, $"http://127.0.0.1:{portB}", Redis.Configuration);
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var environment = new Dictionary<string, string>
         {
@@ -68,12 +53,12 @@ public sealed class HiveV2ReplicaTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("\"content\":\"echo: across replicas\"", body);
-        var callbackUrl = JsonDocument.Parse((await _simulator.RequestsAsync(requestId)).Single().Body).RootElement.GetProperty("callback_url").GetString()!;
+        var callbackUrl = JsonDocument.Parse((await Simulator.RequestsAsync(requestId)).Single().Body).RootElement.GetProperty("callback_url").GetString()!;
         Assert.StartsWith($"http://127.0.0.1:{portB}/", callbackUrl);
-        var callbacks = await _simulator.Control.GetFromJsonAsync<List<HiveV2Provider.CallbackAttempt>>("/_sim/callbacks");
+        var callbacks = await Simulator.Control.GetFromJsonAsync<List<HiveV2Provider.CallbackAttempt>>("/_sim/callbacks");
         Assert.Contains(callbacks!, c => c.Url == callbackUrl && c.Status == 200);
         // Answered by the callback through Redis, not by polling A's own way around it.
-        Assert.DoesNotContain(await _simulator.RequestsAsync(requestId), r => r.Method == "GET");
+        Assert.DoesNotContain(await Simulator.RequestsAsync(requestId), r => r.Method == "GET");
         // Replica B logged taking the callback (its console log is written asynchronously).
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (!replicaB.Output.Contains("Accepted", StringComparison.Ordinal) && DateTime.UtcNow < deadline)

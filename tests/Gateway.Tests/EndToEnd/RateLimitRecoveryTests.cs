@@ -7,30 +7,15 @@ using OpenAI.Chat;
 namespace Gateway.Tests.EndToEnd;
 
 /// <summary>Limits recover when the window passes; Redis outages are decided in bounded time and heal by themselves.</summary>
-public sealed class RateLimitRecoveryTests : IAsyncLifetime
+public sealed class RateLimitRecoveryTests : SimulatorAndRedisTests
 {
-    private SimulatorHost _simulator = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _simulator = await SimulatorHost.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _simulator.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Limit_RecoversWhenTheWindowPasses(bool useRedis)
     {
         // A 2-second window keeps the test short; the algorithm is the same at 60.
-        var config = RateLimitFixture.Config(_simulator.BaseUrl, useRedis ? _redis.Configuration : null, windowSeconds: 2);
+        var config = RateLimitFixture.Config(Simulator.BaseUrl, useRedis ? Redis.Configuration : null, windowSeconds: 2);
         config["Keys"]!["requests"]!["Limits"]!["RequestsPerMinute"] = 5;
         await using var gateway = await GatewayHost.StartAsync(config);
         var chat = gateway.Chat("deepinfra-llama", RateLimitFixture.KeyFor("requests"));
@@ -56,7 +41,7 @@ public sealed class RateLimitRecoveryTests : IAsyncLifetime
     [InlineData("reject", 503)]
     public async Task RedisStoppedUnderLoad_DecidedInBoundedTime_ThenRecovers(string policy, int statusWhileDown)
     {
-        var config = RateLimitFixture.Config(_simulator.BaseUrl, _redis.Configuration, onRedisFailure: policy);
+        var config = RateLimitFixture.Config(Simulator.BaseUrl, Redis.Configuration, onRedisFailure: policy);
         config["Keys"]!["outage"]!["Limits"]!["RequestsPerMinute"] = 100_000;
         await using var gateway = await GatewayHost.StartAsync(config);
         using var http = new HttpClient { BaseAddress = gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };
@@ -78,13 +63,13 @@ public sealed class RateLimitRecoveryTests : IAsyncLifetime
         }
 
         await LoadAsync("before", 20);
-        await _redis.StopAsync();
+        await Redis.StopAsync();
         for (var i = 0; i < 5; i++)
         {
             await LoadAsync("down", 20);
         }
 
-        await _redis.RestartAsync();
+        await Redis.RestartAsync();
         // The connection comes back by itself; counting resumes.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         HttpResponseMessage probe;

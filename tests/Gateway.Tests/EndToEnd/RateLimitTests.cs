@@ -115,7 +115,7 @@ public abstract class RateLimitTests(RateLimitFixture f)
         Assert.All(results.Where(r => r.Status != 200), r => Assert.Equal(429, r.Status));
 
         // The ten have finished: their slots are free again.
-        await Eventually(async () => (await BurstAsync("inflight", 10, "x")).All(r => r.Status == 200));
+        await Infrastructure.Eventually.TrueAsync(async () => (await BurstAsync("inflight", 10, "x")).All(r => r.Status == 200));
     }
 
     [Fact]
@@ -153,7 +153,7 @@ public abstract class RateLimitTests(RateLimitFixture f)
         var (first, _) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"x"}]}""");
         Assert.Equal("900", Header(first, "x-ratelimit-remaining-tokens"));
 
-        await Eventually(async () =>
+        await Infrastructure.Eventually.TrueAsync(async () =>
         {
             var (next, _) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
             // 1000 - 3 (settled) - 9 (this one's reservation) - whatever earlier probes left.
@@ -205,13 +205,4 @@ public abstract class RateLimitTests(RateLimitFixture f)
     private static string Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.Single() : throw new Xunit.Sdk.XunitException($"no {name} header");
 
-    private static async Task Eventually(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(200);
-        }
-    }
 }

@@ -10,27 +10,12 @@ using OpenAI.Chat;
 namespace Gateway.Tests.EndToEnd;
 
 /// <summary>Usage in Redis: exact under concurrency across replicas, idempotent, bounded, and whole after an outage.</summary>
-public sealed class RedisMeteringTests : IAsyncLifetime
+public sealed class RedisMeteringTests : SimulatorAndRedisTests
 {
-    private SimulatorHost _simulator = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _simulator = await SimulatorHost.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _simulator.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
-
     private JsonObject Config(string prefix)
     {
-        var config = TestConfig.Standard(_simulator.BaseUrl);
-        config["Redis"] = new JsonObject { ["Configuration"] = _redis.Configuration, ["KeyPrefix"] = prefix, ["CommandTimeoutMilliseconds"] = 300 };
+        var config = TestConfig.Standard(Simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = Redis.Configuration, ["KeyPrefix"] = prefix, ["CommandTimeoutMilliseconds"] = 300 };
         return config;
     }
 
@@ -109,13 +94,13 @@ public sealed class RedisMeteringTests : IAsyncLifetime
         Assert.Equal((reported * Cost(3, 4)) + (estimated * Cost(segPrompt, segCompletion)), totals.GetProperty("cost_micros").GetInt64());
         var byProvider = root.GetProperty("data").EnumerateArray().ToDictionary(r => r.GetProperty("provider").GetString()!, r => r.GetProperty("requests").GetInt64());
         Assert.Equal(new Dictionary<string, long> { ["deepinfra"] = 100, ["hive"] = 60, ["segmind"] = 40 }, byProvider);
-        Assert.Equal("200", await _redis.CliAsync("XLEN", "mix:usage:events"));
+        Assert.Equal("200", await Redis.CliAsync("XLEN", "mix:usage:events"));
     }
 
     [Fact]
     public async Task SameRecordWrittenTwice_CountsOnce()
     {
-        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = _redis.Configuration, KeyPrefix = "idem:" },
+        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration, KeyPrefix = "idem:" },
             NullLogger<RedisStore>.Instance);
         var store = new RedisUsageStore(redis, new MeteringSettings());
         var record = new UsageRecord
@@ -130,13 +115,13 @@ public sealed class RedisMeteringTests : IAsyncLifetime
         var cells = await store.ReadRollupsAsync([record.Day], CancellationToken.None);
         var totals = Assert.Single(cells).Totals;
         Assert.Equal((1, 5, 7, 11), (totals.Requests, totals.PromptTokens, totals.CompletionTokens, totals.CostMicros));
-        Assert.Equal("1", await _redis.CliAsync("XLEN", "idem:usage:events"));
+        Assert.Equal("1", await Redis.CliAsync("XLEN", "idem:usage:events"));
     }
 
     [Fact]
     public async Task EventStream_IsCappedInLength()
     {
-        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = _redis.Configuration, KeyPrefix = "cap:" },
+        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration, KeyPrefix = "cap:" },
             NullLogger<RedisStore>.Instance);
         var store = new RedisUsageStore(redis, new MeteringSettings { StreamMaxLength = 100 });
         for (var i = 0; i < 10; i++)
@@ -149,7 +134,7 @@ public sealed class RedisMeteringTests : IAsyncLifetime
         }
 
         // MAXLEN ~ trims whole nodes: the stream stays near the cap, far below the 1,000 written.
-        Assert.InRange(long.Parse(await _redis.CliAsync("XLEN", "cap:usage:events"), System.Globalization.CultureInfo.InvariantCulture), 100, 300);
+        Assert.InRange(long.Parse(await Redis.CliAsync("XLEN", "cap:usage:events"), System.Globalization.CultureInfo.InvariantCulture), 100, 300);
     }
 
     [Fact]
@@ -162,10 +147,10 @@ public sealed class RedisMeteringTests : IAsyncLifetime
 
         await LoadAsync(40);
         // An orderly stop keeps what Redis had (as its own persistence would); what comes during the outage is ours to keep.
-        await _redis.StopAsync(save: true);
+        await Redis.StopAsync(save: true);
         await LoadAsync(60);
         Assert.True(Directory.EnumerateFiles(gateway.JournalDirectory, "spill*.jsonl").Any(), "records waited in the spill journal");
-        await _redis.RestartAsync();
+        await Redis.RestartAsync();
         await LoadAsync(20);
 
         var totals = (await TotalsAsync(gateway.BaseUrl, "group_by=model", 120)).GetProperty("totals");
@@ -173,7 +158,7 @@ public sealed class RedisMeteringTests : IAsyncLifetime
         Assert.Equal(120 * 3, totals.GetProperty("prompt_tokens").GetInt64());
         Assert.Equal(120 * 4, totals.GetProperty("completion_tokens").GetInt64());
         Assert.Equal(120 * 13, totals.GetProperty("cost_micros").GetInt64());
-        Assert.Equal("120", await _redis.CliAsync("XLEN", "outage:usage:events"));
+        Assert.Equal("120", await Redis.CliAsync("XLEN", "outage:usage:events"));
         await Task.Delay(1500);
         Assert.Equal(120, (await TotalsAsync(gateway.BaseUrl, "group_by=model", 120)).GetProperty("totals").GetProperty("requests").GetInt64());
     }

@@ -127,10 +127,10 @@ internal sealed partial class AsyncTaskInvoker(
 
         if (status is < 200 or >= 300)
         {
-            return (null, Rejected(exchange, provider, translator, status, answer!));
+            return (null, Rejected(exchange, provider, translator, status, answer));
         }
 
-        var taskId = translator.ReadTaskId(answer!.WrittenSpan);
+        var taskId = translator.ReadTaskId(answer);
         return taskId is null
             ? (null, AttemptResult.Before(GatewayError.UpstreamInvalidResponse(provider.Name), retryable: true))
             : (taskId, null);
@@ -148,11 +148,11 @@ internal sealed partial class AsyncTaskInvoker(
             return (null, null);
         }
 
-        var bytes = answer!.WrittenSpan.ToArray();
-        return (translator.ReadTask(bytes), bytes);
+        return (translator.ReadTask(answer), answer);
     }
 
-    private async Task<(int Status, ArrayBufferWriter<byte>? Body, AttemptResult? Failure)> SendAsync(HttpRequestMessage request,
+    /// <summary>Sends a submit or poll; the answer's status and body, or the attempt's failure.</summary>
+    private async Task<(int Status, byte[] Body, AttemptResult? Failure)> SendAsync(HttpRequestMessage request,
         ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, CancellationToken clientAborted)
     {
         var (name, value) = translator.AuthHeader(provider.ApiKey!);
@@ -164,28 +164,28 @@ internal sealed partial class AsyncTaskInvoker(
         {
             using var response = await clients.For(provider).SendAsync(request, timeout.Token);
             var limit = response.IsSuccessStatusCode ? UpstreamResponses.MaxCompletionBodyBytes : UpstreamResponses.MaxErrorBodyBytes;
-            var body = await UpstreamResponses.ReadAsync(response.Content, limit, timeout.Token) ?? new ArrayBufferWriter<byte>();
-            return ((int)response.StatusCode, body, null);
+            using var body = await UpstreamResponses.ReadAsync(response.Content, limit, timeout.Token);
+            return ((int)response.StatusCode, body?.WrittenSpan.ToArray() ?? [], null);
         }
         catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
-            return (0, null, AttemptResult.Gone);
+            return (0, [], AttemptResult.Gone);
         }
         catch (OperationCanceledException)
         {
-            return (0, null, AttemptResult.Before(GatewayError.UpstreamTimeout(provider.Name), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamTimeout(provider.Name), retryable: true));
         }
         catch (HttpRequestException ex)
         {
             Log.Unreachable(logger, ex, exchange.RequestId, provider.Name);
-            return (0, null, AttemptResult.Before(GatewayError.UpstreamUnreachable(provider.Name), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamUnreachable(provider.Name), retryable: true));
         }
     }
 
     private AttemptResult Rejected(ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, int status,
-        ArrayBufferWriter<byte> body)
+        byte[] body)
     {
-        var error = translator.ReadError(status, body.WrittenSpan, _ => null, clock.GetUtcNow());
+        var error = translator.ReadError(status, body, _ => null, clock.GetUtcNow());
         var apiKey = provider.ApiKey!;
         error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
         Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);

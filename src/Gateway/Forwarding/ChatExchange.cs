@@ -46,7 +46,6 @@ internal sealed class ChatExchange
     public long? FirstTokenAt { get; private set; }
 
     public Deployment? ServedBy { get; set; }
-    public int Attempts { get; set; }
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }
 

@@ -44,7 +44,6 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
                 continue;
             }
 
-            exchange.Attempts++;
             last = result;
             if (result.Outcome != AttemptOutcome.FailedBeforeResponse || !result.Retryable || context.RequestAborted.IsCancellationRequested)
             {

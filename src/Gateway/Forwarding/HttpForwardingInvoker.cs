@@ -1,4 +1,4 @@
-using System.Buffers;
+using Gateway.Buffers;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Translators.Translation;
@@ -20,7 +20,7 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
         var provider = deployment.Provider;
         var translator = (IChatProvider)provider.Translator;
         var upstreamStream = translator.SupportsStreaming && (exchange.Request.IsStreaming || deployment.Target.StreamingOnly);
-        var body = new ArrayBufferWriter<byte>(4096);
+        using var body = new PooledBufferWriter();
         if (translator.WriteRequest(exchange.Request, deployment.Target, upstreamStream, body) is { } rejection)
         {
             return AttemptResult.Reject(rejection);
@@ -31,7 +31,7 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
         context.Response.Clear();
 
         // YARP sends the request body from HttpContext.Request; give it the translated one.
-        context.Request.Body = new MemoryStream(body.WrittenMemory.ToArray(), writable: false);
+        context.Request.Body = body.AsStream();
         context.Request.ContentLength = body.WrittenCount;
 
         var attempt = new UpstreamAttempt(exchange, deployment, translator, provider.ApiKey!, body.WrittenCount, upstreamStream, logger);

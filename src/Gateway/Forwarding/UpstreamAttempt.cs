@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Gateway.Buffers;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Streaming;
@@ -121,7 +122,7 @@ internal sealed partial class UpstreamAttempt(
         timeout.CancelAfter(_provider.ResponseTimeout);
         try
         {
-            var body = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxCompletionBodyBytes, timeout.Token);
+            using var body = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxCompletionBodyBytes, timeout.Token);
             if (body is not null && _translator.TryReadCompletion(body.WrittenSpan, out var completion))
             {
                 return (completion, null);
@@ -144,18 +145,23 @@ internal sealed partial class UpstreamAttempt(
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         timeout.CancelAfter(_provider.ResponseTimeout);
-        ReadOnlyMemory<byte> body = default;
+        PooledBufferWriter? buffer = null;
         try
         {
-            var buffer = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxErrorBodyBytes, timeout.Token);
-            body = buffer?.WrittenMemory ?? default;
+            buffer = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxErrorBodyBytes, timeout.Token);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !clientAborted.IsCancellationRequested))
         {
             // The status alone classifies the failure; the message is a nicety.
         }
 
-        var error = _translator.ReadError(status, body.Span, UpstreamResponses.HeaderLookup(upstream), exchange.Clock.GetUtcNow());
+        UpstreamError error;
+        using (buffer)
+        {
+            error = _translator.ReadError(status, buffer is null ? default : buffer.WrittenSpan, UpstreamResponses.HeaderLookup(upstream),
+                exchange.Clock.GetUtcNow());
+        }
+
         error = error with { Message = Redact(error.Message) };
         Log.UpstreamRejected(logger, exchange.RequestId, _provider.Name, status, error.Class, error.Message);
         var retryable = error.Class != UpstreamErrorClass.CallerFault;

@@ -1,4 +1,4 @@
-using System.Buffers;
+using Gateway.Buffers;
 
 namespace Gateway.Forwarding;
 
@@ -11,26 +11,37 @@ internal static class UpstreamResponses
     /// <summary>Largest whole (non-streamed) completion accepted from a provider.</summary>
     public const int MaxCompletionBodyBytes = 32 * 1024 * 1024;
 
-    /// <summary>Reads up to <paramref name="limit"/> bytes; returns null when the body is larger.</summary>
-    public static async Task<ArrayBufferWriter<byte>?> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads up to <paramref name="limit"/> bytes into a pooled buffer the caller disposes;
+    /// returns null (and gives the buffer back) when the body is larger.
+    /// </summary>
+    public static async Task<PooledBufferWriter?> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
     {
         var length = content.Headers.ContentLength;
-        var buffer = new ArrayBufferWriter<byte>(length is > 0 and < 1024 * 1024 ? (int)length.Value : 16 * 1024);
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
-        while (true)
+        var buffer = new PooledBufferWriter(length is > 0 and < 1024 * 1024 ? (int)length.Value + 1 : 8 * 1024);
+        try
         {
-            var memory = buffer.GetMemory(8 * 1024);
-            var read = await stream.ReadAsync(memory, cancellationToken);
-            if (read == 0)
+            await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+            while (true)
             {
-                return buffer;
-            }
+                var read = await stream.ReadAsync(buffer.GetMemory(4 * 1024), cancellationToken);
+                if (read == 0)
+                {
+                    return buffer;
+                }
 
-            buffer.Advance(read);
-            if (buffer.WrittenCount > limit)
-            {
-                return null;
+                buffer.Advance(read);
+                if (buffer.WrittenCount > limit)
+                {
+                    buffer.Dispose();
+                    return null;
+                }
             }
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
         }
     }
 

@@ -30,7 +30,7 @@ internal static class CompletionWriter
         response.Headers["x-gateway-usage"] = exchange.FinalUsage().Estimated ? "estimated" : "reported";
         response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(exchange.CostMicros());
         // Whole answer first, then one write with Content-Length: no chunked framing, one system call.
-        var body = new ArrayBufferWriter<byte>(1024);
+        using var body = new Buffers.PooledBufferWriter(2048);
         using (var w = new Utf8JsonWriter(body, OpenAiJsonWriting.Options))
         {
             Write(w, exchange, completion, mapFinishReason);

@@ -45,7 +45,7 @@ public abstract class RateLimitTests(RateLimitFixture f)
     /// </summary>
     private async Task<List<(int Status, ClientResultException? Error)>> SlowBurstAsync(string key, int count, int? maxTokens)
     {
-        await f.Simulator.SetFaultsAsync("latency_ms=1500");
+        await f.Simulator.SetFaultsAsync("latency_ms=5000");
         try
         {
             return await BurstAsync(key, count, "x", maxTokens);
@@ -109,7 +109,7 @@ public abstract class RateLimitTests(RateLimitFixture f)
     [Fact]
     public async Task InFlightLimit_HoldsUnderConcurrency_AndFreesWhenRequestsEnd()
     {
-        var results = await BurstAsync("inflight", 60, "x [sim latency_ms=1000]");
+        var results = await BurstAsync("inflight", 60, "x [sim latency_ms=4000]");
 
         Assert.Equal(10, results.Count(r => r.Status == 200));
         Assert.All(results.Where(r => r.Status != 200), r => Assert.Equal(429, r.Status));

@@ -149,7 +149,9 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         // An orderly stop keeps what Redis had (as its own persistence would); what comes during the outage is ours to keep.
         await Redis.StopAsync(save: true);
         await LoadAsync(60);
-        Assert.True(Directory.EnumerateFiles(gateway.JournalDirectory, "spill*.jsonl").Any(), "records waited in the spill journal");
+        // Records are written in the background: those of the outage end up in the spill journal.
+        await Eventually.TrueAsync(() => Task.FromResult(Directory.EnumerateFiles(gateway.JournalDirectory, "spill*.jsonl").Any()),
+            because: "records waited in the spill journal");
         await Redis.RestartAsync();
         await LoadAsync(20);
 

@@ -10,7 +10,7 @@ internal static class LimitScripts
 {
     // Shared helpers: time in ms from Redis, and calendar arithmetic (H. Hinnant's civil algorithms)
     // for month budgets, since Redis's Lua has no date library.
-    private const string Prelude = """
+    internal const string Prelude = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local function floor(x) return math.floor(x) end

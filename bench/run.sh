@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark, in one command: bench/run.sh [--quick] [--skip-micro]
+# The benchmark, in one command: bench/run.sh [--quick] [--skip-micro] [--gateway-env "NAME=value ..."]
 # Arms, side by side, all on 127.0.0.1: the client straight to the provider simulator (baseline),
 # nginx proxy_pass to the simulator, and the gateway on its full path without and with Redis.
 # The system under test is pinned to CPU 1; load generator, simulator and Redis share CPU 0.
@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/bench/results"
 mkdir -p "$out"
-quick=""; micro=1
-for arg in "$@"; do
-  case "$arg" in
+quick=""; micro=1; gateway_env=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) quick="--quick" ;;
     --skip-micro) micro=0 ;;
-    *) echo "unknown option $arg" >&2; exit 2 ;;
+    --gateway-env) shift; gateway_env="$1" ;;  # runtime settings for the gateways only, e.g. GC knobs
+    *) echo "unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 
 for tool in nginx redis-server taskset curl; do
@@ -84,10 +86,10 @@ cat >"$out/gateway.bench.json" <<JSON
 JSON
 export BENCH_DEEPINFRA_KEY=sim-deepinfra-key GATEWAY_CONFIG="$out/gateway.bench.json"
 rm -rf "$out/journal" "$out/journal-redis"
-taskset -c $core_sut dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
+taskset -c $core_sut env $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
   --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal" >"$out/gateway.log" 2>&1 &
 gw_pid=$!; pids+=($gw_pid)
-taskset -c $core_sut dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gwr_port" \
+taskset -c $core_sut env $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gwr_port" \
   --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal-redis" \
   --Redis:Configuration="127.0.0.1:$redis_port" >"$out/gateway-redis.log" 2>&1 &
 gwr_pid=$!; pids+=($gwr_pid)
@@ -110,7 +112,7 @@ taskset -c $core_load dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --direct "http://127.0.0.1:$sim_port" --nginx "http://127.0.0.1:$nginx_port" \
   --gateway "http://127.0.0.1:$gw_port" --gateway-pid "$gw_pid" \
   --gateway-redis "http://127.0.0.1:$gwr_port" --gateway-redis-pid "$gwr_pid" \
-  --out "$out/report.md" ${micro_md:+--micro "$micro_md"} --command "bench/run.sh $*" $quick
+  --out "$out/report.md" ${micro_md:+--micro "$micro_md"} --command "bench/run.sh $quick ${gateway_env:+--gateway-env \"$gateway_env\"}" $quick
 
 cp "$out/report.md" "$root/bench/REPORT.md"
 echo "== done: bench/REPORT.md"

@@ -1,0 +1,70 @@
+using Gateway.RateLimiting;
+
+namespace Gateway.Configuration;
+
+/// <summary>The <c>Limits</c> part of the compiler: defaults merged into each key, field by field.</summary>
+internal static partial class GatewayConfigCompiler
+{
+    private static LimiterSettings CompileLimiter(LimitsOptions limits, List<string> errors)
+    {
+        Positive(limits.WindowSeconds, "Limits:WindowSeconds", errors);
+        Positive(limits.DefaultMaxTokens, "Limits:DefaultMaxTokens", errors);
+        Positive(limits.DecisionTimeoutMilliseconds, "Limits:DecisionTimeoutMilliseconds", errors);
+        if (limits.OnRedisFailure is not ("allow" or "reject"))
+        {
+            errors.Add("Limits:OnRedisFailure: must be 'allow' (fail open) or 'reject' (503).");
+        }
+
+        return new LimiterSettings(TimeSpan.FromSeconds(Math.Max(limits.WindowSeconds, 0.06)), limits.DefaultMaxTokens,
+            limits.OnRedisFailure != "reject", TimeSpan.FromMilliseconds(Math.Max(limits.DecisionTimeoutMilliseconds, 1)));
+    }
+
+    /// <summary>The key's limits over the defaults, field by field.</summary>
+    private static KeyLimits CompileKeyLimits(KeyLimitOptions defaults, KeyLimitOptions? own, Dictionary<string, ModelRoute> models,
+        string at, List<string> errors)
+    {
+        var key = CompileSet(own?.RequestsPerMinute ?? defaults.RequestsPerMinute, own?.TokensPerMinute ?? defaults.TokensPerMinute,
+            own?.ConcurrentRequests ?? defaults.ConcurrentRequests, at, errors);
+        Budget? budget = null;
+        if ((own?.BudgetUsd ?? defaults.BudgetUsd) is { } usd)
+        {
+            var period = own?.BudgetPeriod ?? defaults.BudgetPeriod ?? "month";
+            var micros = ToMicros(usd, $"{at}:BudgetUsd", errors);
+            if (period is not ("day" or "month"))
+            {
+                errors.Add($"{at}:BudgetPeriod: must be 'day' or 'month'.");
+            }
+            else if (micros is not null)
+            {
+                budget = new Budget(micros.Value, period == "day" ? BudgetPeriod.Day : BudgetPeriod.Month);
+            }
+        }
+
+        var perModel = new Dictionary<string, LimitSet>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (model, m) in (own?.Models ?? []).Concat(defaults.Models.Where(d => own?.Models.ContainsKey(d.Key) != true)))
+        {
+            if (!models.ContainsKey(model))
+            {
+                errors.Add($"{at}:Models:{model}: not a configured model.");
+                continue;
+            }
+
+            perModel[model] = CompileSet(m.RequestsPerMinute, m.TokensPerMinute, m.ConcurrentRequests, $"{at}:Models:{model}", errors);
+        }
+
+        return new KeyLimits(key, budget, perModel);
+    }
+
+    private static LimitSet CompileSet(long? rpm, long? tpm, long? concurrent, string at, List<string> errors)
+    {
+        foreach (var (value, name) in new[] { (rpm, "RequestsPerMinute"), (tpm, "TokensPerMinute"), (concurrent, "ConcurrentRequests") })
+        {
+            if (value is <= 0)
+            {
+                errors.Add($"{at}:{name}: must be greater than zero (leave it out for no limit).");
+            }
+        }
+
+        return new LimitSet(rpm, tpm, concurrent);
+    }
+}

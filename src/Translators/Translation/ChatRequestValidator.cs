@@ -95,6 +95,11 @@ public static class ChatRequestValidator
             return null;
         }
 
+        if (parts.Count == 0)
+        {
+            return new RequestError($"'{at}.content' must not be an empty array.", $"{at}.content", "invalid_value");
+        }
+
         for (var j = 0; j < parts.Count; j++)
         {
             var part = parts[j];

@@ -27,6 +27,8 @@ public sealed class ErrorTests(GatewayFixture f) : IClassFixture<GatewayFixture>
     [InlineData("""{"model":"hive-llama","messages":[{"role":"user"}]}""", "messages[0].content", "missing_required_parameter")]
     [InlineData("""{"model":"hive-llama","messages":[{"role":"user","content":42}]}""", "messages[0].content", "invalid_type")]
     [InlineData("""{"model":"hive-llama","messages":[{"role":"user","content":[{"type":"text"}]}]}""", "messages[0].content[0].text", "missing_required_parameter")]
+    [InlineData("""{"model":"hive-llama","messages":[{"role":"user","content":[]}]}""", "messages[0].content", "invalid_value")]
+    [InlineData("""{"model":"hive-llama","messages":[null]}""", "messages[0]", "invalid_type")]
     [InlineData("""{"model":"hive-llama","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}""", "stop", "invalid_value")]
     [InlineData("""{"model":42,"messages":[{"role":"user","content":"x"}]}""", "model", "invalid_type")]
     public async Task BadRequest_Returns400NamingTheParameter(string body, string? param, string code)

@@ -9,7 +9,6 @@ namespace Gateway.Translators.Contract;
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(ChatCompletionRequest))]
 [JsonSerializable(typeof(ChatCompletion))]
-[JsonSerializable(typeof(ChatCompletionChunk))]
 [JsonSerializable(typeof(ContentPart))]
 [JsonSerializable(typeof(MessageContent))]
 public sealed partial class OpenAiJsonContext : JsonSerializerContext;

@@ -65,22 +65,12 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
             return StreamEvent.Done;
         }
 
-        ChatCompletionChunk? chunk;
-        try
-        {
-            chunk = JsonSerializer.Deserialize(data, OpenAiJson.Context.ChatCompletionChunk);
-        }
-        catch (JsonException)
+        if (!ChunkReader.TryRead(data, out var chunk))
         {
             return StreamEvent.Malformed;
         }
 
-        if (chunk is null)
-        {
-            return StreamEvent.Malformed;
-        }
-
-        if (chunk.Error is { } error)
+        if (chunk!.Error is { } error)
         {
             return new StreamEvent(StreamEventKind.Error, ErrorMessage: ErrorBodies.DescribeError(error));
         }

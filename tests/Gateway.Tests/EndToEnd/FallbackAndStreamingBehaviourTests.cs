@@ -8,8 +8,6 @@ namespace Gateway.Tests.EndToEnd;
 /// <summary>Fallback between deployments, event-by-event flushing, and client disconnects.</summary>
 public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClassFixture<GatewayFixture>
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-
     [Theory]
     [InlineData("status=503")]
     [InlineData("status=429")]
@@ -54,23 +52,16 @@ public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClas
     public async Task StreamEvents_ReachTheClientAsTheyAreProduced()
     {
         var requestId = Sse.NewRequestId();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
-        {
-            Content = new StringContent("""{"model":"hive-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=4 chunk_delay_ms=700]"}]}""",
-                Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("x-request-id", requestId);
-        using var response = await f.Gateway.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        await using var stream = await response.Content.ReadAsStreamAsync();
-        using var reader = new StreamReader(stream);
+        using var stream = await OpenStream.StartAsync(f.Gateway.BaseUrl, TestConfig.Key,
+            """{"model":"hive-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=4 chunk_delay_ms=700]"}]}""", requestId);
 
-        var first = await reader.ReadLineAsync().WaitAsync(Patience);
+        var first = await stream.ReadLineAsync();
 
         // The first event is in our hands while the provider is still producing the rest.
         Assert.StartsWith("data: {", first);
         var upstream = await f.Simulator.SingleRequestAsync(requestId);
         Assert.False(upstream.Completed);
-        var rest = await reader.ReadToEndAsync().WaitAsync(Patience);
+        var rest = await stream.ReadToEndAsync();
         Assert.EndsWith("data: [DONE]\n\n", rest);
     }
 
@@ -78,35 +69,15 @@ public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClas
     public async Task ClientDisconnects_UpstreamRequestIsCancelled()
     {
         var requestId = Sse.NewRequestId();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        using (var stream = await OpenStream.StartAsync(f.Gateway.BaseUrl, TestConfig.Key,
+            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=100 chunk_delay_ms=200]"}]}""", requestId))
         {
-            Content = new StringContent("""{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=100 chunk_delay_ms=200]"}]}""",
-                Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("x-request-id", requestId);
-        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = f.Gateway.BaseUrl })
-        {
-            client.DefaultRequestHeaders.Authorization = f.Gateway.Http.DefaultRequestHeaders.Authorization;
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            await using var stream = await response.Content.ReadAsStreamAsync();
-            using var reader = new StreamReader(stream);
-            Assert.StartsWith("data: ", await reader.ReadLineAsync().WaitAsync(Patience));
+            Assert.StartsWith("data: ", await stream.ReadLineAsync());
         }
 
         // The client's connection is gone; the simulator must see its own request aborted soon after.
-        var deadline = DateTime.UtcNow + Patience;
-        LoggedRequestProbe probe;
-        do
-        {
-            await Task.Delay(50);
-            var upstream = await f.Simulator.SingleRequestAsync(requestId);
-            probe = new LoggedRequestProbe(upstream.Aborted, upstream.Completed);
-        }
-        while (!probe.Aborted && DateTime.UtcNow < deadline);
-
-        Assert.True(probe.Aborted, "the upstream request was not cancelled");
-        Assert.False(probe.Completed);
+        await Eventually.TrueAsync(async () => (await f.Simulator.SingleRequestAsync(requestId)).Aborted,
+            TimeSpan.FromSeconds(10), "the upstream request was not cancelled");
+        Assert.False((await f.Simulator.SingleRequestAsync(requestId)).Completed);
     }
-
-    private readonly record struct LoggedRequestProbe(bool Aborted, bool Completed);
 }

@@ -199,19 +199,10 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
     public async Task ClientGoesAway_WaitingAndPollingStop()
     {
         var requestId = Sse.NewRequestId();
-        // No draining of the unread answer on dispose: the connection must close when the client leaves.
-        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = f.Gateway.BaseUrl })
+        using (var stream = await OpenStream.StartAsync(f.Gateway.BaseUrl, TestConfig.Key,
+            """{"model":"hive2-quick","stream":true,"messages":[{"role":"user","content":"x [sim never_finish=1]"}]}""", requestId))
         {
-            client.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
-            {
-                Content = new StringContent("""{"model":"hive2-quick","stream":true,"messages":[{"role":"user","content":"x [sim never_finish=1]"}]}""",
-                    Encoding.UTF8, "application/json"),
-            };
-            request.Headers.Add("x-request-id", requestId);
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.StartsWith(": keep-alive", await reader.ReadLineAsync());
+            Assert.StartsWith(": keep-alive", await stream.ReadLineAsync());
             // Polling has begun (the callback wait is 0.3 s); now the client leaves.
             await Infrastructure.Eventually.TrueAsync(async () => (await f.Simulator.RequestsAsync(requestId)).Any(r => r.Method == "GET"));
         }

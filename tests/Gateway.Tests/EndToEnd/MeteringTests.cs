@@ -102,21 +102,13 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
     public async Task AbandonedStream_IsMeteredForWhatWasProduced()
     {
         var requestId = Sse.NewRequestId();
-        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = f.Gateway.BaseUrl })
+        using (var stream = await OpenStream.StartAsync(f.Gateway.BaseUrl, TestConfig.Key,
+            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=50 chunk_delay_ms=100]"}]}""", requestId))
         {
-            client.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
-            {
-                Content = new StringContent("""{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=50 chunk_delay_ms=100]"}]}""",
-                    Encoding.UTF8, "application/json"),
-            };
-            request.Headers.Add("x-request-id", requestId);
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             for (var i = 0; i < 3; i++)
             {
-                await reader.ReadLineAsync();
-                await reader.ReadLineAsync();
+                await stream.ReadLineAsync();
+                await stream.ReadLineAsync();
             }
         }
 

@@ -39,3 +39,45 @@ public static class Sse
 
     public static string NewRequestId() => "test-" + Guid.NewGuid().ToString("N");
 }
+
+/// <summary>
+/// A streaming request read line by line as it arrives, on its own connection. Disposing it
+/// closes the connection at once (no draining of the unread answer), as a client that leaves would.
+/// </summary>
+public sealed class OpenStream : IDisposable
+{
+    private readonly HttpClient _client;
+    private readonly HttpResponseMessage _response;
+    private readonly StreamReader _reader;
+
+    private OpenStream(HttpClient client, HttpResponseMessage response, StreamReader reader)
+    {
+        _client = client;
+        _response = response;
+        _reader = reader;
+    }
+
+    public static async Task<OpenStream> StartAsync(Uri gateway, string key, string json, string requestId)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = gateway };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-request-id", requestId);
+        var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        return new OpenStream(client, response, new StreamReader(await response.Content.ReadAsStreamAsync()));
+    }
+
+    public Task<string?> ReadLineAsync() => _reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+    public Task<string> ReadToEndAsync() => _reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _response.Dispose();
+        _client.Dispose();
+    }
+}

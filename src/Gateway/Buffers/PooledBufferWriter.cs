@@ -20,8 +20,6 @@ internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWr
     /// <summary>The written bytes as a read-only stream over the pooled array (valid until disposed).</summary>
     public MemoryStream AsStream() => new(_buffer, 0, _written, writable: false);
 
-    public void Reset() => _written = 0;
-
     public void Advance(int count) => _written += count;
 
     public Memory<byte> GetMemory(int sizeHint = 0)

@@ -22,8 +22,6 @@ internal sealed class UsageJournal : IDisposable
         Directory.CreateDirectory(_directory);
     }
 
-    public string DirectoryPath => _directory;
-
     public void AppendDaily(IEnumerable<UsageRecord> records)
     {
         foreach (var day in records.GroupBy(r => r.Day))

@@ -23,8 +23,6 @@ internal sealed partial class RedisStore : IDisposable
 
     public string KeyPrefix { get; }
 
-    public bool IsConnected => _connection.IsConnected;
-
     /// <summary>Connects in the background: a Redis that is down at start-up does not stop the gateway.</summary>
     public static RedisStore Connect(Configuration.RedisOptions options, ILogger<RedisStore> logger)
     {

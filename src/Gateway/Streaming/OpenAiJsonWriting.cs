@@ -70,7 +70,4 @@ internal static class OpenAiJsonWriting
     /// <summary>Counts what a piece of generated text would cost in tokens, for the no-usage fallback.</summary>
     public static int EstimateTokens(string? text) =>
         string.IsNullOrEmpty(text) ? 0 : Math.Max(1, Translators.Translation.TokenEstimator.Estimate(text));
-
-    public static bool HasDelta(ChunkDelta? d) =>
-        d is not null && (d.Content is not null || d.Role is not null || d.ToolCalls is not null || d.Refusal is not null || d.ExtensionData is not null);
 }

@@ -38,8 +38,7 @@ public static class GatewayApp
         services.AddSingleton<ChatForwarder>();
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
-        // Redis is read once at start-up; changing Redis:Configuration needs a restart.
-        services.AddSingleton(sp => RedisStore.Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
+        services.AddGatewayRedis(configuration);
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddMetering(configuration);
         return services;

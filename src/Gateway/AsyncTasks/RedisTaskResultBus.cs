@@ -15,13 +15,13 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
 
     // KEYS: pending marker, result. ARGV: body, result TTL (s), channel, correlation id.
     // Returns 1 accepted, 2 duplicate, 0 unknown.
-    private const string CompleteScript = """
+    private static readonly RedisScript CompleteScript = new("tasks.complete", """
         if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
         redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
-        """;
+        """);
 
     private readonly RedisStore _redis;
     private readonly ILogger<RedisTaskResultBus> _logger;
@@ -40,7 +40,7 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
     public async Task RegisterAsync(string correlationId, TimeSpan lifetime)
     {
         await EnsureSubscribedAsync();
-        await _redis.Database.StringSetAsync(PendingKey(correlationId), "1", lifetime);
+        await _redis.RunAsync("tasks.register", db => db.StringSetAsync(PendingKey(correlationId), "1", lifetime));
     }
 
     public async Task<CallbackAcceptance> CompleteAsync(string correlationId, byte[] taskBody)
@@ -89,7 +89,7 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
     {
         try
         {
-            return await _redis.GetAsync(ResultKey(correlationId));
+            return await _redis.GetAsync("tasks.lookup", ResultKey(correlationId));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

@@ -15,7 +15,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     // Per record, KEYS: seen marker, day hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, then per record:
     // dims, 7 counters in RollupTotals.Metrics order, json.
-    private const string WriteScript = """
+    private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen, dayTtl = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
         local names = { 'requests', 'failed_requests', 'estimated_requests', 'prompt_tokens', 'completion_tokens', 'cost_micros', 'provider_cost_micros' }
         local written = 0
@@ -33,7 +33,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
           end
         end
         return written
-        """;
+        """);
 
     public async Task WriteAsync(IReadOnlyList<UsageRecord> batch, CancellationToken cancellationToken)
     {
@@ -66,7 +66,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var cells = new List<(RollupKey, RollupTotals)>();
         foreach (var day in days)
         {
-            var entries = await redis.Database.HashGetAllAsync(redis.Key("usage:day:" + day)).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            var entries = await redis.RunAsync("usage.read", db => db.HashGetAllAsync(redis.Key("usage:day:" + day))).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
             var byCell = new Dictionary<RollupKey, RollupTotals>();
             foreach (var entry in entries)
             {

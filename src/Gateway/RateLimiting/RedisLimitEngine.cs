@@ -3,9 +3,13 @@ using StackExchange.Redis;
 
 namespace Gateway.RateLimiting;
 
-/// <summary>Limits shared by every replica: each decision is one Lua call on Redis's clock.</summary>
+/// <summary>Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock.</summary>
 internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
 {
+    private static readonly RedisScript AdmitScript = new("ratelimit.admit", LimitScripts.Admit);
+    private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);
+    private static readonly RedisScript AcquireScript = new("ratelimit.acquire", LimitScripts.Acquire);
+
     public async Task<AdmissionResult> AdmitAsync(LimitPlan plan)
     {
         var keys = new List<RedisKey>();
@@ -35,7 +39,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
             args.Add(b.Period == BudgetPeriod.Day ? "day" : "month");
         }
 
-        var r = (RedisResult[])(await redis.EvalAsync(LimitScripts.Admit, [.. keys], [.. args]))!;
+        var r = (RedisResult[])(await redis.EvalAsync(AdmitScript, [.. keys], [.. args]))!;
         var windows = new WindowState[plan.Windows.Count];
         for (var i = 0; i < windows.Length; i++)
         {
@@ -60,7 +64,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
         }
 
         var reservedTokens = tokenWindows.Count > 0 ? tokenWindows[0].Cost : 0;
-        await redis.EvalAsync(LimitScripts.Settle, [.. keys],
+        await redis.EvalAsync(SettleScript, [.. keys],
         [
             tokenWindows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1, admission.Bucket,
             actualTokens - reservedTokens, plan.RequestId, admission.Period, actualCostMicros - (plan.Budget?.CostMicros ?? 0),
@@ -70,7 +74,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {
         var windowMs = (long)window.TotalMilliseconds;
-        var r = (RedisResult[])(await redis.EvalAsync(LimitScripts.Acquire, [redis.Key("rl:" + id)],
+        var r = (RedisResult[])(await redis.EvalAsync(AcquireScript, [redis.Key("rl:" + id)],
             [limit, windowMs, Math.Max(1, windowMs / LimitPlan.BucketsPerWindow)]))!;
         return ((long)r[0] == 1, TimeSpan.FromMilliseconds((long)r[1]));
     }

@@ -1,61 +1,73 @@
+using System.Diagnostics.Metrics;
 using StackExchange.Redis;
 
 namespace Gateway.Redis;
 
 /// <summary>
-/// The one adapter over StackExchange.Redis. Only calls that exist unchanged in 1.2.6 and 2.x are
-/// used (Connect, StringGet/Set, ScriptEvaluate, Publish/Subscribe), so moving to 2.x is a version
-/// bump. Commands time out quickly: Redis trouble must never hang a request.
+/// The gateway's one adapter over the shared <see cref="IConnectionMultiplexer"/>: key naming, scripts
+/// by SHA, and a count of every failed command. Rate limits, metering, the Hive V2 bridge and the
+/// distributed cache all use the same connection. Async commands time out after
+/// <c>Redis:CommandTimeoutMilliseconds</c>, so Redis trouble never hangs a request.
 /// </summary>
-internal sealed partial class RedisStore : IDisposable
+internal sealed class RedisStore
 {
-    private readonly ConnectionMultiplexer _connection;
-    private readonly ILogger<RedisStore> _logger;
+    private readonly IConnectionMultiplexer _connection;
+    private readonly Counter<long>? _failures;
 
-    private RedisStore(ConnectionMultiplexer connection, string prefix, ILogger<RedisStore> logger)
+    public RedisStore(IConnectionMultiplexer connection, string keyPrefix, IMeterFactory? meters = null)
     {
         _connection = connection;
-        KeyPrefix = prefix;
-        _logger = logger;
-        _connection.ConnectionFailed += (_, e) => Log.ConnectionLost(_logger, e.EndPoint?.ToString(), e.FailureType.ToString());
-        _connection.ConnectionRestored += (_, e) => Log.ConnectionRestored(_logger, e.EndPoint?.ToString());
+        KeyPrefix = keyPrefix;
+        _failures = meters?.Create(Telemetry.GatewayTelemetry.MeterName)
+            .CreateCounter<long>("gateway.redis.failures", "{failure}", "Redis commands that failed or timed out, by operation.");
     }
 
     public string KeyPrefix { get; }
 
-    /// <summary>Connects in the background: a Redis that is down at start-up does not stop the gateway.</summary>
-    public static RedisStore Connect(Configuration.RedisOptions options, ILogger<RedisStore> logger)
-    {
-        var config = ConfigurationOptions.Parse(options.Configuration!);
-        config.AbortOnConnectFail = false;
-        config.ConnectTimeout = Math.Max(options.CommandTimeoutMilliseconds, 1000);
-        config.SyncTimeout = options.CommandTimeoutMilliseconds;
-        config.ConnectRetry = 1;
-        config.KeepAlive = 5;
-        config.ClientName = "llm-gateway";
-        return new RedisStore(ConnectionMultiplexer.Connect(config), options.KeyPrefix, logger);
-    }
+    public IConnectionMultiplexer Connection => _connection;
+
+    public bool IsConnected => _connection.IsConnected;
 
     public string Key(string suffix) => KeyPrefix + suffix;
 
     public IDatabase Database => _connection.GetDatabase();
 
-    public async Task<byte[]?> GetAsync(string key) => (byte[]?)await Database.StringGetAsync(key);
+    public Task<RedisResult> EvalAsync(RedisScript script, RedisKey[] keys, RedisValue[] values) =>
+        Counted(script.Name, script.EvaluateAsync(Database, keys, values));
 
-    public Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] values) =>
-        Database.ScriptEvaluateAsync(script, keys, values);
+    public Task<T> RunAsync<T>(string operation, Func<IDatabase, Task<T>> command) => Counted(operation, command(Database));
+
+    public async Task<byte[]?> GetAsync(string operation, string key) => (byte[]?)await RunAsync(operation, db => db.StringGetAsync(key));
 
     public Task SubscribeAsync(string channel, Action<string> handler) =>
-        _connection.GetSubscriber().SubscribeAsync(channel, (_, message) => handler(message!));
+        Counted("subscribe", _connection.GetSubscriber().SubscribeAsync(RedisChannel.Literal(channel), (_, message) => handler(message!)));
 
-    public void Dispose() => _connection.Dispose();
-
-    private static partial class Log
+    private async Task<T> Counted<T>(string operation, Task<T> command)
     {
-        [LoggerMessage(40, LogLevel.Error, "Redis connection to {Endpoint} lost ({Failure}); features fall back as configured until it returns")]
-        public static partial void ConnectionLost(ILogger logger, string? endpoint, string failure);
-
-        [LoggerMessage(41, LogLevel.Information, "Redis connection to {Endpoint} restored")]
-        public static partial void ConnectionRestored(ILogger logger, string? endpoint);
+        try
+        {
+            return await command;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            CountFailure(operation);
+            throw;
+        }
     }
+
+    private async Task Counted(string operation, Task command)
+    {
+        try
+        {
+            await command;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            CountFailure(operation);
+            throw;
+        }
+    }
+
+    /// <summary>Also for callers whose own deadline gave up on a command before Redis answered.</summary>
+    public void CountFailure(string operation) => _failures?.Add(1, new KeyValuePair<string, object?>("gateway.redis.operation", operation));
 }

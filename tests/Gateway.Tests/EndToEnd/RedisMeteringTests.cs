@@ -100,8 +100,9 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     [Fact]
     public async Task SameRecordWrittenTwice_CountsOnce()
     {
-        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration, KeyPrefix = "idem:" },
-            NullLogger<RedisStore>.Instance);
+        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
+            NullLogger.Instance);
+        var redis = new RedisStore(connection, "idem:");
         var store = new RedisUsageStore(redis, new MeteringSettings());
         var record = new UsageRecord
         {
@@ -121,8 +122,9 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     [Fact]
     public async Task EventStream_IsCappedInLength()
     {
-        using var redis = RedisStore.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration, KeyPrefix = "cap:" },
-            NullLogger<RedisStore>.Instance);
+        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
+            NullLogger.Instance);
+        var redis = new RedisStore(connection, "cap:");
         var store = new RedisUsageStore(redis, new MeteringSettings { StreamMaxLength = 100 });
         for (var i = 0; i < 10; i++)
         {

@@ -28,10 +28,11 @@ public sealed class BudgetPeriodTests : IAsyncLifetime
     {
         var at = DateTimeOffset.Parse(instant, System.Globalization.CultureInfo.InvariantCulture);
         var ms = at.ToUnixTimeMilliseconds();
-        using var redis = RedisStore.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger<RedisStore>.Instance);
+        using var connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger.Instance);
+        var redis = new RedisStore(connection, "gw:");
         // The admission script's own calendar code, with "now" pinned to the instant under test.
         var script = LimitScripts.Prelude + $"\nnow = {ms}\nlocal d, du = period('day')\nlocal m, mu = period('month')\nreturn {{d, du, m, mu}}";
-        var r = (RedisResult[])(await redis.EvalAsync(script, [], []))!;
+        var r = (RedisResult[])(await redis.EvalAsync(new RedisScript("test.period", script), [], []))!;
 
         var nextDay = new DateTimeOffset(at.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
         var nextMonth = new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1);

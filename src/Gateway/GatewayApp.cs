@@ -6,6 +6,7 @@ using Gateway.Forwarding;
 using Gateway.Metering;
 using Gateway.RateLimiting;
 using Gateway.Redis;
+using Gateway.Telemetry;
 
 namespace Gateway;
 
@@ -16,9 +17,14 @@ public static class GatewayApp
     /// <param name="configure">Lets tests and benchmarks adjust the builder before it is built.</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json (log levels) ships beside the binary; gateway.json is looked up from the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var configFile = GatewayConfigFile.AddTo(builder, args);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        // ASP.NET's own request lines would repeat the access log and print request paths, and the Hive V2
+        // callback path carries a signed token: they stay off, whatever the log levels say.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level => level >= LogLevel.Warning);
+        TelemetryServices.AddMetricsListener(builder);
         builder.Services.AddGateway(configFile, builder.Configuration);
         configure?.Invoke(builder);
 
@@ -32,13 +38,14 @@ public static class GatewayApp
         services.AddSingleton(configFile);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ConfigStore>();
+        services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
         services.AddHttpForwarder();
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
+        services.AddGatewayRedis(configuration);
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
-        services.AddGatewayRedis(configuration);
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddMetering(configuration);
         return services;
@@ -49,15 +56,19 @@ public static class GatewayApp
         // Fail at start-up, not on the first request, when the configuration is invalid.
         var config = app.Services.GetRequiredService<ConfigStore>();
 
+        app.MapGatewayTelemetry();
         app.Use(RequestIds.Middleware);
         app.Use(OpenAiStatusPages.Middleware);
+
+        // Callbacks are answered before routing, whose debug logs would print the token in their path.
+        var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();
+        app.Map(AsyncTaskInvoker.CallbackPath.TrimEnd('/'), branch => branch.Run(callbacks.HandleAsync));
+        app.UseRouting();
 
         var chat = app.Services.GetRequiredService<ChatCompletionsEndpoint>();
         app.MapPost("/v1/chat/completions", chat.HandleAsync);
         app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config));
         app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config));
-        var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();
-        app.MapPost(AsyncTaskInvoker.CallbackPath + "{token?}", (HttpContext context, string? token) => callbacks.HandleAsync(context, token));
         var usage = app.Services.GetRequiredService<UsageEndpoints>();
         app.MapGet("/v1/usage", usage.OwnAsync);
         app.MapGet("/admin/usage", usage.AdminAsync);

@@ -4,6 +4,7 @@ using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Streaming;
+using Gateway.Telemetry;
 using Gateway.Translators.Translation;
 
 namespace Gateway.AsyncTasks;
@@ -19,6 +20,7 @@ internal sealed partial class AsyncTaskInvoker(
     CallbackTokens tokens,
     ITaskResultBus bus,
     ProviderClients clients,
+    GatewayMetrics metrics,
     TimeProvider clock,
     ILogger<AsyncTaskInvoker> logger) : IDeploymentInvoker
 {
@@ -70,10 +72,16 @@ internal sealed partial class AsyncTaskInvoker(
         var writer = exchange.Request.IsStreaming
             ? new ClientStreamWriter(context.Response, exchange, translator.MapFinishReason)
             : null;
+        using var span = GatewayTelemetry.Source.StartActivity("async_task.wait");
+        span?.SetTag(GatewayTelemetry.System, provider.Name);
+        metrics.TaskWaiting(provider.Name, +1);
+        var wait = new TaskWait(this, exchange, provider, translator, correlationId, taskId!, deadline, writer);
         try
         {
-            var wait = new TaskWait(this, exchange, provider, translator, correlationId, taskId!, deadline, writer);
             var (state, error) = await wait.RunAsync(clientAborted);
+            var endedBy = state?.Status == TaskProgress.Failed ? "failed" : wait.EndedBy;
+            span?.SetTag("gateway.completed_by", endedBy);
+            metrics.TaskCompleted(provider.Name, endedBy);
             if (state?.Status == TaskProgress.Finished)
             {
                 exchange.ProviderCostMicros = state.ChargeMicros;
@@ -92,10 +100,12 @@ internal sealed partial class AsyncTaskInvoker(
         }
         catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
+            metrics.TaskCompleted(provider.Name, "client_gone");
             return AttemptResult.Gone;
         }
         finally
         {
+            metrics.TaskWaiting(provider.Name, -1);
             writer?.Dispose();
         }
     }

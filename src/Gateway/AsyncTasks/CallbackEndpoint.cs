@@ -14,8 +14,17 @@ namespace Gateway.AsyncTasks;
 /// </summary>
 internal sealed partial class CallbackEndpoint(ConfigStore config, CallbackTokens tokens, ITaskResultBus bus, ILogger<CallbackEndpoint> logger)
 {
-    public async Task HandleAsync(HttpContext context, string? token)
+    /// <summary>Runs as a branch below <see cref="AsyncTaskInvoker.CallbackPath"/>: the rest of the path is the token.</summary>
+    public async Task HandleAsync(HttpContext context)
     {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            await ErrorWriter.WriteAsync(context, GatewayError.MethodNotAllowed(context.Request.Method, AsyncTaskInvoker.CallbackPath + "{token}"));
+            return;
+        }
+
+        var rest = context.Request.Path.Value;
+        var token = string.IsNullOrEmpty(rest) || rest == "/" ? null : rest.TrimStart('/');
         switch (tokens.Verify(token, out var correlationId, out var providerName))
         {
             case TokenCheck.Invalid:

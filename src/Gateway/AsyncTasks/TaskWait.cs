@@ -21,6 +21,9 @@ internal sealed class TaskWait(
     DateTimeOffset deadline,
     ClientStreamWriter? writer)
 {
+    /// <summary>How the wait ended (metrics and spans): <c>callback</c>, <c>poll</c> or <c>timeout</c>.</summary>
+    public string EndedBy { get; private set; } = "timeout";
+
     public async Task<(TaskState? State, GatewayError? Error)> RunAsync(CancellationToken clientAborted)
     {
         var clock = exchange.Clock;
@@ -40,6 +43,7 @@ internal sealed class TaskWait(
             var body = await bus.WaitAsync(correlationId, Max(until - now, TimeSpan.FromMilliseconds(1)), clientAborted);
             if (body is not null && Settled(translator.ReadTask(body)) is { } fromCallback)
             {
+                EndedBy = "callback";
                 return (fromCallback, null);
             }
 
@@ -57,6 +61,7 @@ internal sealed class TaskWait(
                 {
                     // Recorded as this task's result, so a late callback is a harmless duplicate.
                     await invoker.RecordPolledAsync(correlationId, raw!);
+                    EndedBy = "poll";
                     return (fromPoll, null);
                 }
 

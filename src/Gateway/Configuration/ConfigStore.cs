@@ -30,12 +30,16 @@ internal sealed partial class ConfigStore : IDisposable
 
     public GatewaySnapshot Current => _current;
 
+    /// <summary>How many run-time changes were taken.</summary>
+    public int AcceptedReloads => _acceptedReloads;
+
     /// <summary>How many run-time changes were refused, and why the last one was.</summary>
     public int RejectedReloads => _rejectedReloads;
 
     public string? LastRejection { get; private set; }
 
     private int _rejectedReloads;
+    private int _acceptedReloads;
 
     /// <summary>Raised after a new snapshot is in place.</summary>
     public event Action<GatewaySnapshot>? Changed;
@@ -63,6 +67,7 @@ internal sealed partial class ConfigStore : IDisposable
 
         LogWarnings(warnings);
         _current = snapshot;
+        Interlocked.Increment(ref _acceptedReloads);
         Log.Reloaded(_logger, snapshot.Models.Count, snapshot.Providers.Count, snapshot.KeysByHash.Count);
         Changed?.Invoke(snapshot);
     }

@@ -1,10 +1,12 @@
 using System.Buffers;
+using System.Diagnostics;
 using Gateway.Auth;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Metering;
 using Gateway.RateLimiting;
+using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
 
@@ -13,25 +15,33 @@ namespace Gateway.Endpoints;
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: authenticate, read and validate the body once, resolve the
 /// model, admit against limits, forward, settle, meter. Every refusal is an OpenAI error, and
-/// every request, refused or not, leaves exactly one usage record.
+/// every request, refused or not, leaves exactly one usage record (and its telemetry).
 /// </summary>
-internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder forwarder, RateLimiter limiter, IUsageSink usage, TimeProvider clock)
+internal sealed partial class ChatCompletionsEndpoint(
+    ConfigStore config,
+    ChatForwarder forwarder,
+    RateLimiter limiter,
+    IUsageSink usage,
+    RequestTelemetry telemetry,
+    TimeProvider clock,
+    ILogger<ChatCompletionsEndpoint> logger)
 {
     public async Task HandleAsync(HttpContext context)
     {
+        using var span = RequestTelemetry.Start();
         var started = clock.GetTimestamp();
         var snapshot = config.Current;
         var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out var authError);
         if (key is null)
         {
-            await RefuseAsync(context, authError!, null, null, false, started);
+            await RefuseAsync(context, span, authError!, null, null, false, started);
             return;
         }
 
         var (request, readError) = await ReadRequestAsync(context, snapshot);
         if (request is null)
         {
-            await RefuseAsync(context, readError!, key.Name, null, false, started);
+            await RefuseAsync(context, span, readError!, key.Name, null, false, started);
             return;
         }
 
@@ -39,32 +49,58 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         if (route is null)
         {
             // Unknown names are not recorded as models: they would flood the rollups.
-            await RefuseAsync(context, GatewayError.ModelNotFound(request.Model!), key.Name, null, request.IsStreaming, started);
+            await RefuseAsync(context, span, GatewayError.ModelNotFound(request.Model!), key.Name, null, request.IsStreaming, started);
             return;
         }
 
+        RequestTelemetry.ModelKnown(span, route.Name);
         var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock);
         var admission = await limiter.AdmitAsync(exchange);
         SetRateLimitHeaders(context, admission);
         if (!admission.Admitted)
         {
             await ErrorWriter.WriteAsync(context, admission.Error!);
-            usage.Record(UsageRecords.From(exchange, null, admission.Error!.Status) with { Outcome = admission.Error.Code ?? "rejected" });
+            Finish(UsageRecords.From(exchange, null, admission.Error!.Status) with { Outcome = admission.Error.Code ?? "rejected" }, span);
             return;
         }
 
-        var result = await forwarder.ForwardAsync(context, exchange);
-        var status = result.Outcome == AttemptOutcome.ClientGone ? 499 : result.Error?.Status ?? context.Response.StatusCode;
-        var record = UsageRecords.From(exchange, result, status);
-        limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
-        usage.Record(record);
+        // From here on the reservation is settled and the request recorded whatever happens.
+        AttemptResult? result = null;
+        try
+        {
+            result = await forwarder.ForwardAsync(context, exchange);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            result = AttemptResult.Gone;
+        }
+        catch (Exception ex)
+        {
+            Log.Unexpected(logger, ex, exchange.RequestId);
+            result = new AttemptResult(context.Response.HasStarted ? AttemptOutcome.FailedDuringResponse : AttemptOutcome.FailedBeforeResponse,
+                GatewayError.Internal());
+            await ErrorWriter.WriteAsync(context, result.Error!);
+        }
+        finally
+        {
+            var status = result?.Outcome == AttemptOutcome.ClientGone ? 499 : result?.Error?.Status ?? context.Response.StatusCode;
+            var record = UsageRecords.From(exchange, result, status);
+            limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
+            Finish(record, span);
+        }
     }
 
-    private async Task RefuseAsync(HttpContext context, GatewayError error, string? key, string? model, bool streamed, long started)
+    private void Finish(UsageRecord record, Activity? span)
+    {
+        usage.Record(record);
+        telemetry.Completed(record, span);
+    }
+
+    private async Task RefuseAsync(HttpContext context, Activity? span, GatewayError error, string? key, string? model, bool streamed, long started)
     {
         await ErrorWriter.WriteAsync(context, error);
-        usage.Record(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,
-            clock.GetElapsedTime(started), clock.GetUtcNow()));
+        Finish(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,
+            clock.GetElapsedTime(started), clock.GetUtcNow()), span);
     }
 
     private static void SetRateLimitHeaders(HttpContext context, Admission admission)
@@ -102,5 +138,11 @@ internal sealed class ChatCompletionsEndpoint(ConfigStore config, ChatForwarder 
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(30, LogLevel.Error, "{RequestId}: the request failed inside the gateway")]
+        public static partial void Unexpected(ILogger logger, Exception exception, string requestId);
     }
 }

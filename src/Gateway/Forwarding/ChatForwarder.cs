@@ -1,5 +1,6 @@
 using Gateway.Errors;
 using Gateway.RateLimiting;
+using Gateway.Telemetry;
 
 namespace Gateway.Forwarding;
 
@@ -8,7 +9,8 @@ namespace Gateway.Forwarding;
 /// only while nothing has been sent to the client, and only for failures another deployment could
 /// avoid (not the client's own).
 /// </summary>
-internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invokers, ProviderPacer pacer, ILogger<ChatForwarder> logger)
+internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invokers, ProviderPacer pacer, GatewayMetrics metrics,
+    ILogger<ChatForwarder> logger)
 {
     private readonly IDeploymentInvoker[] _invokers = [.. invokers];
 
@@ -25,6 +27,7 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             {
                 Log.NoCredentials(logger, exchange.RequestId, provider.Name, provider.ApiKeyEnv);
                 last = AttemptResult.Before(GatewayError.ProviderNotConfigured(provider.Name), retryable: true);
+                metrics.UpstreamError(provider.Name, last.Error!.Code!);
                 continue;
             }
 
@@ -32,10 +35,16 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             var previous = exchange.ServedBy;
             // Set before sending: the answer's writers price it while they write.
             exchange.ServedBy = deployment;
+            using var span = AttemptSpan.Start(exchange, deployment, i);
             var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
             var result = paced is null
                 ? await invoker.SendAsync(context, exchange, deployment)
                 : AttemptResult.Before(paced, retryable: true);
+            AttemptSpan.End(span, result, context.Response.StatusCode);
+            if (result.Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse)
+            {
+                metrics.UpstreamError(provider.Name, result.Error!.Code ?? result.Error.Type);
+            }
             if (result.Outcome == AttemptOutcome.Rejected)
             {
                 // This deployment cannot honour the request as sent; a later one may.
@@ -53,6 +62,8 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             if (i + 1 < deployments.Count)
             {
                 Log.FallingBack(logger, exchange.RequestId, provider.Name, result.Error!.Code);
+                metrics.Fallback(exchange.Route.Name, provider.Name, result.Error.Code);
+                span?.SetTag("gateway.fallback.reason", result.Error.Code);
             }
         }
 

@@ -56,6 +56,8 @@ internal sealed class UsageJournal : IDisposable
 
     public bool HasSpill() => Files("spill*.jsonl").Any(f => new FileInfo(f).Length > 0);
 
+    public long SpillBytes() => Files("spill*.jsonl").Sum(f => new FileInfo(f).Length);
+
     public static IEnumerable<UsageRecord> Read(string path)
     {
         foreach (var line in File.ReadLines(path))

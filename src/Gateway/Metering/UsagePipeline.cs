@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using Gateway.Telemetry;
 
 namespace Gateway.Metering;
 
@@ -18,10 +19,9 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
     private readonly IUsageStore _store;
     private readonly UsageJournal _journal;
     private readonly ILogger<UsagePipeline> _logger;
-    private readonly Counter<long> _spilled;
-    private readonly Counter<long> _written;
+    private readonly GatewayMetrics _metrics;
 
-    public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, IMeterFactory meters, ILogger<UsagePipeline> logger)
+    public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, GatewayMetrics metrics, ILogger<UsagePipeline> logger)
     {
         _store = store;
         _journal = journal;
@@ -31,10 +31,14 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        var meter = meters.Create("Gateway.Metering");
-        _spilled = meter.CreateCounter<long>("gateway.usage.spilled", "{record}");
-        _written = meter.CreateCounter<long>("gateway.usage.written", "{record}");
+        _metrics = metrics;
     }
+
+    /// <summary>Records waiting in memory for the store.</summary>
+    public int BufferDepth => _buffer.Reader.Count;
+
+    /// <summary>Bytes waiting in the spill files for the store to come back.</summary>
+    public long SpillBytes => _journal.SpillBytes();
 
     public void Record(UsageRecord record)
     {
@@ -121,7 +125,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         try
         {
             await _store.WriteAsync(batch, cancellationToken);
-            _written.Add(batch.Count);
+            _metrics.UsageWritten(batch.Count);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -162,7 +166,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         try
         {
             _journal.AppendSpill(records);
-            _spilled.Add(records.Count);
+            _metrics.UsageSpilled(records.Count);
         }
         catch (IOException ex)
         {

@@ -1,7 +1,8 @@
-using System.Diagnostics.Metrics;
+using System.Diagnostics;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Telemetry;
 
 namespace Gateway.RateLimiting;
 
@@ -44,11 +45,10 @@ internal sealed record Admission(LimitPlan? Plan, AdmissionResult? Result, Gatew
 /// to the real usage when the answer ends. When the engine cannot decide in time, the configured
 /// failure policy applies (allow by default), and the event is logged and counted.
 /// </summary>
-internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, TimeProvider clock, IMeterFactory meters,
+internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, TimeProvider clock, GatewayMetrics metrics,
     ILogger<RateLimiter> logger)
 {
     private static readonly TimeSpan InFlightLease = TimeSpan.FromMinutes(10);
-    private readonly Counter<long> _decisions = meters.Create("Gateway.RateLimiting").CreateCounter<long>("gateway.ratelimit.decisions", "{decision}");
 
     public async Task<Admission> AdmitAsync(ChatExchange exchange)
     {
@@ -71,6 +71,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         }
 
         AdmissionResult result;
+        using var span = GatewayTelemetry.Source.StartActivity("ratelimit.admit");
         try
         {
             var decision = engine.AdmitAsync(plan);
@@ -80,10 +81,12 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Record("unavailable");
+            span?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Log.EngineFailed(logger, $"{ex.GetType().Name}: {ex.Message}", exchange.RequestId, settings.FailOpen ? "allowing" : "refusing");
             return settings.FailOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable());
         }
 
+        span?.SetTag("gateway.decision", result.Admitted ? "admitted" : plan.KindOf(result.RejectedIndex).ToString().ToLowerInvariant());
         if (result.Admitted)
         {
             Record("admitted");
@@ -108,6 +111,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
 
     private async Task SettleAsync(LimitPlan plan, AdmissionResult result, long actualTokens, long actualCostMicros)
     {
+        using var span = GatewayTelemetry.Source.StartActivity("ratelimit.settle");
         try
         {
             await engine.SettleAsync(plan, result, actualTokens, actualCostMicros).WaitAsync(TimeSpan.FromSeconds(5), clock);
@@ -115,17 +119,12 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         catch (Exception ex)
         {
             // Reservations then age out with their window; in-flight leases expire.
+            span?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Log.SettleFailed(logger, $"{ex.GetType().Name}: {ex.Message}", plan.RequestId);
         }
     }
 
-    private void Record(string decision)
-    {
-        if (_decisions.Enabled)
-        {
-            _decisions.Add(1, new KeyValuePair<string, object?>("decision", decision));
-        }
-    }
+    private void Record(string decision) => metrics.Decision(decision);
 
     private static GatewayError Rejection(LimitKind kind, LimitPlan plan, AdmissionResult result, string key)
     {

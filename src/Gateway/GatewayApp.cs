@@ -57,6 +57,7 @@ public static class GatewayApp
         var config = app.Services.GetRequiredService<ConfigStore>();
 
         app.MapGatewayTelemetry();
+        TokenCounter.Warm();
         app.Use(RequestIds.Middleware);
         app.Use(OpenAiStatusPages.Middleware);
 

@@ -13,6 +13,7 @@ namespace Gateway.Forwarding;
 internal sealed class ChatExchange
 {
     private int? _estimatedPromptTokens;
+    private int? _countedPromptTokens;
 
     public ChatExchange(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route, TimeProvider clock)
     {
@@ -49,10 +50,14 @@ internal sealed class ChatExchange
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }
 
-    /// <summary>Running estimate of completion tokens, used only when the provider reports none.</summary>
+    /// <summary>Running count of completion tokens relayed (tokenizer), used only when the provider reports none.</summary>
     public int EstimatedCompletionTokens { get; set; }
 
+    /// <summary>The cheap heuristic that admission reserves with; settlement replaces it with what is billed.</summary>
     public int EstimatedPromptTokens => _estimatedPromptTokens ??= TokenEstimator.EstimatePrompt(Request.Messages!);
+
+    /// <summary>Prompt tokens billed when the provider reports none: the tokenizer's count, made only when needed.</summary>
+    public int CountedPromptTokens => _countedPromptTokens ??= Metering.TokenCounter.CountPrompt(Request.Messages!);
 
     public void MarkFirstToken() => FirstTokenAt ??= Clock.GetTimestamp();
 
@@ -60,7 +65,7 @@ internal sealed class ChatExchange
     public (int Prompt, int Completion, bool Estimated) FinalUsage() =>
         ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0)
             ? (u.PromptTokens, u.CompletionTokens, false)
-            : (EstimatedPromptTokens, EstimatedCompletionTokens, true);
+            : (CountedPromptTokens, EstimatedCompletionTokens, true);
 
     /// <summary>What the answer costs by the price table, in micro-dollars.</summary>
     public long CostMicros()

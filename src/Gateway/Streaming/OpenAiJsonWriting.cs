@@ -67,7 +67,9 @@ internal static class OpenAiJsonWriting
         }
     }
 
-    /// <summary>Counts what a piece of generated text would cost in tokens, for the no-usage fallback.</summary>
-    public static int EstimateTokens(string? text) =>
-        string.IsNullOrEmpty(text) ? 0 : Math.Max(1, Translators.Translation.TokenEstimator.Estimate(text));
+    /// <summary>
+    /// Counts what a piece of generated text costs in tokens, for the no-usage fallback. Providers stream
+    /// token by token, so summing per chunk matches counting the whole answer.
+    /// </summary>
+    public static int EstimateTokens(string? text) => Metering.TokenCounter.Count(text);
 }

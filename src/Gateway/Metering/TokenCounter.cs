@@ -1,0 +1,54 @@
+using Gateway.Translators.Contract;
+using Microsoft.ML.Tokenizers;
+
+namespace Gateway.Metering;
+
+/// <summary>
+/// Token counts the gateway bills when a provider reports none (Segmind never does; aborted streams
+/// have none), from a real BPE tokenizer: cl100k_base (Microsoft.ML.Tokenizers). Llama 3's
+/// vocabulary begins with cl100k's 100k tokens, so counts on Llama text are close; they are still
+/// labelled <c>estimated</c>. Admission keeps the cheap heuristic (<see cref="Translators.Translation.TokenEstimator"/>):
+/// it must decide before anything is known and is settled to the billed count afterwards.
+/// </summary>
+internal static class TokenCounter
+{
+    // The chat format's framing, as OpenAI counts it: 3 tokens per message besides its role and text,
+    // 1 more for a name, and 3 to prime the answer.
+    private const int PerMessageOverhead = 3;
+    private const int PrimingOverhead = 3;
+
+    private static readonly Lazy<Tokenizer> Cl100k = new(() => TiktokenTokenizer.CreateForEncoding("cl100k_base"));
+
+    /// <summary>Loads the vocabulary in the background at start-up, so no request waits for it.</summary>
+    public static void Warm() => _ = Task.Run(() => Cl100k.Value);
+
+    public static int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : Cl100k.Value.CountTokens(text);
+
+    /// <summary>Tokens of a whole prompt as the model sees it: every message's text, name and tool calls, framed.</summary>
+    public static int CountPrompt(IReadOnlyList<ChatMessage> messages)
+    {
+        var total = PrimingOverhead;
+        foreach (var m in messages)
+        {
+            total += PerMessageOverhead + Count(m.Role);
+            if (m.Content is { } content)
+            {
+                total += content.Text is not null
+                    ? Count(content.Text)
+                    : content.Parts!.Where(p => p.Type == "text").Sum(p => Count(p.Text));
+            }
+
+            if (m.Name is not null)
+            {
+                total += Count(m.Name) + 1;
+            }
+
+            if (m.ToolCalls is { } calls)
+            {
+                total += Count(calls.GetRawText());
+            }
+        }
+
+        return total;
+    }
+}

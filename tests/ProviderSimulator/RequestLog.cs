@@ -22,6 +22,7 @@ public sealed class RequestLog(Microsoft.Extensions.Options.IOptions<SimulatorOp
             Authorization = request.Headers.Authorization.ToString(),
             ApiKeyHeader = request.Headers["x-api-key"].ToString(),
             RequestId = request.Headers["x-request-id"].ToString(),
+            HeaderNames = [.. request.Headers.Keys.Select(k => k.ToLowerInvariant())],
             Body = body,
             ReceivedAt = DateTimeOffset.UtcNow,
         };
@@ -52,6 +53,10 @@ public sealed class LoggedRequest
     public required string Authorization { get; init; }
     public required string ApiKeyHeader { get; init; }
     public required string RequestId { get; init; }
+
+    /// <summary>Every header name the caller sent, lower-case (to prove what a gateway does not send).</summary>
+    public List<string> HeaderNames { get; init; } = [];
+
     public required string Body { get; init; }
     public DateTimeOffset ReceivedAt { get; init; }
 

@@ -37,6 +37,7 @@ internal static class StreamPump
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         idle.CancelAfter(idleTimeout);
         var sawFinish = false;
+        var endMarker = translator.EndOfSequenceMarker is { } marker ? new EndOfSequence(marker) : null;
         try
         {
             await foreach (var item in SseParser.Create(upstream, (_, data) => translator.ReadStreamEvent(data)).EnumerateAsync(idle.Token))
@@ -46,6 +47,7 @@ internal static class StreamPump
                 switch (e.Kind)
                 {
                     case StreamEventKind.Done:
+                        await FlushAsync(endMarker, sink, clientAborted);
                         return (StreamEnd.Completed, null);
                     case StreamEventKind.Error:
                         return (StreamEnd.UpstreamError, e.ErrorMessage);
@@ -54,10 +56,20 @@ internal static class StreamPump
                 }
 
                 sawFinish |= e.Chunk!.Choices?.Exists(c => c.FinishReason is not null) == true;
-                await sink.WriteChunkAsync(e.Chunk, clientAborted);
+                if (endMarker is null)
+                {
+                    await sink.WriteChunkAsync(e.Chunk, clientAborted);
+                    continue;
+                }
+
+                foreach (var chunk in endMarker.Push(e.Chunk))
+                {
+                    await sink.WriteChunkAsync(chunk, clientAborted);
+                }
             }
 
             // Some providers close without [DONE]; after a finish reason the answer is whole.
+            await FlushAsync(endMarker, sink, clientAborted);
             return (sawFinish ? StreamEnd.Completed : StreamEnd.Truncated, null);
         }
         catch (OperationCanceledException) when (clientAborted.IsCancellationRequested || !idle.IsCancellationRequested)
@@ -72,6 +84,14 @@ internal static class StreamPump
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
             return (StreamEnd.Truncated, null);
+        }
+    }
+
+    private static async ValueTask FlushAsync(EndOfSequence? endMarker, IChunkSink sink, CancellationToken clientAborted)
+    {
+        if (endMarker?.Flush() is { } held)
+        {
+            await sink.WriteChunkAsync(held, clientAborted);
         }
     }
 }

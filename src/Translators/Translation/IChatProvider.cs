@@ -43,6 +43,9 @@ public interface IChatProvider : IProvider
 
     /// <summary>The provider's own statement of what the request cost, in micro-dollars, when it gives one.</summary>
     long? ReportedCostMicros(Usage? usage, Func<string, string?> header);
+
+    /// <summary>A marker the provider may leave at the end of an answer's text (none by default); never shown to clients.</summary>
+    string? EndOfSequenceMarker => null;
 }
 
 public enum StreamEventKind

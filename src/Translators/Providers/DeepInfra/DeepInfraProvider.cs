@@ -46,4 +46,7 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
     public override string RequestPath(DeploymentTarget target) => "/v1/openai/chat/completions";
 
     public override long? ReportedCostMicros(Usage? usage, Func<string, string?> header) => UsdExtraToMicros(usage, "estimated_cost");
+
+    // The seed's own stream sample ends its text with the model's end-of-sequence token as content.
+    public override string? EndOfSequenceMarker => "</s>";
 }

@@ -40,7 +40,7 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
             return error;
         }
 
-        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, AcceptsStreamOptions);
+        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, AcceptsStreamOptions, ModelInBody);
         return null;
     }
 
@@ -55,8 +55,27 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
             completion = null;
         }
 
-        return completion?.Choices is { Count: > 0 } && completion.Choices.TrueForAll(c => c.Message is not null);
+        if (completion?.Choices is not { Count: > 0 } || !completion.Choices.TrueForAll(c => c.Message is not null))
+        {
+            return false;
+        }
+
+        if (EndOfSequenceMarker is { } marker)
+        {
+            foreach (var choice in completion.Choices)
+            {
+                choice.Message!.Content = EndOfSequence.StripEnd(choice.Message.Content, marker);
+            }
+        }
+
+        return true;
     }
+
+    /// <summary>A marker the provider leaves at the end of its text, removed before clients see it.</summary>
+    public virtual string? EndOfSequenceMarker => null;
+
+    /// <summary>False where the model is named by the URL, not the body (Segmind).</summary>
+    protected virtual bool ModelInBody => true;
 
     public virtual StreamEvent ReadStreamEvent(ReadOnlySpan<byte> data)
     {

@@ -11,7 +11,7 @@ namespace Gateway.Translators.Providers.OpenAiCompatible;
 /// </summary>
 internal static class OpenAiRequestWriter
 {
-        /// <summary>Checks every message against the rules before anything is written.</summary>
+    /// <summary>Checks every message against the rules before anything is written.</summary>
     public static RequestError? CheckMessages(List<ChatMessage> messages, MessageRules rules, string model)
     {
         for (var i = 0; i < messages.Count; i++)
@@ -41,11 +41,15 @@ internal static class OpenAiRequestWriter
     }
 
     public static void Write(IBufferWriter<byte> output, ChatCompletionRequest gated, MessageRules rules, bool stream,
-        bool askForStreamUsage)
+        bool askForStreamUsage, bool modelInBody = true)
     {
         using var w = new Utf8JsonWriter(output, OpenAiJson.WriterOptions);
         w.WriteStartObject();
-        w.WriteString("model"u8, gated.Model);
+        if (modelInBody)
+        {
+            w.WriteString("model"u8, gated.Model);
+        }
+
         WriteMessages(w, gated.Messages!, rules);
         WriteParameters(w, gated);
         if (gated.ExtensionData is { } extra)
@@ -57,7 +61,12 @@ internal static class OpenAiRequestWriter
             }
         }
 
-        w.WriteBoolean("stream"u8, stream);
+        // Only a stream is asked for: not streaming is every provider's default, so nothing is added the client did not ask.
+        if (stream)
+        {
+            w.WriteBoolean("stream"u8, true);
+        }
+
         if (stream && askForStreamUsage)
         {
             // Usage is always collected for metering; the client sees it only if it asked.

@@ -35,6 +35,9 @@ public sealed class SegmindProvider : OpenAiCompatibleProvider
 
     public override bool SupportsStreaming => false;
 
+    // The slug in the URL names the model; the documented body is only "messages".
+    protected override bool ModelInBody => false;
+
     protected override ParameterSupport Parameters => Support;
 
     protected override MessageRules Messages => Rules;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using System.Text;
 using Gateway.Configuration;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
@@ -14,6 +15,8 @@ internal sealed class ChatExchange
 {
     private int? _estimatedPromptTokens;
     private int? _countedPromptTokens;
+    private int? _countedCompletionTokens;
+    private StringBuilder? _completionText;
 
     public ChatExchange(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route, TimeProvider clock)
     {
@@ -50,8 +53,21 @@ internal sealed class ChatExchange
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }
 
-    /// <summary>Running count of completion tokens relayed (tokenizer), used only when the provider reports none.</summary>
-    public int EstimatedCompletionTokens { get; set; }
+    /// <summary>
+    /// The text relayed to the client, kept only to be counted (tokenizer) if the provider reports no usage:
+    /// appending is cheap on the stream's hot path; counting happens at most once, at the end, when needed.
+    /// </summary>
+    public void AddCompletionText(string? text)
+    {
+        if (!string.IsNullOrEmpty(text))
+        {
+            (_completionText ??= new StringBuilder()).Append(text);
+            _countedCompletionTokens = null;
+        }
+    }
+
+    /// <summary>Completion tokens the gateway counted in what it relayed; billed only when the provider reports none.</summary>
+    public int CountedCompletionTokens => _countedCompletionTokens ??= Metering.TokenCounter.Count(_completionText?.ToString());
 
     /// <summary>The cheap heuristic that admission reserves with; settlement replaces it with what is billed.</summary>
     public int EstimatedPromptTokens => _estimatedPromptTokens ??= TokenEstimator.EstimatePrompt(Request.Messages!);
@@ -65,7 +81,7 @@ internal sealed class ChatExchange
     public (int Prompt, int Completion, bool Estimated) FinalUsage() =>
         ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0)
             ? (u.PromptTokens, u.CompletionTokens, false)
-            : (CountedPromptTokens, EstimatedCompletionTokens, true);
+            : (CountedPromptTokens, CountedCompletionTokens, true);
 
     /// <summary>What the answer costs by the price table, in micro-dollars.</summary>
     public long CostMicros()

@@ -173,7 +173,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
             if (delta.Content is not null)
             {
                 _json.WriteString("content"u8, delta.Content);
-                _exchange.EstimatedCompletionTokens += OpenAiJsonWriting.EstimateTokens(delta.Content);
+                _exchange.AddCompletionText(delta.Content);
             }
 
             if (delta.Refusal is not null)

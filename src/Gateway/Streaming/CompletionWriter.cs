@@ -21,7 +21,7 @@ internal static class CompletionWriter
 
         foreach (var choice in completion.Choices!)
         {
-            exchange.EstimatedCompletionTokens += OpenAiJsonWriting.EstimateTokens(choice.Message?.Content);
+            exchange.AddCompletionText(choice.Message?.Content);
         }
 
         response.StatusCode = StatusCodes.Status200OK;

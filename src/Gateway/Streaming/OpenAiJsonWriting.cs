@@ -66,10 +66,4 @@ internal static class OpenAiJsonWriting
             value.WriteTo(w);
         }
     }
-
-    /// <summary>
-    /// Counts what a piece of generated text costs in tokens, for the no-usage fallback. Providers stream
-    /// token by token, so summing per chunk matches counting the whole answer.
-    /// </summary>
-    public static int EstimateTokens(string? text) => Metering.TokenCounter.Count(text);
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Throughput and CPU per request, side by side in one run: wrk at a fixed number of connections against
+# nginx proxy_pass and against gateway arms, all in front of the same zero-delay mock upstream (an nginx
+# answering DeepInfra's path with a fixed completion, or a fixed 10-chunk stream when asked for SSE).
+#
+#   bench/throughput.sh [--seconds 10] [--connections 16] [--out bench/results/throughput.md]
+#                       [--arm "name|mode|ENV=value ..."]...
+#
+# mode is nginx, gateway (embedded default, journal on disk) or redis (limits, budget and metering in Redis).
+# Without --arm: nginx, gateway, redis, each gateway with its defaults (metrics on, access log on).
+# The system under test is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0. Each arm runs alone.
+# CPU per request is user+system time of the system under test (and of redis-server in the redis mode)
+# over the measured interval, divided by the requests wrk completed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+seconds=10; connections=16; out="$root/bench/results/throughput.md"; arms=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) shift; seconds="$1" ;;
+    --connections) shift; connections="$1" ;;
+    --out) shift; out="$1" ;;
+    --arm) shift; arms+=("$1") ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ ${#arms[@]} -gt 0 ] || arms=("nginx|nginx|" "gateway|gateway|" "gateway+redis|redis|")
+for tool in nginx redis-server wrk taskset curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
+done
+work="$root/bench/results/throughput"; rm -rf "$work"; mkdir -p "$work"
+cpus=$(nproc); core_load=0; core_sut=$(( cpus > 1 ? 1 : 0 ))
+mock_port=18091; proxy_port=18092; gw_port=18093; redis_port=18095
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+
+completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"meta-llama/Meta-Llama-3.1-8B-Instruct","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":10,"total_tokens":22,"estimated_cost":0.0000009}}'
+# The stream as nginx will send it: real line breaks inside a single-quoted nginx string.
+nl=$'\n'
+sse=""
+for w in The " quick" " brown" " fox" " jumps" " over" " the" " lazy" " dog" "."; do
+  sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"$w\"},\"finish_reason\":null}]}$nl$nl"
+done
+sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":10,\"total_tokens\":22}}$nl${nl}data: [DONE]$nl$nl"
+cat >"$work/mock.conf" <<NGINX
+worker_processes 1;
+pid $work/mock.pid;
+error_log $work/mock-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$mock_port;
+    location = /v1/openai/chat/completions {
+      if (\$http_accept ~* "event-stream") { rewrite ^ /sse last; }
+      default_type application/json;
+      return 200 '$completion';
+    }
+    location = /sse { internal; default_type text/event-stream; return 200 '$sse'; }
+  }
+}
+NGINX
+taskset -c $core_load nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
+
+cat >"$work/proxy.conf" <<NGINX
+worker_processes 1;
+pid $work/proxy.pid;
+error_log $work/proxy-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 512; }
+  server {
+    listen 127.0.0.1:$proxy_port;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+
+taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+redis_pid=$!; pids+=($redis_pid)
+
+key_hash=$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)
+cat >"$work/gateway.json" <<JSON
+{
+  "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$mock_port", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
+  "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+              "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
+  "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000,
+              "BudgetUsd": 1000000, "BudgetPeriod": "month" } },
+  "Keys": { "bench": { "Sha256": "$key_hash" } }
+}
+JSON
+
+body='{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
+stream_body='{"model":"bench-llama","stream":true,"messages":[{"role":"user","content":"Say something short about foxes."}]}'
+lua() { # file body accept
+  cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.body = '$2'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-key"
+wrk.headers["Accept"] = "$3"
+LUA
+}
+lua "$work/json.lua" "$body" "application/json"
+lua "$work/sse.lua" "$stream_body" "text/event-stream"
+
+wait_for() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
+ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+hz=$(getconf CLK_TCK)
+
+run_wrk() { # url lua -> "rps p50_us p99_us requests"
+  local text; text=$(taskset -c $core_load wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$2" "$1")
+  local rps req p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
+  req=$(awk '/requests in/ {print $1}' <<<"$text")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$text"); p99=$(awk '$1=="99%" {print $2}' <<<"$text")
+  echo "$rps $(to_us "$p50") $(to_us "$p99") $req"
+}
+to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us$/) n*=1; else if (v ~ /s$/) n*=1000000; printf "%d", n }'; }
+
+results=()
+for arm in "${arms[@]}"; do
+  IFS='|' read -r name mode env <<<"$arm"
+  echo "== arm $name ($mode${env:+, $env})"
+  sut_pids=()
+  if [ "$mode" = nginx ]; then
+    taskset -c $core_sut nginx -c "$work/proxy.conf" -p "$work" -e "$work/proxy-error.log"
+    sleep 0.3
+    sut_pids=($(pgrep -P "$(cat "$work/proxy.pid")") "$(cat "$work/proxy.pid")")
+    url="http://127.0.0.1:$proxy_port/v1/openai/chat/completions"
+  else
+    args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal-$name")
+    [ "$mode" = redis ] && args+=(--Redis:Configuration="127.0.0.1:$redis_port") && redis-cli -p $redis_port FLUSHALL >/dev/null
+    BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c $core_sut env $env \
+      dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway-$name.log" 2>&1 &
+    gw=$!; pids+=($gw); sut_pids=($gw)
+    wait_for "http://127.0.0.1:$gw_port/healthz"
+    url="http://127.0.0.1:$gw_port/v1/chat/completions"
+  fi
+  [ "$mode" = redis ] && sut_pids+=($redis_pid)
+  # Warm-up (JIT, pools, connections), then the measured runs.
+  taskset -c $core_load wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
+  taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
+  for kind in json sse; do
+    before=$(ticks "${sut_pids[@]}")
+    read -r rps p50 p99 req < <(run_wrk "$url" "$work/$kind.lua")
+    after=$(ticks "${sut_pids[@]}")
+    cpu=$(awk -v d=$(( after - before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
+    results+=("$name|$kind|$rps|$p50|$p99|$cpu")
+    echo "   $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request"
+  done
+  if [ "$mode" = nginx ]; then kill "$(cat "$work/proxy.pid")"; rm -f "$work/proxy.pid"; else kill "$gw"; wait "$gw" 2>/dev/null || true; fi
+  sleep 0.5
+done
+
+base() { for r in "${results[@]}"; do IFS='|' read -r n k rps _ _ cpu <<<"$r"; [ "$n" = nginx ] && [ "$k" = "$1" ] && echo "$rps $cpu"; done; }
+{
+  echo "# Throughput and CPU per request ($connections connections, ${seconds}s per measurement)"
+  echo
+  echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
+  echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
+  echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
+  echo
+  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for r in "${results[@]}"; do
+    IFS='|' read -r n k rps p50 p99 cpu <<<"$r"
+    read -r brps bcpu < <(base "$k" || echo "0 0")
+    awk -v n="$n" -v k="$k" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v brps="${brps:-0}" -v bcpu="${bcpu:-0}" \
+      'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-") }'
+  done
+} >"$out"
+cat "$out"

@@ -3,22 +3,25 @@
 # nginx proxy_pass and against gateway arms, all in front of the same zero-delay mock upstream (an nginx
 # answering DeepInfra's path with a fixed completion, or a fixed 10-chunk stream when asked for SSE).
 #
-#   bench/throughput.sh [--seconds 10] [--connections 16] [--out bench/results/throughput.md]
+#   bench/throughput.sh [--seconds 10] [--connections 16] [--rounds 1] [--out bench/results/throughput.md]
 #                       [--arm "name|mode|ENV=value ..."]...
 #
 # mode is nginx, gateway (embedded default, journal on disk) or redis (limits, budget and metering in Redis).
 # Without --arm: nginx, gateway, redis, each gateway with its defaults (metrics on, access log on).
 # The system under test is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0. Each arm runs alone.
 # CPU per request is user+system time of the system under test (and of redis-server in the redis mode)
-# over the measured interval, divided by the requests wrk completed.
+# over the measured interval, divided by the requests wrk completed. With --rounds N the arms run N times,
+# interleaved (A B C A B C ...), and the report gives the median of each figure: run-to-run noise on a
+# shared VM is larger than the effects worth measuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-seconds=10; connections=16; out="$root/bench/results/throughput.md"; arms=()
+seconds=10; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) shift; seconds="$1" ;;
     --connections) shift; connections="$1" ;;
+    --rounds) shift; rounds="$1" ;;
     --out) shift; out="$1" ;;
     --arm) shift; arms+=("$1") ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -121,17 +124,19 @@ wait_for() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0
 ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
 hz=$(getconf CLK_TCK)
 
-run_wrk() { # url lua -> "rps p50_us p99_us requests"
+run_wrk() { # url lua -> "rps p50_us p99_us requests failed"
   local text; text=$(taskset -c $core_load wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$2" "$1")
-  local rps req p50 p99
+  local rps req p50 p99 bad
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
   req=$(awk '/requests in/ {print $1}' <<<"$text")
   p50=$(awk '$1=="50%" {print $2}' <<<"$text"); p99=$(awk '$1=="99%" {print $2}' <<<"$text")
-  echo "$rps $(to_us "$p50") $(to_us "$p99") $req"
+  bad=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}' <<<"$text")
+  echo "$rps $(to_us "$p50") $(to_us "$p99") $req $bad"
 }
 to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us$/) n*=1; else if (v ~ /s$/) n*=1000000; printf "%d", n }'; }
 
 results=()
+for round in $(seq 1 "$rounds"); do
 for arm in "${arms[@]}"; do
   IFS='|' read -r name mode env <<<"$arm"
   echo "== arm $name ($mode${env:+, $env})"
@@ -156,31 +161,38 @@ for arm in "${arms[@]}"; do
   taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
   for kind in json sse; do
     before=$(ticks "${sut_pids[@]}")
-    read -r rps p50 p99 req < <(run_wrk "$url" "$work/$kind.lua")
+    read -r rps p50 p99 req bad < <(run_wrk "$url" "$work/$kind.lua")
     after=$(ticks "${sut_pids[@]}")
     cpu=$(awk -v d=$(( after - before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
-    results+=("$name|$kind|$rps|$p50|$p99|$cpu")
-    echo "   $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request"
+    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad")
+    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request, $bad failed"
   done
   if [ "$mode" = nginx ]; then kill "$(cat "$work/proxy.pid")"; rm -f "$work/proxy.pid"; else kill "$gw"; wait "$gw" 2>/dev/null || true; fi
   sleep 0.5
 done
+done
 
-base() { for r in "${results[@]}"; do IFS='|' read -r n k rps _ _ cpu <<<"$r"; [ "$n" = nginx ] && [ "$k" = "$1" ] && echo "$rps $cpu"; done; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rounds
+  for r in "${results[@]}"; do IFS='|' read -r n k _ <<<"$r"; [ "$n" = "$1" ] && [ "$k" = "$2" ] && cut -d'|' -f"$3" <<<"$r"; done | median
+}
 {
-  echo "# Throughput and CPU per request ($connections connections, ${seconds}s per measurement)"
+  echo "# Throughput and CPU per request ($connections connections, ${seconds}s per measurement, median of $rounds rounds)"
   echo
-  echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
+  echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections --rounds $rounds$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
   echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
+  echo "- CPU per request: user+system time of the system under test (nginx workers; the gateway; the gateway and redis-server in the redis mode)."
   echo
-  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx |"
-  echo "|---|---|---|---|---|---|---|---|"
-  for r in "${results[@]}"; do
-    IFS='|' read -r n k rps p50 p99 cpu <<<"$r"
-    read -r brps bcpu < <(base "$k" || echo "0 0")
-    awk -v n="$n" -v k="$k" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v brps="${brps:-0}" -v bcpu="${bcpu:-0}" \
-      'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-") }'
+  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx | failed |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for arm in "${arms[@]}"; do
+    IFS='|' read -r n _ <<<"$arm"
+    for k in json sse; do
+      awk -v n="$n" -v k="$k" -v rps="$(figure "$n" "$k" 3)" -v p50="$(figure "$n" "$k" 4)" -v p99="$(figure "$n" "$k" 5)" \
+          -v cpu="$(figure "$n" "$k" 6)" -v bad="$(figure "$n" "$k" 7)" -v brps="$(figure nginx "$k" 3)" -v bcpu="$(figure nginx "$k" 6)" \
+        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %d |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), bad }'
+    done
   done
 } >"$out"
 cat "$out"

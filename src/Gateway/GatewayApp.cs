@@ -17,6 +17,7 @@ public static class GatewayApp
     /// <param name="configure">Lets tests and benchmarks adjust the builder before it is built.</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        BufferedConsole.Install();
         // appsettings.json (log levels) ships beside the binary; gateway.json is looked up from the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var configFile = GatewayConfigFile.AddTo(builder, args);
@@ -24,12 +25,16 @@ public static class GatewayApp
         // ASP.NET's own request lines would repeat the access log and print request paths, and the Hive V2
         // callback path carries a signed token: they stay off, whatever the log levels say.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level => level >= LogLevel.Warning);
+        // The access log has its own cheaper writer (same format, same console).
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(RequestTelemetry.AccessLogCategory, LogLevel.None);
+        builder.Services.AddSingleton<ILoggerProvider, AccessLogProvider>();
         TelemetryServices.AddMetricsListener(builder);
         builder.Services.AddGateway(configFile, builder.Configuration);
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapGateway();
+        app.Lifetime.ApplicationStopped.Register(BufferedConsole.Flush);
         return app;
     }
 

@@ -60,7 +60,7 @@ internal sealed class GatewayMetrics
         if (_requests.Enabled)
         {
             var tags = Common(r);
-            tags.Add(GatewayTelemetry.StatusCode, r.Status);
+            tags.Add(GatewayTelemetry.StatusCode, BoxedStatus(r.Status));
             tags.Add(GatewayTelemetry.Outcome, r.Outcome);
             _requests.Add(1, tags);
         }
@@ -172,6 +172,11 @@ internal sealed class GatewayMetrics
 
         return tags;
     }
+
+    // Status codes as attribute values without boxing one per request.
+    private static readonly object[] StatusBoxes = [.. Enumerable.Range(0, 600).Select(i => (object)i)];
+
+    private static object BoxedStatus(int status) => status is >= 0 and < 600 ? StatusBoxes[status] : status;
 
     private static void Add(Counter<long> counter, string name, string value)
     {

@@ -18,6 +18,12 @@ public sealed class TelemetryOptions
     /// <summary>Share of new traces recorded (0..1); a sampled incoming <c>traceparent</c> is always followed.</summary>
     public double TraceSampleRatio { get; set; } = 1.0;
 
+    /// <summary>
+    /// Also export the framework's own instruments: ASP.NET Core and Kestrel (server side), HttpClient
+    /// towards the providers, and the .NET runtime.
+    /// </summary>
+    public bool FrameworkMetrics { get; set; } = true;
+
     public PrometheusOptions Prometheus { get; set; } = new();
 }
 

@@ -15,6 +15,12 @@ internal static class TelemetryServices
 {
     public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+    private static readonly string[] DroppedFrameworkInstruments =
+    [
+        "http.server.active_requests", "aspnetcore.routing.match_attempts", "kestrel.*",
+        "http.client.active_requests", "http.client.open_connections", "http.client.request.time_in_queue", "http.client.connection.duration",
+    ];
+
     public static TelemetryOptions Read(IConfiguration configuration) =>
         configuration.GetSection("Telemetry").Get<TelemetryOptions>() ?? new TelemetryOptions();
 
@@ -42,10 +48,18 @@ internal static class TelemetryServices
         {
             otel.WithMetrics(metrics =>
             {
-                metrics.AddMeter(GatewayTelemetry.MeterName)
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
+                metrics.AddMeter(GatewayTelemetry.MeterName);
+                if (options.FrameworkMetrics)
+                {
+                    metrics.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRuntimeInstrumentation();
+                    // Per-request bookkeeping instruments (active counts, connection states, queue times, route
+                    // matching) cost more than they tell a gateway's operator: the durations stay.
+                    foreach (var dropped in DroppedFrameworkInstruments)
+                    {
+                        metrics.AddView(dropped, MetricStreamConfiguration.Drop);
+                    }
+                }
+
                 if (options.Prometheus.Enabled)
                 {
                     metrics.AddPrometheusExporter();

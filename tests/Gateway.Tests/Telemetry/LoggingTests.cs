@@ -55,6 +55,29 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task JsonSwitch_AccessLineIsOneJsonObjectWithItsFields()
+    {
+        var (gateway, http) = await StartAsync("--Logging:LogLevel:Default=Information", "--Logging:Console:FormatterName=json");
+        await using var _ = gateway;
+        using var __ = http;
+        var requestId = Sse.NewRequestId();
+
+        var (response, _) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"one two three"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Eventually.TrueAsync(() => Task.FromResult(gateway.Output.Contains(requestId, StringComparison.Ordinal)), because: "no access-log line");
+        var line = Assert.Single(gateway.Output.Split('\n'), l => l.Contains(requestId, StringComparison.Ordinal));
+        var entry = JsonDocument.Parse(line).RootElement;
+        Assert.Equal("Gateway.AccessLog", entry.GetProperty("Category").GetString());
+        Assert.Equal("Information", entry.GetProperty("LogLevel").GetString());
+        var state = entry.GetProperty("State");
+        Assert.Equal(requestId, state.GetProperty("RequestId").GetString());
+        Assert.Equal("deepinfra-llama", state.GetProperty("Model").GetString());
+        Assert.Equal(200, state.GetProperty("Status").GetInt32());
+        Assert.Equal(3, state.GetProperty("PromptTokens").GetInt32());
+    }
+
+    [Fact]
     public async Task TraceLevel_TheCallbackTokenAndKeysAppearInNoLine()
     {
         // Every category at its most verbose, the framework's own included.

@@ -15,8 +15,17 @@ internal static partial class GatewayConfigCompiler
             errors.Add("Limits:OnRedisFailure: must be 'allow' (fail open) or 'reject' (503).");
         }
 
+        if (limits.BudgetOnRedisFailure is not ("allow" or "reject"))
+        {
+            errors.Add("Limits:BudgetOnRedisFailure: must be 'reject' (503, the default) or 'allow' (fail open).");
+        }
+
         return new LimiterSettings(TimeSpan.FromSeconds(Math.Max(limits.WindowSeconds, 0.06)), limits.DefaultMaxTokens,
-            limits.OnRedisFailure != "reject", TimeSpan.FromMilliseconds(Math.Max(limits.DecisionTimeoutMilliseconds, 1)));
+            limits.OnRedisFailure != "reject", TimeSpan.FromMilliseconds(Math.Max(limits.DecisionTimeoutMilliseconds, 1)))
+        {
+            BudgetFailOpen = limits.BudgetOnRedisFailure == "allow",
+            CapMaxTokens = limits.CapMaxTokens,
+        };
     }
 
     /// <summary>The key's limits over the defaults, field by field.</summary>

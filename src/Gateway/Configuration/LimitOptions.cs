@@ -12,8 +12,17 @@ public sealed class LimitsOptions
     /// <summary>Completion tokens reserved when a request sets no max_tokens.</summary>
     public int DefaultMaxTokens { get; set; } = 1024;
 
-    /// <summary>When Redis cannot decide in time: <c>allow</c> (fail open, the default) or <c>reject</c> (503).</summary>
+    /// <summary>When Redis cannot decide a rate limit in time: <c>allow</c> (fail open, the default) or <c>reject</c> (503).</summary>
     public string OnRedisFailure { get; set; } = "allow";
+
+    /// <summary>When Redis cannot decide for a key with a budget: <c>reject</c> (503, the default: money is at stake) or <c>allow</c>.</summary>
+    public string BudgetOnRedisFailure { get; set; } = "reject";
+
+    /// <summary>
+    /// For keys with a token limit or a budget, a request without <c>max_tokens</c> is sent upstream with
+    /// <see cref="DefaultMaxTokens"/>, the amount reserved, so an answer cannot spend more than was admitted.
+    /// </summary>
+    public bool CapMaxTokens { get; set; } = true;
 
     /// <summary>Longest a request waits for the admission decision before the failure policy applies.</summary>
     public int DecisionTimeoutMilliseconds { get; set; } = 250;

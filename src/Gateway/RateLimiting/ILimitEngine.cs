@@ -3,10 +3,20 @@ namespace Gateway.RateLimiting;
 /// <summary>Evaluates limit plans atomically; the Redis engine across replicas, the memory engine for one instance.</summary>
 internal interface ILimitEngine
 {
-    Task<AdmissionResult> AdmitAsync(LimitPlan plan);
+    /// <summary>
+    /// Admits or refuses the plan. <paramref name="giveUpAt"/> is when the gateway stops waiting for the answer:
+    /// an engine that only gets to the decision later refuses it, so nothing is taken for a request already answered.
+    /// </summary>
+    Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt);
 
-    /// <summary>Moves the reserved tokens and cost to what the request really used, and ends its in-flight lease.</summary>
-    Task SettleAsync(LimitPlan plan, AdmissionResult admission, long actualTokens, long actualCostMicros);
+    /// <summary>
+    /// Applies a settlement: a booked reservation moves to what was really used and its leases end; anything else
+    /// (never admitted, already settled) is left alone, and a cancellation also stops a late admission. Idempotent.
+    /// </summary>
+    Task SettleAsync(Settlement settlement);
+
+    /// <summary>Extends the in-flight leases (and the reservation record) of a request still running.</summary>
+    Task RenewAsync(LimitPlan plan);
 
     /// <summary>A bare sliding-window slot (provider pacing): admitted, or how long until a slot frees.</summary>
     Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window);

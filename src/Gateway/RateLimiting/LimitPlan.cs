@@ -20,9 +20,12 @@ internal sealed record BudgetCheck(string Id, long LimitMicros, long CostMicros,
 /// <summary>
 /// Everything one admission must check, decided all at once: either every counter takes the
 /// request or none does. Built from the key's limits; evaluated by Redis (Lua) or in memory.
+/// Every counter of a plan belongs to one client key (<see cref="Scope"/>), so on Redis Cluster they
+/// share a hash slot. <see cref="ReservationId"/> is the gateway's own, never a caller's id.
 /// </summary>
 internal sealed record LimitPlan(
-    string RequestId,
+    string ReservationId,
+    string Scope,
     IReadOnlyList<WindowCheck> Windows,
     IReadOnlyList<ConcurrencyCheck> Concurrency,
     BudgetCheck? Budget,
@@ -44,31 +47,31 @@ internal sealed record LimitPlan(
         : index < Windows.Count + Concurrency.Count ? LimitKind.Concurrency
         : LimitKind.Budget;
 
-    public static LimitPlan Build(string requestId, string keyName, KeyLimits limits, string model, long tokens, long costMicros,
+    public static LimitPlan Build(string reservationId, string keyName, KeyLimits limits, string model, long tokens, long costMicros,
         LimiterSettings settings, TimeSpan lease)
     {
         var windows = new List<WindowCheck>();
         var concurrency = new List<ConcurrencyCheck>();
-        Add($"k:{keyName}", limits.Key);
-        Add($"k:{keyName}:m:{model}", limits.ForModel(model));
-        var budget = limits.Budget is { } b ? new BudgetCheck($"k:{keyName}:budget", b.LimitMicros, costMicros, b.Period) : null;
-        return new LimitPlan(requestId, windows, concurrency, budget, settings.Window, lease);
+        Add("", limits.Key);
+        Add($"m:{model}:", limits.ForModel(model));
+        var budget = limits.Budget is { } b ? new BudgetCheck("budget", b.LimitMicros, costMicros, b.Period) : null;
+        return new LimitPlan(reservationId, keyName, windows, concurrency, budget, settings.Window, lease);
 
-        void Add(string id, LimitSet set)
+        void Add(string prefix, LimitSet set)
         {
             if (set.RequestsPerMinute is { } rpm)
             {
-                windows.Add(new WindowCheck(id + ":rpm", LimitKind.Requests, rpm, 1));
+                windows.Add(new WindowCheck(prefix + "rpm", LimitKind.Requests, rpm, 1));
             }
 
             if (set.TokensPerMinute is { } tpm)
             {
-                windows.Add(new WindowCheck(id + ":tpm", LimitKind.Tokens, tpm, tokens));
+                windows.Add(new WindowCheck(prefix + "tpm", LimitKind.Tokens, tpm, tokens));
             }
 
             if (set.ConcurrentRequests is { } inflight)
             {
-                concurrency.Add(new ConcurrencyCheck(id + ":inflight", inflight));
+                concurrency.Add(new ConcurrencyCheck(prefix + "inflight", inflight));
             }
         }
     }
@@ -82,4 +85,31 @@ internal readonly record struct WindowState(long Limit, long Remaining, TimeSpan
 /// <param name="Bucket">The bucket the request's cost went into; settlement adjusts that bucket.</param>
 /// <param name="Period">The budget period the cost was booked in.</param>
 internal sealed record AdmissionResult(bool Admitted, int RejectedIndex, TimeSpan RetryAfter, long Bucket, long Period,
-    IReadOnlyList<WindowState> Windows);
+    IReadOnlyList<WindowState> Windows)
+{
+    /// <summary>The engine refused because the gateway's deadline for this decision had passed (it was answered already).</summary>
+    public const int PastDeadline = -2;
+
+    /// <summary>The engine refused because the reservation was cancelled before the admission ran.</summary>
+    public const int Cancelled = -3;
+}
+
+/// <summary>
+/// How a reservation ends: settled to what the request really used, or cancelled (an admission the gateway gave up
+/// on). Carries what an engine needs to find the reservation's counters; the reserved figures are kept by the engine,
+/// so applying the same settlement twice changes nothing. Serializable: a settlement Redis cannot take yet waits on disk.
+/// </summary>
+internal sealed record Settlement(
+    string ReservationId,
+    string Scope,
+    IReadOnlyList<string> Windows,
+    IReadOnlyList<string> Concurrency,
+    string? Budget,
+    long ActualTokens,
+    long ActualCostMicros,
+    bool Cancel)
+{
+    public static Settlement For(LimitPlan plan, long actualTokens, long actualCostMicros, bool cancel = false) => new(
+        plan.ReservationId, plan.Scope, [.. plan.Windows.Select(w => w.Id)], [.. plan.Concurrency.Select(c => c.Id)], plan.Budget?.Id,
+        actualTokens, actualCostMicros, cancel);
+}

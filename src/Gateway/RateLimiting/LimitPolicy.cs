@@ -26,4 +26,10 @@ internal sealed record KeyLimits(LimitSet Key, Budget? Budget, IReadOnlyDictiona
 }
 
 /// <summary>How the limiter behaves, from <c>Limits</c>.</summary>
-internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bool FailOpen, TimeSpan DecisionTimeout);
+internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bool FailOpen, TimeSpan DecisionTimeout)
+{
+    /// <summary>Whether a key with a budget is served when the limits store cannot decide.</summary>
+    public bool BudgetFailOpen { get; init; }
+
+    public bool CapMaxTokens { get; init; } = true;
+}

@@ -47,14 +47,20 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// KEYS: n window hashes, m in-flight sets, [budget hash].
-    /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, (limit, cost) x n, limit x m, [budgetLimit, budgetCost, period].
-    /// Returns {admitted, rejectedIndex (0-based, -1), retryMs, bucket, period, (used, resetMs) x n}.
+    /// KEYS: n window hashes, m in-flight sets, [budget hash], reservation hash (all in one hash slot).
+    /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
+    /// (limit, cost, isTokens) x n, limit x m, [budgetLimit, budgetCost, period].
+    /// Returns {admitted, rejectedIndex (0-based; -1 none, -2 past its deadline, -3 cancelled), retryMs, bucket, period, now,
+    /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once.
     /// </summary>
     public const string Admit = Prelude + "\n" + """
         local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local member, leaseMs = ARGV[6], tonumber(ARGV[7])
+        local member, leaseMs, deadline = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+        local res = KEYS[n + m + hasBudget + 1]
+        -- The gateway gave up on this admission (it answered the client already) or cancelled it: take nothing.
+        if deadline > 0 and now > deadline then return { 0, -2, 0, 0, 0, now } end
+        if redis.call('EXISTS', res) == 1 then return { 0, -3, 0, 0, 0, now } end
         local nb = floor(windowMs / bucketMs)
         local current = floor(now / bucketMs)
         local oldest = current - nb + 1
@@ -62,7 +68,7 @@ internal static class LimitScripts
         local rejected, retry = -1, 0
 
         for i = 1, n do
-          local limit, cost = tonumber(ARGV[6 + 2 * i]), tonumber(ARGV[7 + 2 * i])
+          local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
           local h = redis.call('HGETALL', KEYS[i])
           local sum, top, stale, list = 0, -1, {}, {}
           for j = 1, #h, 2 do
@@ -89,7 +95,7 @@ internal static class LimitScripts
           end
         end
 
-        local cbase = 7 + 2 * n
+        local cbase = 8 + 3 * n
         if rejected < 0 then
           for j = 1, m do
             local key = KEYS[n + j]
@@ -104,27 +110,30 @@ internal static class LimitScripts
 
         local periodId, untilNext = 0, 0
         local bbase = cbase + m
+        local budgetCost = 0
         if hasBudget == 1 then
           local bkey = KEYS[n + m + 1]
-          local limit, cost = tonumber(ARGV[bbase + 1]), tonumber(ARGV[bbase + 2])
+          local limit = tonumber(ARGV[bbase + 1])
+          budgetCost = tonumber(ARGV[bbase + 2])
           periodId, untilNext = period(ARGV[bbase + 3])
           local stored = redis.call('HMGET', bkey, 'period', 'spent')
           local spent = 0
           if tonumber(stored[1]) == periodId then spent = tonumber(stored[2]) or 0 end
-          if rejected < 0 and spent + cost > limit then
+          if rejected < 0 and spent + budgetCost > limit then
             rejected = n + m
             retry = untilNext
           elseif rejected < 0 then
-            redis.call('HSET', bkey, 'period', periodId, 'spent', spent + cost)
+            redis.call('HSET', bkey, 'period', periodId, 'spent', spent + budgetCost)
             redis.call('PEXPIRE', bkey, untilNext + 86400000)
           end
         end
 
-        local out = { 0, rejected, retry, current, periodId }
+        local out = { 0, rejected, retry, current, periodId, now }
         if rejected < 0 then
           out[1] = 1
+          local tokens = 0
           for i = 1, n do
-            local cost = tonumber(ARGV[7 + 2 * i])
+            local cost = tonumber(ARGV[7 + 3 * i])
             if cost > 0 then
               redis.call('HINCRBY', KEYS[i], current, cost)
               used[i] = used[i] + cost
@@ -136,6 +145,12 @@ internal static class LimitScripts
             redis.call('ZADD', KEYS[n + j], now + leaseMs, member)
             redis.call('PEXPIRE', KEYS[n + j], leaseMs)
           end
+          redis.call('HSET', res, 'state', 'booked', 'bucket', current, 'period', periodId, 'cost', budgetCost)
+          -- What each token window reserved, for settlement to move to the real figure.
+          for i = 1, n do
+            if ARGV[8 + 3 * i] == '1' then redis.call('HSET', res, 'w' .. i, ARGV[7 + 3 * i]) end
+          end
+          redis.call('PEXPIRE', res, leaseMs + windowMs)
         end
         for i = 1, n do
           out[#out + 1] = used[i]
@@ -145,22 +160,58 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// KEYS: n token-window hashes, m in-flight sets, [budget hash].
-    /// ARGV: n, m, hasBudget, bucket, tokenDelta, member, period, costDelta.
+    /// Settles (or cancels) one reservation, exactly once: a booked reservation's token buckets and budget move to
+    /// what was really used and its leases end; an unknown one (never admitted, already settled) is left alone, and
+    /// when cancelling, marked so that an admission arriving late takes nothing.
+    /// KEYS: n window hashes (in admission order), m in-flight sets, [budget hash], reservation hash.
+    /// ARGV: n, m, hasBudget, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
+    /// Returns 1 settled, 0 nothing to settle.
     /// </summary>
     public const string Settle = """
         local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-        local bucket, delta, member = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-        if delta ~= 0 then
-          for i = 1, n do
-            if redis.call('HEXISTS', KEYS[i], bucket) == 1 then redis.call('HINCRBY', KEYS[i], bucket, delta) end
+        local member, tokens, cost = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+        local res = KEYS[n + m + hasBudget + 1]
+        if redis.call('HGET', res, 'state') ~= 'booked' then
+          if ARGV[7] == '1' and redis.call('EXISTS', res) == 0 then
+            redis.call('HSET', res, 'state', 'cancelled')
+            redis.call('PEXPIRE', res, tonumber(ARGV[8]))
+          end
+          return 0
+        end
+        local bucket = redis.call('HGET', res, 'bucket')
+        for i = 1, n do
+          -- Only token windows were recorded: a request counts once, whatever it used.
+          local reserved = redis.call('HGET', res, 'w' .. i)
+          if reserved then
+            local delta = tokens - tonumber(reserved)
+            if delta ~= 0 and redis.call('HEXISTS', KEYS[i], bucket) == 1 then redis.call('HINCRBY', KEYS[i], bucket, delta) end
           end
         end
         for j = 1, m do redis.call('ZREM', KEYS[n + j], member) end
         if hasBudget == 1 then
           local bkey = KEYS[n + m + 1]
-          if redis.call('HGET', bkey, 'period') == ARGV[7] then redis.call('HINCRBY', bkey, 'spent', tonumber(ARGV[8])) end
+          if redis.call('HGET', bkey, 'period') == redis.call('HGET', res, 'period') then
+            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(redis.call('HGET', res, 'cost')))
+          end
         end
+        redis.call('DEL', res)
+        return 1
+        """;
+
+    /// <summary>
+    /// Extends the leases of requests still running (long streams), and their reservation record.
+    /// KEYS: m in-flight sets, reservation hash. ARGV: m, member, leaseMs, recordMs.
+    /// </summary>
+    public const string Renew = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local m, member, leaseMs = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+        if redis.call('HGET', KEYS[m + 1], 'state') ~= 'booked' then return 0 end
+        for j = 1, m do
+          redis.call('ZADD', KEYS[j], 'XX', now + leaseMs, member)
+          if redis.call('PTTL', KEYS[j]) < leaseMs then redis.call('PEXPIRE', KEYS[j], leaseMs) end
+        end
+        redis.call('PEXPIRE', KEYS[m + 1], tonumber(ARGV[4]))
         return 1
         """;
 

@@ -40,16 +40,15 @@ internal sealed record Admission(LimitPlan? Plan, AdmissionResult? Result, Gatew
 }
 
 /// <summary>
-/// Admits each request against its key's limits in one atomic step, reserving its worst case
-/// (prompt estimate + max_tokens, and the cost of that on the dearest deployment), and settles
-/// to the real usage when the answer ends. When the engine cannot decide in time, the configured
-/// failure policy applies (allow by default), and the event is logged and counted.
+/// Admits each request against its key's limits in one atomic step, reserving what it can really spend
+/// (<see cref="ReservationSize"/>), and settles to the real usage when the answer ends, exactly once
+/// (<see cref="SettlementQueue"/>). When the engine cannot decide in time, the admission is cancelled (so a late
+/// decision takes nothing) and the failure policy of the kind of limit applies: rates fail open, budgets closed,
+/// by default. Every such event is logged and counted.
 /// </summary>
-internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, TimeProvider clock, GatewayMetrics metrics,
-    ILogger<RateLimiter> logger)
+internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, SettlementQueue settlements, LeaseRenewer leases,
+    TimeProvider clock, GatewayMetrics metrics, ILogger<RateLimiter> logger)
 {
-    private static readonly TimeSpan InFlightLease = TimeSpan.FromMinutes(10);
-
     public async Task<Admission> AdmitAsync(ChatExchange exchange)
     {
         var snapshot = config.Current;
@@ -60,36 +59,52 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         }
 
         var settings = snapshot.Limiter;
-        var completionTokens = exchange.Request.EffectiveMaxTokens ?? settings.DefaultMaxTokens;
-        var prompt = exchange.EstimatedPromptTokens;
-        var worstCost = exchange.Route.Deployments.Select(d => d.Price.CostMicros(prompt, completionTokens)).DefaultIfEmpty(0).Max();
-        var plan = LimitPlan.Build(exchange.RequestId, exchange.Key.Name, limits, exchange.Route.Name, prompt + completionTokens,
-            worstCost, settings, InFlightLease);
+        var size = ReservationSize.Of(exchange, settings);
+        var plan = LimitPlan.Build(exchange.RecordId, exchange.Key.Name, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
+            settings, ReservationSize.LeaseFor(exchange.Route));
         if (plan.IsEmpty)
         {
             return Admission.Unlimited;
         }
 
+        if (size.NeverFits(plan, exchange.Key.Name, exchange.Request.MaxTokensParam) is { } impossible)
+        {
+            Record("rejected_too_large");
+            return new Admission(null, null, impossible);
+        }
+
+        // What was reserved is also what the provider may produce: a client that set no limit gets the default one.
+        if (settings.CapMaxTokens && exchange.Request.EffectiveMaxTokens is null && (plan.Budget is not null || plan.Windows.Any(w => w.Kind == LimitKind.Tokens)))
+        {
+            exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
+        }
+
         AdmissionResult result;
         using var span = GatewayTelemetry.Source.StartActivity("ratelimit.admit");
+        var giveUpAt = clock.GetUtcNow() + settings.DecisionTimeout;
         try
         {
-            var decision = engine.AdmitAsync(plan);
+            var decision = engine.AdmitAsync(plan, giveUpAt);
             // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout.
             result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.DecisionTimeout, clock);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Record("unavailable");
             span?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
-            Log.EngineFailed(logger, $"{ex.GetType().Name}: {ex.Message}", exchange.RequestId, settings.FailOpen ? "allowing" : "refusing");
-            return settings.FailOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable());
+            return Unavailable(plan, settings, exchange.RequestId, $"{ex.GetType().Name}: {ex.Message}");
+        }
+
+        if (result.RejectedIndex is AdmissionResult.PastDeadline or AdmissionResult.Cancelled)
+        {
+            // The engine saw the decision too late by its own clock: nothing was taken, but nothing was decided either.
+            return Unavailable(plan, settings, exchange.RequestId, "decided past its deadline");
         }
 
         span?.SetTag("gateway.decision", result.Admitted ? "admitted" : plan.KindOf(result.RejectedIndex).ToString().ToLowerInvariant());
         if (result.Admitted)
         {
             Record("admitted");
+            leases.Track(plan);
             return new Admission(plan, result, null);
         }
 
@@ -98,30 +113,26 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         return new Admission(plan, result, Rejection(kind, plan, result, exchange.Key.Name));
     }
 
-    /// <summary>Books what the request really used; runs after the answer, off the request's path.</summary>
+    /// <summary>Books what the request really used, exactly once, off the request's path.</summary>
     public void Settle(Admission admission, long actualTokens, long actualCostMicros)
     {
-        if (admission.Plan is not { } plan || admission.Result is not { Admitted: true } result)
+        if (admission.Plan is not { } plan || admission.Result is not { Admitted: true })
         {
             return;
         }
 
-        _ = SettleAsync(plan, result, actualTokens, actualCostMicros);
+        leases.Untrack(plan);
+        settlements.Enqueue(Settlement.For(plan, actualTokens, actualCostMicros));
     }
 
-    private async Task SettleAsync(LimitPlan plan, AdmissionResult result, long actualTokens, long actualCostMicros)
+    private Admission Unavailable(LimitPlan plan, LimiterSettings settings, string requestId, string reason)
     {
-        using var span = GatewayTelemetry.Source.StartActivity("ratelimit.settle");
-        try
-        {
-            await engine.SettleAsync(plan, result, actualTokens, actualCostMicros).WaitAsync(TimeSpan.FromSeconds(5), clock);
-        }
-        catch (Exception ex)
-        {
-            // Reservations then age out with their window; in-flight leases expire.
-            span?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
-            Log.SettleFailed(logger, $"{ex.GetType().Name}: {ex.Message}", plan.RequestId);
-        }
+        // The engine may still run this admission later (Redis stalled, not gone): cancel it, so it takes nothing.
+        settlements.Enqueue(Settlement.For(plan, 0, 0, cancel: true));
+        Record("unavailable");
+        var failOpen = plan.Budget is null ? settings.FailOpen : settings.BudgetFailOpen;
+        Log.EngineFailed(logger, reason, requestId, failOpen ? "allowing" : "refusing");
+        return failOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable(plan.Budget is not null));
     }
 
     private void Record(string decision) => metrics.Decision(decision);
@@ -148,15 +159,16 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         return error with { RetryAfter = retry };
     }
 
-    private static GatewayError LimiterUnavailable() => new(503, "server_error",
-        "Rate limits cannot be checked right now; retry shortly.", Code: "rate_limiter_unavailable") { RetryAfter = TimeSpan.FromSeconds(1) };
+    private static GatewayError LimiterUnavailable(bool budget) => budget
+        ? new(503, "server_error", "The spending budget cannot be checked right now; retry shortly.", Code: "budget_unavailable")
+            { RetryAfter = TimeSpan.FromSeconds(1) }
+        : new(503, "server_error", "Rate limits cannot be checked right now; retry shortly.", Code: "rate_limiter_unavailable")
+            { RetryAfter = TimeSpan.FromSeconds(1) };
 
     private static partial class Log
     {
         [LoggerMessage(80, LogLevel.Warning, "Rate limiter could not decide ({Reason}) for {RequestId}; {Policy} the request")]
         public static partial void EngineFailed(ILogger logger, string reason, string requestId, string policy);
 
-        [LoggerMessage(81, LogLevel.Warning, "Settling the rate-limit reservation of {RequestId} failed ({Reason})")]
-        public static partial void SettleFailed(ILogger logger, string reason, string requestId);
     }
 }

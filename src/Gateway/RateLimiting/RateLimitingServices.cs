@@ -14,6 +14,10 @@ internal static class RateLimitingServices
             services.AddSingleton<ILimitEngine, InMemoryLimitEngine>();
         }
 
+        services.AddSingleton<SettlementQueue>();
+        services.AddHostedService(sp => sp.GetRequiredService<SettlementQueue>());
+        services.AddSingleton<LeaseRenewer>();
+        services.AddHostedService(sp => sp.GetRequiredService<LeaseRenewer>());
         services.AddSingleton<RateLimiter>();
         services.AddSingleton<ProviderPacer>();
         return services;

@@ -3,79 +3,112 @@ using StackExchange.Redis;
 
 namespace Gateway.RateLimiting;
 
-/// <summary>Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock.</summary>
+/// <summary>
+/// Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock. Every key of one
+/// client key's limits carries the hash tag <c>{k:name}</c>, so each script touches a single slot and works on
+/// Redis Cluster.
+/// </summary>
 internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
 {
     private static readonly RedisScript AdmitScript = new("ratelimit.admit", LimitScripts.Admit);
     private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);
+    private static readonly RedisScript RenewScript = new("ratelimit.renew", LimitScripts.Renew);
     private static readonly RedisScript AcquireScript = new("ratelimit.acquire", LimitScripts.Acquire);
 
-    public async Task<AdmissionResult> AdmitAsync(LimitPlan plan)
+    // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
+    private long _clockOffsetMs;
+    private bool _clockKnown;
+
+    public async Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt)
     {
-        var keys = new List<RedisKey>();
-        var args = new List<RedisValue>
+        var keys = new List<RedisKey>(plan.Windows.Count + plan.Concurrency.Count + 2);
+        var deadline = _clockKnown ? giveUpAt.ToUnixTimeMilliseconds() + Volatile.Read(ref _clockOffsetMs) : 0;
+        var args = new List<RedisValue>(8 + (3 * plan.Windows.Count) + plan.Concurrency.Count + 3)
         {
             plan.Windows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1,
-            plan.WindowMs, plan.BucketMs, plan.RequestId, (long)plan.Lease.TotalMilliseconds,
+            plan.WindowMs, plan.BucketMs, plan.ReservationId, (long)plan.Lease.TotalMilliseconds, deadline,
         };
         foreach (var w in plan.Windows)
         {
-            keys.Add(redis.Key("rl:" + w.Id));
+            keys.Add(Key(plan.Scope, w.Id));
             args.Add(w.Limit);
             args.Add(w.Cost);
+            args.Add(w.Kind == LimitKind.Tokens ? 1 : 0);
         }
 
         foreach (var c in plan.Concurrency)
         {
-            keys.Add(redis.Key("rl:" + c.Id));
+            keys.Add(Key(plan.Scope, c.Id));
             args.Add(c.Limit);
         }
 
         if (plan.Budget is { } b)
         {
-            keys.Add(redis.Key("rl:" + b.Id));
+            keys.Add(Key(plan.Scope, b.Id));
             args.Add(b.LimitMicros);
             args.Add(b.CostMicros);
             args.Add(b.Period == BudgetPeriod.Day ? "day" : "month");
         }
 
+        keys.Add(ReservationKey(plan.Scope, plan.ReservationId));
         var r = (RedisResult[])(await redis.EvalAsync(AdmitScript, [.. keys], [.. args]))!;
+        LearnClock((long)r[5]);
         var windows = new WindowState[plan.Windows.Count];
-        for (var i = 0; i < windows.Length; i++)
+        for (var i = 0; i < windows.Length && r.Length > 6; i++)
         {
-            var used = (long)r[5 + 2 * i];
+            var used = (long)r[6 + (2 * i)];
             windows[i] = new WindowState(plan.Windows[i].Limit, Math.Max(0, plan.Windows[i].Limit - used),
-                TimeSpan.FromMilliseconds(Math.Max(0, (long)r[6 + 2 * i])));
+                TimeSpan.FromMilliseconds(Math.Max(0, (long)r[7 + (2 * i)])));
         }
 
         return new AdmissionResult((long)r[0] == 1, (int)(long)r[1], TimeSpan.FromMilliseconds(Math.Max(0, (long)r[2])),
             (long)r[3], (long)r[4], windows);
     }
 
-    public async Task SettleAsync(LimitPlan plan, AdmissionResult admission, long actualTokens, long actualCostMicros)
+    public Task SettleAsync(Settlement s)
     {
-        var tokenWindows = plan.Windows.Where(w => w.Kind == LimitKind.Tokens).ToList();
-        var keys = new List<RedisKey>();
-        keys.AddRange(tokenWindows.Select(w => (RedisKey)redis.Key("rl:" + w.Id)));
-        keys.AddRange(plan.Concurrency.Select(c => (RedisKey)redis.Key("rl:" + c.Id)));
-        if (plan.Budget is { } b)
+        var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + 2);
+        keys.AddRange(s.Windows.Select(w => Key(s.Scope, w)));
+        keys.AddRange(s.Concurrency.Select(c => Key(s.Scope, c)));
+        if (s.Budget is { } budget)
         {
-            keys.Add(redis.Key("rl:" + b.Id));
+            keys.Add(Key(s.Scope, budget));
         }
 
-        var reservedTokens = tokenWindows.Count > 0 ? tokenWindows[0].Cost : 0;
-        await redis.EvalAsync(SettleScript, [.. keys],
+        keys.Add(ReservationKey(s.Scope, s.ReservationId));
+        return redis.EvalAsync(SettleScript, [.. keys],
         [
-            tokenWindows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1, admission.Bucket,
-            actualTokens - reservedTokens, plan.RequestId, admission.Period, actualCostMicros - (plan.Budget?.CostMicros ?? 0),
+            s.Windows.Count, s.Concurrency.Count, s.Budget is null ? 0 : 1, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
+            s.Cancel ? 1 : 0, (long)TimeSpan.FromHours(1).TotalMilliseconds,
         ]);
+    }
+
+    public Task RenewAsync(LimitPlan plan)
+    {
+        var keys = plan.Concurrency.Select(c => Key(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId)).ToArray();
+        var lease = (long)plan.Lease.TotalMilliseconds;
+        return redis.EvalAsync(RenewScript, keys, [plan.Concurrency.Count, plan.ReservationId, lease, lease + plan.WindowMs]);
     }
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {
         var windowMs = (long)window.TotalMilliseconds;
-        var r = (RedisResult[])(await redis.EvalAsync(AcquireScript, [redis.Key("rl:" + id)],
+        var r = (RedisResult[])(await redis.EvalAsync(AcquireScript, [redis.Key("{p:" + id + "}:rps")],
             [limit, windowMs, Math.Max(1, windowMs / LimitPlan.BucketsPerWindow)]))!;
         return ((long)r[0] == 1, TimeSpan.FromMilliseconds((long)r[1]));
+    }
+
+    private RedisKey Key(string scope, string id) => redis.Key("rl:{k:" + scope + "}:" + id);
+
+    private RedisKey ReservationKey(string scope, string reservationId) => Key(scope, "res:" + reservationId);
+
+    private void LearnClock(long redisNowMs)
+    {
+        // A late reply makes a sample too small, never too large: keep the largest recent one, letting it sink
+        // 1 ms per admission so that a real clock change is followed and one slow reply moves nothing.
+        var sample = redisNowMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var current = Volatile.Read(ref _clockOffsetMs);
+        Volatile.Write(ref _clockOffsetMs, _clockKnown ? Math.Max(sample, current - 1) : sample);
+        _clockKnown = true;
     }
 }

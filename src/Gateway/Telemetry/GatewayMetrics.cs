@@ -20,6 +20,7 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _requests;
     private readonly Counter<long> _cost;
     private readonly Counter<long> _decisions;
+    private readonly Counter<long> _settlements;
     private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _upstreamErrors;
     private readonly UpDownCounter<long> _tasksWaiting;
@@ -42,6 +43,8 @@ internal sealed class GatewayMetrics
         _requests = Meter.CreateCounter<long>("gateway.requests", "{request}", "Chat completion requests, by model, provider, status and outcome.");
         _cost = Meter.CreateCounter<long>("gateway.cost.micro_usd", "{micro_usd}", "Cost by the price table, in micro-dollars.");
         _decisions = Meter.CreateCounter<long>("gateway.ratelimit.decisions", "{decision}", "Admission decisions, by gateway.decision.");
+        _settlements = Meter.CreateCounter<long>("gateway.ratelimit.settlements", "{settlement}",
+            "Reservations ended: settled, cancelled (admissions given up), and attempts retrying or spilled to disk while the store is unreachable.");
         _fallbacks = Meter.CreateCounter<long>("gateway.fallbacks", "{fallback}", "Requests moved to a model's next deployment, by the provider that failed and why.");
         _upstreamErrors = Meter.CreateCounter<long>("gateway.upstream.errors", "{error}", "Failed provider attempts, by provider and error.type (the gateway's error code: upstream_timeout, upstream_rejected_request, ...).");
         _tasksWaiting = Meter.CreateUpDownCounter<long>("gateway.async_tasks.waiting", "{task}", "Async-task (Hive V2) requests waiting for their result.");
@@ -112,6 +115,14 @@ internal sealed class GatewayMetrics
     }
 
     public void Decision(string decision) => Add(_decisions, "gateway.decision", decision);
+
+    public void Settlement(string result, int count = 1)
+    {
+        if (_settlements.Enabled)
+        {
+            _settlements.Add(count, new KeyValuePair<string, object?>("gateway.result", result));
+        }
+    }
 
     public void Fallback(string model, string provider, string? reason)
     {

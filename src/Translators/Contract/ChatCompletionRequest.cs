@@ -48,6 +48,17 @@ public sealed class ChatCompletionRequest
     [JsonIgnore]
     public int? EffectiveMaxTokens => MaxCompletionTokens ?? MaxTokens;
 
+    /// <summary>True when <see cref="MaxTokens"/> is the gateway's cap, not the client's (dropped silently where unsupported).</summary>
+    [JsonIgnore]
+    public bool MaxTokensCapped { get; private set; }
+
+    /// <summary>Sets the gateway's own completion limit on a request that carried none.</summary>
+    public void CapMaxTokens(int maxTokens)
+    {
+        MaxTokens = maxTokens;
+        MaxTokensCapped = true;
+    }
+
     /// <summary>The wire name of whichever max-tokens field the client used, for error messages.</summary>
     [JsonIgnore]
     public string MaxTokensParam => MaxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens";

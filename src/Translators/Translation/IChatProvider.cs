@@ -21,6 +21,9 @@ public interface IProvider
 
     /// <summary>Maps a provider finish reason onto OpenAI's vocabulary (unknown ones pass through).</summary>
     string MapFinishReason(string reason);
+
+    /// <summary>The most completion tokens one answer can have, where the provider documents a ceiling; null where it does not.</summary>
+    int? MaxCompletionTokens => null;
 }
 
 /// <summary>A provider that answers chat completions in the HTTP response, whole or as a stream.</summary>

@@ -32,7 +32,8 @@ public static class ParameterGate
             var wireName = p.Name == "max_tokens" ? request.MaxTokensParam : p.Name;
             if (!support.Supports(p.Name))
             {
-                if (p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name) || target.MayDrop(p.Name) || target.MayDrop(wireName))
+                var gatewayCap = p.Name == "max_tokens" && request.MaxTokensCapped;
+                if (gatewayCap || p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name) || target.MayDrop(p.Name) || target.MayDrop(wireName))
                 {
                     p.Clear(copy);
                     continue;

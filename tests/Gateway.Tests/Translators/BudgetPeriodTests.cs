@@ -47,15 +47,15 @@ public sealed class BudgetPeriodTests : IAsyncLifetime
     {
         var clock = new ManualClock(DateTimeOffset.Parse("2026-11-22T23:59:00Z", System.Globalization.CultureInfo.InvariantCulture));
         var engine = new InMemoryLimitEngine(clock);
-        LimitPlan Plan(string id) => new(id, [], [], new BudgetCheck("k:budget", 100, 60, BudgetPeriod.Day), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        LimitPlan Plan(string id) => new(id, "k", [], [], new BudgetCheck("budget", 100, 60, BudgetPeriod.Day), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
 
-        Assert.True((await engine.AdmitAsync(Plan("a"))).Admitted);
-        var refused = await engine.AdmitAsync(Plan("b"));
+        Assert.True((await engine.AdmitAsync(Plan("a"), DateTimeOffset.MaxValue)).Admitted);
+        var refused = await engine.AdmitAsync(Plan("b"), DateTimeOffset.MaxValue);
         Assert.False(refused.Admitted);
         Assert.Equal(TimeSpan.FromMinutes(1), refused.RetryAfter);
 
         clock.Now = clock.Now.AddMinutes(1);
-        Assert.True((await engine.AdmitAsync(Plan("c"))).Admitted);
+        Assert.True((await engine.AdmitAsync(Plan("c"), DateTimeOffset.MaxValue)).Admitted);
     }
 
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider

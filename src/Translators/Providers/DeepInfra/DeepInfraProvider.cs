@@ -17,7 +17,8 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
     {
         Supported = new Dictionary<string, ParameterRange?>
         {
-            ["max_tokens"] = null,
+            // Seed 003: 0 <= max_tokens <= 1,000,000.
+            ["max_tokens"] = new(0, 1_000_000, ClampByDefault: true),
             ["temperature"] = new(0, 2),
             ["top_p"] = null,
             ["n"] = null,

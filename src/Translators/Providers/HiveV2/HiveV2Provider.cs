@@ -57,4 +57,6 @@ public sealed class HiveV2Provider : IAsyncTaskProvider
         new(StatusClasses.Default(status), status, ErrorBodies.ExtractMessage(body), RetryAfter.Read(header, now));
 
     public string MapFinishReason(string reason) => FinishReasons.Normalize(reason);
+
+    public int? MaxCompletionTokens => 4096;
 }

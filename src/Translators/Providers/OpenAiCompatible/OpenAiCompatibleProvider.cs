@@ -71,6 +71,8 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
         return true;
     }
 
+    public int? MaxCompletionTokens => Parameters.RangeOf("max_tokens") is { } range ? (int)range.Max : null;
+
     /// <summary>A marker the provider leaves at the end of its text, removed before clients see it.</summary>
     public virtual string? EndOfSequenceMarker => null;
 

@@ -1,0 +1,70 @@
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Forwarding;
+using Gateway.Metering;
+
+namespace Gateway.RateLimiting;
+
+/// <summary>
+/// What a request can really spend, decided before admission, in 64-bit arithmetic: its prompt estimate plus
+/// <c>n</c> completions of <c>max_tokens</c> (clamped to the largest ceiling its deployments document, or
+/// <c>Limits:DefaultMaxTokens</c> when the client set none), and the cost of that on the dearest deployment.
+/// </summary>
+internal readonly record struct ReservationSize(long PromptTokens, long CompletionTokens, long WorstCostMicros)
+{
+    public long Tokens => checked(PromptTokens + CompletionTokens);
+
+    public static ReservationSize Of(ChatExchange exchange, LimiterSettings settings)
+    {
+        var request = exchange.Request;
+        long perChoice = request.EffectiveMaxTokens ?? settings.DefaultMaxTokens;
+        // No deployment can produce more than its provider's ceiling; one without a documented ceiling could use all.
+        var ceilings = exchange.Route.Deployments.Select(d => d.Provider.Translator.MaxCompletionTokens).ToList();
+        if (ceilings.Count > 0 && ceilings.TrueForAll(c => c is not null))
+        {
+            perChoice = Math.Min(perChoice, ceilings.Max(c => c!.Value));
+        }
+
+        long prompt = exchange.EstimatedPromptTokens;
+        var completion = checked(perChoice * Math.Max(1, request.N ?? 1));
+        var worst = exchange.Route.Deployments.Select(d => d.Price.CostMicros(prompt, completion)).DefaultIfEmpty(0).Max();
+        return new ReservationSize(prompt, completion, worst);
+    }
+
+    /// <summary>
+    /// A request whose reservation exceeds a limit outright could never be admitted, however long it waited:
+    /// that is the client's request to change (a 400 naming the limit), not a 429 with a retry that never comes true.
+    /// </summary>
+    public GatewayError? NeverFits(LimitPlan plan, string key, string maxTokensParam)
+    {
+        var param = CompletionTokens > 0 ? maxTokensParam : "messages";
+        foreach (var w in plan.Windows)
+        {
+            if (w.Kind == LimitKind.Tokens && w.Cost > w.Limit)
+            {
+                return new GatewayError(400, "invalid_request_error",
+                    $"This request reserves {w.Cost} tokens (about {PromptTokens} in the prompt and up to {CompletionTokens} to complete), more than " +
+                    $"key '{key}' may use in a window ({w.Limit}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_limit");
+            }
+        }
+
+        if (plan.Budget is { } b && b.CostMicros > b.LimitMicros)
+        {
+            return new GatewayError(400, "invalid_request_error",
+                $"This request can cost up to ${Money.Usd(b.CostMicros)}, more than the whole {(b.Period == BudgetPeriod.Day ? "daily" : "monthly")} " +
+                $"budget of key '{key}' (${Money.Usd(b.LimitMicros)}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_budget");
+        }
+
+        return null;
+    }
+
+    /// <summary>How long a request may hold an in-flight slot before its lease lapses (renewed while it runs).</summary>
+    public static TimeSpan LeaseFor(ModelRoute route)
+    {
+        var longest = route.Deployments.Select(d => d.Provider.ResponseTimeout
+                + (d.Provider.Translator is Translators.Translation.IAsyncTaskProvider ? d.Provider.TaskTimeout : TimeSpan.Zero)
+                + TimeSpan.FromSeconds(d.Provider.Options.MaxQueueSeconds))
+            .DefaultIfEmpty(TimeSpan.FromMinutes(2)).Max();
+        return longest + TimeSpan.FromSeconds(30);
+    }
+}

@@ -121,9 +121,9 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
         }
     }
 
-    private string PendingKey(string correlationId) => _redis.Key("tasks:pending:" + correlationId);
+    private string PendingKey(string correlationId) => _redis.Key("{task:" + correlationId + "}:pending");
 
-    private string ResultKey(string correlationId) => _redis.Key("tasks:result:" + correlationId);
+    private string ResultKey(string correlationId) => _redis.Key("{task:" + correlationId + "}:result");
 
     private static partial class Log
     {

@@ -42,11 +42,11 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         {
             batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, (long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds,
         };
-        var stream = redis.Key("usage:events");
+        var stream = redis.Key("{usage}:events");
         foreach (var r in batch)
         {
-            keys.Add(redis.Key("usage:seen:" + r.Id));
-            keys.Add(redis.Key("usage:day:" + r.Day));
+            keys.Add(redis.Key("{usage}:seen:" + r.Id));
+            keys.Add(redis.Key("{usage}:day:" + r.Day));
             keys.Add(stream);
             var k = RollupKey.Of(r);
             args.Add($"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}");
@@ -66,7 +66,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var cells = new List<(RollupKey, RollupTotals)>();
         foreach (var day in days)
         {
-            var entries = await redis.RunAsync("usage.read", db => db.HashGetAllAsync(redis.Key("usage:day:" + day))).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            var entries = await redis.RunAsync("usage.read", db => db.HashGetAllAsync(redis.Key("{usage}:day:" + day))).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
             var byCell = new Dictionary<RollupKey, RollupTotals>();
             foreach (var entry in entries)
             {

@@ -59,7 +59,7 @@ public sealed class HiveV2BridgeRedisTests(RedisHiveV2Fixture f) : HiveV2BridgeT
             """{"model":"hive2-llama","messages":[{"role":"user","content":"twice please [sim callback_duplicates=2]"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        var keys = await f.Redis!.CliAsync("--scan", "--pattern", "gw:tasks:result:*");
+        var keys = await f.Redis!.CliAsync("--scan", "--pattern", "gw:{task:*}:result");
         Assert.NotEmpty(keys.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }

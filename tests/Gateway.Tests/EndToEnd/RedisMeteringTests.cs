@@ -95,7 +95,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         Assert.Equal((reported * Cost(3, 4)) + (estimated * Cost(segPrompt, segCompletion)), totals.GetProperty("cost_micros").GetInt64());
         var byProvider = root.GetProperty("data").EnumerateArray().ToDictionary(r => r.GetProperty("provider").GetString()!, r => r.GetProperty("requests").GetInt64());
         Assert.Equal(new Dictionary<string, long> { ["deepinfra"] = 100, ["hive"] = 60, ["segmind"] = 40 }, byProvider);
-        Assert.Equal("200", await Redis.CliAsync("XLEN", "mix:usage:events"));
+        Assert.Equal("200", await Redis.CliAsync("XLEN", "mix:{usage}:events"));
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         var cells = await store.ReadRollupsAsync([record.Day], CancellationToken.None);
         var totals = Assert.Single(cells).Totals;
         Assert.Equal((1, 5, 7, 11), (totals.Requests, totals.PromptTokens, totals.CompletionTokens, totals.CostMicros));
-        Assert.Equal("1", await Redis.CliAsync("XLEN", "idem:usage:events"));
+        Assert.Equal("1", await Redis.CliAsync("XLEN", "idem:{usage}:events"));
     }
 
     [Fact]
@@ -137,7 +137,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         }
 
         // MAXLEN ~ trims whole nodes: the stream stays near the cap, far below the 1,000 written.
-        Assert.InRange(long.Parse(await Redis.CliAsync("XLEN", "cap:usage:events"), System.Globalization.CultureInfo.InvariantCulture), 100, 300);
+        Assert.InRange(long.Parse(await Redis.CliAsync("XLEN", "cap:{usage}:events"), System.Globalization.CultureInfo.InvariantCulture), 100, 300);
     }
 
     [Fact]
@@ -163,7 +163,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         Assert.Equal(120 * 3, totals.GetProperty("prompt_tokens").GetInt64());
         Assert.Equal(120 * 4, totals.GetProperty("completion_tokens").GetInt64());
         Assert.Equal(120 * 13, totals.GetProperty("cost_micros").GetInt64());
-        Assert.Equal("120", await Redis.CliAsync("XLEN", "outage:usage:events"));
+        Assert.Equal("120", await Redis.CliAsync("XLEN", "outage:{usage}:events"));
         await Task.Delay(1500);
         Assert.Equal(120, (await TotalsAsync(gateway.BaseUrl, "group_by=model", 120)).GetProperty("totals").GetProperty("requests").GetInt64());
     }

@@ -45,6 +45,21 @@ public sealed class RedisServer : IAsyncDisposable
 
     public Task RestartAsync() => StartProcessAsync();
 
+    /// <summary>Freezes the server (SIGSTOP): connections stay open, commands wait in its socket buffers, as in a long stall.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    /// <summary>Lets a paused server run again (SIGCONT): it then executes every command that waited.</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [signal, _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+        })!;
+        await kill.WaitForExitAsync();
+    }
+
     public async Task<string> CliAsync(params string[] args)
     {
         var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, UseShellExecute = false };

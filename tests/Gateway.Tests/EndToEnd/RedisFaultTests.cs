@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.EndToEnd;
+
+/// <summary>
+/// Redis trouble with three gateway processes sharing it: a stall longer than the decision timeout, and an outage
+/// while requests are settling. Afterwards nothing may be left behind: the key's in-flight count is 0, its budget
+/// counter equals its metered spend, and an honest client is admitted at once.
+/// </summary>
+public sealed class RedisFaultTests : IAsyncLifetime
+{
+    private const string Key = "sk-fault-key";
+    private readonly List<GatewayProcess> _replicas = [];
+    private SimulatorHost _simulator = null!;
+    private RedisServer _redis = null!;
+    private readonly List<Uri> _urls = [];
+
+    public async Task InitializeAsync()
+    {
+        _simulator = await SimulatorHost.StartAsync();
+        _redis = await RedisServer.StartAsync();
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = _redis.Configuration, ["CommandTimeoutMilliseconds"] = 300 };
+        config["Limits"] = new JsonObject { ["DecisionTimeoutMilliseconds"] = 300 };
+        config["Keys"]!["fault"] = new JsonObject
+        {
+            ["Sha256"] = TestConfig.Sha256(Key),
+            ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["ConcurrentRequests"] = 2, ["RequestsPerMinute"] = 1000, ["BudgetUsd"] = 1, ["BudgetPeriod"] = "day" },
+        };
+        var directory = Directory.CreateTempSubdirectory("gateway-faults-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+        for (var i = 0; i < 3; i++)
+        {
+            _replicas.Add(GatewayProcess.Start(path, new Dictionary<string, string> { ["GW_TEST_DEEPINFRA_KEY"] = "sim-deepinfra-key" }));
+        }
+
+        foreach (var replica in _replicas)
+        {
+            _urls.Add(await replica.WaitUntilListeningAsync());
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _simulator.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    private HttpClient Client(int replica)
+    {
+        var http = new HttpClient { BaseAddress = _urls[replica % _urls.Count], Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", Key);
+        return http;
+    }
+
+    private async Task<HttpStatusCode> AskAsync(int replica, string prompt = "x")
+    {
+        using var http = Client(replica);
+        var (response, _) = await Sse.PostAsync(http, $$"""{"model":"deepinfra-llama","messages":[{"role":"user","content":"{{prompt}}"}]}""");
+        return response.StatusCode;
+    }
+
+    [Fact]
+    public async Task StallLongerThanTheDecisionTimeout_LeavesNoLeaseAndNoBudgetBehind()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, await AskAsync(i));
+        }
+
+        await _redis.PauseAsync();
+        HttpStatusCode[] duringStall;
+        try
+        {
+            duringStall = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => AskAsync(i)));
+            // Hold the stall well past every decision timeout: the admissions wait in Redis's socket buffers.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+        finally
+        {
+            await _redis.ResumeAsync();
+        }
+
+        // A key with a budget is refused while its budget cannot be checked (budgets fail closed).
+        Assert.All(duringStall, s => Assert.Equal(HttpStatusCode.ServiceUnavailable, s));
+        await AssertNothingLeftBehindAsync();
+    }
+
+    [Fact]
+    public async Task OutageWhileRequestsSettle_SettledWhenRedisReturns()
+    {
+        Assert.Equal(HttpStatusCode.OK, await AskAsync(0));
+        // Two streams take both in-flight slots (one each on two replicas) and end while Redis is down.
+        var streams = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => OpenStream.StartAsync(_urls[i], Key,
+            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"slow [sim words=8 chunk_delay_ms=150]"}]}""",
+            Sse.NewRequestId())));
+        try
+        {
+            foreach (var stream in streams)
+            {
+                Assert.StartsWith("data: ", await stream.ReadLineAsync());
+            }
+
+            await _redis.StopAsync(save: true);
+            foreach (var stream in streams)
+            {
+                Assert.EndsWith("data: [DONE]", (await stream.ReadToEndAsync()).TrimEnd());
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+        }
+
+        // Settlements wait and are retried; the data survived the restart, so the leases are still there to release.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await _redis.RestartAsync();
+        Assert.Equal("2", await _redis.CliAsync("ZCARD", "gw:rl:{k:fault}:inflight"));
+        await AssertNothingLeftBehindAsync();
+    }
+
+    private async Task AssertNothingLeftBehindAsync()
+    {
+        long spent = 0, metered = -1, inflight = -1;
+        await Eventually.TrueAsync(async () =>
+        {
+            inflight = long.Parse(await _redis.CliAsync("ZCARD", "gw:rl:{k:fault}:inflight"), CultureInfo.InvariantCulture);
+            spent = long.Parse(await _redis.CliAsync("HGET", "gw:rl:{k:fault}:budget", "spent") is { Length: > 0 } s ? s : "0", CultureInfo.InvariantCulture);
+            metered = await MeteredCostAsync();
+            return inflight == 0 && spent == metered && metered > 0;
+        }, TimeSpan.FromSeconds(30), $"left behind: in flight {inflight}, budget spent {spent}, metered {metered}");
+
+        // An honest client is admitted at once, on every replica.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, await AskAsync(i, "honest"));
+        }
+    }
+
+    private async Task<long> MeteredCostAsync()
+    {
+        using var http = new HttpClient { BaseAddress = _urls[0] };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.AdminKey);
+        using var response = await http.GetAsync("/admin/usage?key=fault&group_by=key");
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return -1;
+        }
+
+        var totals = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("totals");
+        return totals.GetProperty("cost_micros").GetInt64();
+    }
+}

@@ -180,6 +180,7 @@ internal static partial class GatewayConfigCompiler
             UpstreamModel = d.UpstreamModel!,
             DropParameters = d.DropParameters.ToHashSet(StringComparer.Ordinal),
             ClampParameters = d.ClampParameters.ToHashSet(StringComparer.Ordinal),
+            PassParameters = d.PassParameters.ToHashSet(StringComparer.Ordinal),
             StreamingOnly = d.StreamingOnly,
             Options = new Dictionary<string, string>(d.Options, StringComparer.OrdinalIgnoreCase),
         };

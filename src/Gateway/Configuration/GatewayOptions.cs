@@ -110,6 +110,9 @@ public sealed class DeploymentOptions
     /// <summary>Parameters the provider cannot honour that may be dropped silently instead of rejected ("*" = all).</summary>
     public List<string> DropParameters { get; set; } = [];
 
+    /// <summary>Parameters and extra fields sent although the provider does not document them ("*" = any).</summary>
+    public List<string> PassParameters { get; set; } = [];
+
     /// <summary>Parameters that may be clamped into the provider's range instead of rejected.</summary>
     public List<string> ClampParameters { get; set; } = [];
 

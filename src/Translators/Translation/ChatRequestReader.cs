@@ -15,6 +15,14 @@ public static class ChatRequestReader
             return false;
         }
 
+        // Decided here, once: a string that is not text (a lone surrogate escape) could not be written upstream.
+        if (LoneSurrogates.Find(body) is { } field)
+        {
+            error = new RequestError($"The value of '{field}' is not valid text: it holds an unpaired UTF-16 surrogate escape.",
+                field.Length > 0 ? field : null, "invalid_value");
+            return false;
+        }
+
         try
         {
             request = JsonSerializer.Deserialize(body, OpenAiJson.Context.ChatCompletionRequest);
@@ -31,6 +39,7 @@ public static class ChatRequestReader
             return false;
         }
 
+        ShadowFields.Remove(request);
         error = ChatRequestValidator.Validate(request);
         return error is null;
     }

@@ -12,6 +12,12 @@ public sealed record DeploymentTarget
     /// <summary>Parameters this deployment may silently drop when the provider cannot honour them ("*" = any).</summary>
     public IReadOnlySet<string> DropParameters { get; init; } = new HashSet<string>();
 
+    /// <summary>
+    /// Parameters and extra fields this deployment sends although the provider's document does not list them
+    /// ("*" = any): the operator's word that the provider takes them.
+    /// </summary>
+    public IReadOnlySet<string> PassParameters { get; init; } = new HashSet<string>();
+
     /// <summary>Parameters this deployment may clamp into the provider's range instead of rejecting.</summary>
     public IReadOnlySet<string> ClampParameters { get; init; } = new HashSet<string>();
 
@@ -22,6 +28,8 @@ public sealed record DeploymentTarget
     public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
 
     public bool MayDrop(string param) => DropParameters.Contains(param) || DropParameters.Contains("*");
+
+    public bool MayPass(string param) => PassParameters.Contains(param) || PassParameters.Contains("*");
 
     public bool MayClamp(string param) => ClampParameters.Contains(param) || ClampParameters.Contains("*");
 }

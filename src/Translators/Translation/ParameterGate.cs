@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Gateway.Translators.Contract;
 
 namespace Gateway.Translators.Translation;
@@ -63,20 +64,25 @@ public static class ParameterGate
 
     private static RequestError? FilterUnknownFields(ChatCompletionRequest copy, ParameterSupport support, DeploymentTarget target)
     {
-        if (copy.ExtensionData is not { Count: > 0 } extra || support.PassUnknownFields)
+        if (copy.ExtensionData is not { Count: > 0 } extra)
         {
             return null;
         }
 
-        foreach (var name in extra.Keys)
+        Dictionary<string, JsonElement>? passed = null;
+        foreach (var (name, value) in extra)
         {
-            if (!target.MayDrop(name))
+            if (support.Extras.Contains(name) || target.MayPass(name))
+            {
+                (passed ??= new Dictionary<string, JsonElement>(StringComparer.Ordinal))[name] = value;
+            }
+            else if (!target.MayDrop(name))
             {
                 return RequestError.Unsupported(name, target.PublicModel);
             }
         }
 
-        copy.ExtensionData = null;
+        copy.ExtensionData = passed;
         return null;
     }
 

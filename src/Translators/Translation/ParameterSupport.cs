@@ -14,8 +14,11 @@ public sealed class ParameterSupport
     /// <summary>Supported OpenAI parameter names, each with an optional provider range.</summary>
     public required IReadOnlyDictionary<string, ParameterRange?> Supported { get; init; }
 
-    /// <summary>Whether fields outside the OpenAI set (e.g. <c>top_k</c>) go upstream as they are.</summary>
-    public bool PassUnknownFields { get; init; }
+    /// <summary>
+    /// Fields outside the OpenAI set that the provider documents (DeepInfra's <c>top_k</c>, <c>min_p</c>,
+    /// <c>repetition_penalty</c>): they go upstream as they are. Any other field only where the deployment passes it.
+    /// </summary>
+    public IReadOnlySet<string> Extras { get; init; } = new HashSet<string>();
 
     public bool Supports(string param) => Supported.ContainsKey(param);
 

@@ -35,7 +35,7 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
             ["tool_choice"] = null,
             ["parallel_tool_calls"] = null,
         },
-        PassUnknownFields = true,
+        Extras = new HashSet<string>(StringComparer.Ordinal) { "top_k", "min_p", "repetition_penalty" },
     };
 
     public override string Kind => KindName;

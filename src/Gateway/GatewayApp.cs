@@ -52,6 +52,7 @@ public static class GatewayApp
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
         services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddSingleton<OpenAiStatusPages>();
         services.AddMetering(configuration);
         return services;
     }
@@ -64,7 +65,7 @@ public static class GatewayApp
         app.MapGatewayTelemetry();
         TokenCounter.Warm();
         app.Use(RequestIds.Middleware);
-        app.Use(OpenAiStatusPages.Middleware);
+        app.Use(app.Services.GetRequiredService<OpenAiStatusPages>().Middleware);
 
         // Callbacks are answered before routing, whose debug logs would print the token in their path.
         var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();

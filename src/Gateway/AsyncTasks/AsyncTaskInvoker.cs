@@ -89,7 +89,11 @@ internal sealed partial class AsyncTaskInvoker(
                 return await relay.CompletionAsync(context.Response, state.Completion!, clientAborted, writer);
             }
 
-            error ??= GatewayError.StreamFailed(provider.Name, state?.FailureMessage ?? "task failed");
+            if (error is null)
+            {
+                Log.TaskFailed(logger, exchange.RequestId, provider.Name, taskId!, state?.FailureMessage ?? "task failed");
+                error = GatewayError.StreamFailed();
+            }
             if (writer is { ClientResponseStarted: true })
             {
                 await writer.FailAsync(error, clientAborted);
@@ -142,7 +146,7 @@ internal sealed partial class AsyncTaskInvoker(
 
         var taskId = translator.ReadTaskId(answer);
         return taskId is null
-            ? (null, AttemptResult.Before(GatewayError.UpstreamInvalidResponse(provider.Name), retryable: true))
+            ? (null, AttemptResult.Before(GatewayError.UpstreamInvalidResponse(), retryable: true))
             : (taskId, null);
     }
 
@@ -183,12 +187,12 @@ internal sealed partial class AsyncTaskInvoker(
         }
         catch (OperationCanceledException)
         {
-            return (0, [], AttemptResult.Before(GatewayError.UpstreamTimeout(provider.Name), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamTimeout(), retryable: true));
         }
         catch (HttpRequestException ex)
         {
             Log.Unreachable(logger, ex, exchange.RequestId, provider.Name);
-            return (0, [], AttemptResult.Before(GatewayError.UpstreamUnreachable(provider.Name), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamUnreachable(), retryable: true));
         }
     }
 
@@ -199,7 +203,7 @@ internal sealed partial class AsyncTaskInvoker(
         var apiKey = provider.ApiKey!;
         error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
         Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);
-        return AttemptResult.Before(GatewayError.FromUpstream(provider.Name, error), error.Class != UpstreamErrorClass.CallerFault);
+        return AttemptResult.Before(GatewayError.FromUpstream(error), error.Class != UpstreamErrorClass.CallerFault);
     }
 
     private static partial class Log
@@ -215,6 +219,9 @@ internal sealed partial class AsyncTaskInvoker(
 
         [LoggerMessage(63, LogLevel.Information, "{RequestId}: polling task {TaskId} at provider {Provider} failed (status {Status})")]
         public static partial void PollFailed(ILogger logger, string requestId, string provider, string taskId, int status);
+
+        [LoggerMessage(65, LogLevel.Warning, "{RequestId}: task {TaskId} at provider {Provider} failed: {Message}")]
+        public static partial void TaskFailed(ILogger logger, string requestId, string provider, string taskId, string message);
 
         [LoggerMessage(64, LogLevel.Warning, "{RequestId}: provider {Provider} could not be reached")]
         public static partial void Unreachable(ILogger logger, Exception exception, string requestId, string provider);

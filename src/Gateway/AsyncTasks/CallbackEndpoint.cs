@@ -45,15 +45,15 @@ internal sealed partial class CallbackEndpoint(ConfigStore config, CallbackToken
         }
 
         var limit = snapshot.Server.MaxCallbackBodyBytes;
-        var (buffer, length) = await RequestBodyReader.ReadAsync(context, limit);
-        if (buffer is null)
+        var read = await RequestBodyReader.ReadAsync(context, limit, logger);
+        if (read.Error is not null || read.ClientGone)
         {
-            await ErrorWriter.WriteAsync(context, GatewayError.BodyTooLarge(limit));
+            await ErrorWriter.WriteAsync(context, read.Error ?? GatewayError.BodyTooLarge(limit));
             return;
         }
 
-        var body = buffer.AsSpan(0, length).ToArray();
-        ArrayPool<byte>.Shared.Return(buffer);
+        var body = read.Span.ToArray();
+        read.Return();
         var state = translator.ReadTask(body);
         if (state.Status == TaskProgress.Unreadable)
         {

@@ -36,7 +36,7 @@ internal sealed class TaskWait(
             var now = clock.GetUtcNow();
             if (now >= deadline)
             {
-                return (null, GatewayError.UpstreamTimeout(provider.Name));
+                return (null, GatewayError.UpstreamTimeout());
             }
 
             var until = Min(deadline, nextPoll, writer is null ? deadline : nextKeepAlive);

@@ -119,26 +119,28 @@ internal sealed partial class ChatCompletionsEndpoint(
         });
     }
 
-    private static async Task<(ChatCompletionRequest? Request, GatewayError? Error)> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)
+    private async Task<(ChatCompletionRequest? Request, GatewayError? Error)> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)
     {
-        var limit = snapshot.Server.MaxRequestBodyBytes;
-        var (buffer, length) = await RequestBodyReader.ReadAsync(context, limit);
-        if (buffer is null)
+        var body = await RequestBodyReader.ReadAsync(context, snapshot.Server.MaxRequestBodyBytes, logger);
+        if (body.Error is not null || body.ClientGone)
         {
-            return (null, GatewayError.BodyTooLarge(limit));
+            return (null, body.Error ?? ClientClosed);
         }
 
         try
         {
-            return ChatRequestReader.TryRead(buffer.AsSpan(0, length), out var request, out var error)
+            return ChatRequestReader.TryRead(body.Span, out var request, out var error)
                 ? (request, null)
                 : (null, GatewayError.BadRequest(error!));
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            body.Return();
         }
     }
+
+    // Nothing is written to a client that left; the status is what the usage record says.
+    private static readonly GatewayError ClientClosed = new(499, "invalid_request_error", "The client closed the connection.", Code: "client_closed");
 
     private static partial class Log
     {

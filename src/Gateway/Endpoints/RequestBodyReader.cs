@@ -1,18 +1,40 @@
 using System.Buffers;
+using Gateway.Errors;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.Endpoints;
 
-/// <summary>Reads a request body whole, enforcing the configured size limit (413 beyond it).</summary>
-internal static class RequestBodyReader
+/// <summary>What reading a request body gave: the body in a rented buffer, or why there is none.</summary>
+internal readonly record struct RequestBody(byte[]? Buffer, int Length, GatewayError? Error)
 {
-    /// <summary>Returns the body in a rented buffer, or null when it exceeds <paramref name="limit"/>.</summary>
-    public static async Task<(byte[]? Buffer, int Length)> ReadAsync(HttpContext context, long limit)
+    /// <summary>The client went away while sending: there is nobody left to answer.</summary>
+    public bool ClientGone => Buffer is null && Error is null;
+
+    public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
+
+    public void Return()
+    {
+        if (Buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+        }
+    }
+}
+
+/// <summary>
+/// Reads a request body whole, enforcing the configured size limit (413 beyond it). Malformed framing
+/// (a broken chunked encoding, a body shorter than its Content-Length, a client too slow to send) is the
+/// client's fault: an OpenAI error with 400, 408 or 413, logged at Debug, never an exception.
+/// </summary>
+internal static partial class RequestBodyReader
+{
+    public static async Task<RequestBody> ReadAsync(HttpContext context, long limit, ILogger logger)
     {
         var request = context.Request;
         if (request.ContentLength > limit)
         {
-            return (null, 0);
+            return new RequestBody(null, 0, GatewayError.BodyTooLarge(limit));
         }
 
         // Let Kestrel stop a chunked body that grows past the limit instead of buffering it.
@@ -30,7 +52,7 @@ internal static class RequestBodyReader
                 if (read.Buffer.Length > limit)
                 {
                     reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-                    return (null, 0);
+                    return new RequestBody(null, 0, GatewayError.BodyTooLarge(limit));
                 }
 
                 if (read.IsCompleted)
@@ -39,15 +61,33 @@ internal static class RequestBodyReader
                     var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
                     read.Buffer.CopyTo(buffer);
                     reader.AdvanceTo(read.Buffer.End);
-                    return (buffer, length);
+                    return new RequestBody(buffer, length, null);
                 }
 
                 reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
             }
         }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException ex)
         {
-            return (null, 0);
+            Log.BadBody(logger, ex.StatusCode, ex.Message);
+            return new RequestBody(null, 0, ex.StatusCode switch
+            {
+                StatusCodes.Status413PayloadTooLarge => GatewayError.BodyTooLarge(limit),
+                StatusCodes.Status408RequestTimeout => new GatewayError(408, "invalid_request_error",
+                    "The request body did not arrive in time.", Code: "request_timeout"),
+                _ => new GatewayError(400, "invalid_request_error",
+                    "The request body could not be read: its HTTP framing is malformed.", Code: "invalid_request_body"),
+            });
         }
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException or IOException)
+        {
+            return default;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(31, LogLevel.Debug, "Request body refused ({Status}): {Reason}")]
+        public static partial void BadBody(ILogger logger, int status, string reason);
     }
 }

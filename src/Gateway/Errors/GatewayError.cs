@@ -35,40 +35,43 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
     public static GatewayError Internal() => new(500, ServerError,
         "The gateway failed to process the request. Retry, and report the x-request-id if it persists.", Code: "internal_error");
 
-    public static GatewayError ProviderNotConfigured(string provider) => new(502, ServerError,
-        $"Provider '{provider}' has no credentials configured on this gateway.", Code: "provider_not_configured");
+    // Failures of the provider are told in the gateway's own stable words: the provider's name, status and text stay in
+    // the gateway's log (hostnames, account names and internal messages are nobody else's business).
 
-    public static GatewayError UpstreamUnreachable(string provider) => new(502, ServerError,
-        $"Provider '{provider}' could not be reached.", Code: "upstream_unreachable");
+    public static GatewayError ProviderNotConfigured() => new(502, ServerError,
+        "The model's provider is not configured on this gateway.", Code: "provider_not_configured");
 
-    public static GatewayError UpstreamTimeout(string provider) => new(504, ServerError,
-        $"Provider '{provider}' did not answer in time.", Code: "upstream_timeout");
+    public static GatewayError UpstreamUnreachable() => new(502, ServerError,
+        "The model's provider could not be reached. Retry shortly.", Code: "upstream_unreachable");
 
-    public static GatewayError UpstreamInvalidResponse(string provider) => new(502, ServerError,
-        $"Provider '{provider}' sent an answer the gateway could not read.", Code: "upstream_invalid_response");
+    public static GatewayError UpstreamTimeout() => new(504, ServerError,
+        "The model's provider did not answer in time.", Code: "upstream_timeout");
 
-    public static GatewayError StreamInterrupted(string provider) => new(502, ServerError,
-        $"The stream from provider '{provider}' ended before it was complete.", Code: "upstream_stream_interrupted");
+    public static GatewayError UpstreamInvalidResponse() => new(502, ServerError,
+        "The model's provider sent an answer the gateway could not read.", Code: "upstream_invalid_response");
 
-    public static GatewayError StreamFailed(string provider, string message) => new(502, ServerError,
-        $"Provider '{provider}' failed during the stream: {message}", Code: "upstream_error");
+    public static GatewayError StreamInterrupted() => new(502, ServerError,
+        "The answer from the model's provider ended before it was complete.", Code: "upstream_stream_interrupted");
 
-    /// <summary>Maps a classified provider error; never includes the provider key.</summary>
-    public static GatewayError FromUpstream(string provider, UpstreamError e) => e.Class switch
+    public static GatewayError StreamFailed() => new(502, ServerError,
+        "The model's provider failed during the answer.", Code: "upstream_error");
+
+    /// <summary>
+    /// Maps a classified provider error; never includes the provider key. Only where the provider blames the request
+    /// (its 400/422) does its own message reach the client, since the client has to change something.
+    /// </summary>
+    public static GatewayError FromUpstream(UpstreamError e) => e.Class switch
     {
         UpstreamErrorClass.CallerFault => new(400, InvalidRequest,
-            $"Provider '{provider}' rejected the request: {e.Message}", Code: "upstream_rejected_request"),
+            $"The model's provider rejected the request: {e.Message}", Code: "upstream_rejected_request"),
         UpstreamErrorClass.Credential => new(502, ServerError,
-            $"Provider '{provider}' rejected the gateway's credentials (status {e.Status}). The operator must fix the provider key.",
-            Code: "upstream_authentication_failed"),
+            "The gateway's credentials were refused by the model's provider; the operator must fix them.", Code: "upstream_authentication_failed"),
         UpstreamErrorClass.Quota => new(502, ServerError,
-            $"Provider '{provider}' refused the request for lack of balance or credits (status {e.Status}).",
-            Code: "upstream_quota_exhausted"),
+            "The gateway's account at the model's provider is out of balance or credits.", Code: "upstream_quota_exhausted"),
         UpstreamErrorClass.RateLimited => new(429, "requests",
-            $"Provider '{provider}' is rate limiting requests: {e.Message}", Code: "rate_limit_exceeded") { RetryAfter = e.RetryAfter },
+            "The model's provider is rate limiting requests. Retry after the time given.", Code: "rate_limit_exceeded") { RetryAfter = e.RetryAfter },
         UpstreamErrorClass.Misconfigured => new(502, ServerError,
-            $"Provider '{provider}' does not know the configured model or URL (status {e.Status}): {e.Message}",
-            Code: "upstream_misconfigured"),
-        _ => new(502, ServerError, $"Provider '{provider}' failed (status {e.Status}): {e.Message}", Code: "upstream_error"),
+            "The model is not available at its provider as configured.", Code: "upstream_misconfigured"),
+        _ => new(502, ServerError, "The model's provider failed. Retry shortly.", Code: "upstream_error"),
     };
 }

@@ -26,7 +26,7 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
             if (string.IsNullOrEmpty(provider.ApiKey))
             {
                 Log.NoCredentials(logger, exchange.RequestId, provider.Name, provider.ApiKeyEnv);
-                last = AttemptResult.Before(GatewayError.ProviderNotConfigured(provider.Name), retryable: true);
+                last = AttemptResult.Before(GatewayError.ProviderNotConfigured(), retryable: true);
                 metrics.UpstreamError(provider.Name, last.Error!.Code!);
                 continue;
             }

@@ -51,8 +51,8 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
         Log.TransportFailed(logger, exception, exchange.RequestId, provider.Name, error);
         return AttemptResult.Before(error switch
         {
-            ForwarderError.RequestTimedOut => GatewayError.UpstreamTimeout(provider.Name),
-            _ => GatewayError.UpstreamUnreachable(provider.Name),
+            ForwarderError.RequestTimedOut => GatewayError.UpstreamTimeout(),
+            _ => GatewayError.UpstreamUnreachable(),
         }, retryable: true);
     }
 

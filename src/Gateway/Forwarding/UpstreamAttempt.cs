@@ -79,7 +79,7 @@ internal sealed partial class UpstreamAttempt(
         {
             // Unexpected: report it as the provider's fault without leaving anything half-written.
             Log.RelayFailed(logger, ex, exchange.RequestId, _provider.Name);
-            Result = AttemptResult.Before(GatewayError.UpstreamInvalidResponse(_provider.Name), retryable: true);
+            Result = AttemptResult.Before(GatewayError.UpstreamInvalidResponse(), retryable: true);
         }
         catch (Exception ex)
         {
@@ -129,15 +129,15 @@ internal sealed partial class UpstreamAttempt(
             }
 
             Log.UnreadableAnswer(logger, exchange.RequestId, _provider.Name);
-            return (null, GatewayError.UpstreamInvalidResponse(_provider.Name));
+            return (null, GatewayError.UpstreamInvalidResponse());
         }
         catch (OperationCanceledException) when (!clientAborted.IsCancellationRequested)
         {
-            return (null, GatewayError.UpstreamTimeout(_provider.Name));
+            return (null, GatewayError.UpstreamTimeout());
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
-            return (null, GatewayError.StreamInterrupted(_provider.Name));
+            return (null, GatewayError.StreamInterrupted());
         }
     }
 
@@ -165,7 +165,7 @@ internal sealed partial class UpstreamAttempt(
         error = error with { Message = Redact(error.Message) };
         Log.UpstreamRejected(logger, exchange.RequestId, _provider.Name, status, error.Class, error.Message);
         var retryable = error.Class != UpstreamErrorClass.CallerFault;
-        return AttemptResult.Before(GatewayError.FromUpstream(_provider.Name, error), retryable);
+        return AttemptResult.Before(GatewayError.FromUpstream(error), retryable);
     }
 
     // Belt and braces: should a provider ever echo our key in an error, it stops here.

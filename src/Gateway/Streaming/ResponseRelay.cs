@@ -30,7 +30,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
         }
 
         var error = StreamError(end, message);
-        Log.StreamEnded(logger, exchange.RequestId, providerName, end);
+        Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
         if (!writer.ClientResponseStarted)
         {
             return AttemptResult.Before(error, retryable: true);
@@ -52,7 +52,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
             case StreamEnd.ClientGone:
                 return AttemptResult.Gone;
             default:
-                Log.StreamEnded(logger, exchange.RequestId, providerName, end);
+                Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
                 return AttemptResult.Before(StreamError(end, message), retryable: true);
         }
     }
@@ -80,15 +80,15 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
 
     private GatewayError StreamError(StreamEnd end, string? message) => end switch
     {
-        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(providerName),
-        StreamEnd.UpstreamError => GatewayError.StreamFailed(providerName, redact(message ?? "unknown error")),
-        StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(providerName),
-        _ => GatewayError.StreamInterrupted(providerName),
+        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(),
+        StreamEnd.UpstreamError => GatewayError.StreamFailed(),
+        StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(),
+        _ => GatewayError.StreamInterrupted(),
     };
 
     private static partial class Log
     {
-        [LoggerMessage(11, LogLevel.Warning, "{RequestId}: stream from provider {Provider} ended badly: {End}")]
-        public static partial void StreamEnded(ILogger logger, string requestId, string provider, StreamEnd end);
+        [LoggerMessage(11, LogLevel.Warning, "{RequestId}: stream from provider {Provider} ended badly: {End} ({Message})")]
+        public static partial void StreamEnded(ILogger logger, string requestId, string provider, StreamEnd end, string message);
     }
 }

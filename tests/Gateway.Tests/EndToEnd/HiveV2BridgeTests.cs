@@ -214,13 +214,14 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
     }
 
     [Fact]
-    public async Task TaskFails_Returns502WithItsMessage()
+    public async Task TaskFails_Returns502WithTheGatewaysOwnMessage()
     {
         var (response, body) = await Sse.PostAsync(f.Gateway.Http,
             """{"model":"hive2-llama","messages":[{"role":"user","content":"x [sim task_fail=1]"}]}""");
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains("MODEL_FAILURE", body);
+        Assert.Contains("upstream_error", body);
+        Assert.DoesNotContain("MODEL_FAILURE", body);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public class StreamRelayBenchmarks
         var exchange = new ChatExchange("req", key, _request, route, TimeProvider.System);
         var context = new DefaultHttpContext();
         context.Response.Body = Stream.Null;
-        var relay = new ResponseRelay(exchange, "bench", _provider, TimeSpan.FromSeconds(5), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, "bench", _provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
         var result = await relay.SseToSseAsync(context.Response, new MemoryStream(_upstream, writable: false), CancellationToken.None);
         return result.Outcome == AttemptOutcome.Succeeded;
     }

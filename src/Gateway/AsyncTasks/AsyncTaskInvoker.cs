@@ -32,11 +32,11 @@ internal sealed partial class AsyncTaskInvoker(
 
     internal ITaskResultBus Bus => bus;
 
-    internal async Task RecordPolledAsync(string correlationId, byte[] body)
+    internal async Task RecordPolledAsync(string correlationId, string? taskId, byte[] body)
     {
         try
         {
-            await bus.CompleteAsync(correlationId, body);
+            await bus.CompleteAsync(correlationId, taskId, body);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -69,6 +69,8 @@ internal sealed partial class AsyncTaskInvoker(
         }
 
         Log.Submitted(logger, exchange.RequestId, provider.Name, taskId!);
+        // Not awaited: with Redis slow or down it must not eat into the task's own deadline (the waiter checks ids anyway).
+        _ = SetTaskIdAsync(correlationId, taskId!);
         var writer = exchange.Request.IsStreaming
             ? new ClientStreamWriter(context.Response, exchange, translator.MapFinishReason)
             : null;
@@ -85,7 +87,7 @@ internal sealed partial class AsyncTaskInvoker(
             if (state?.Status == TaskProgress.Finished)
             {
                 exchange.ProviderCostMicros = state.ChargeMicros;
-                var relay = new ResponseRelay(exchange, provider.Name, translator, provider.StreamIdleTimeout, m => m, logger);
+                var relay = new ResponseRelay(exchange, provider.Name, translator, provider.StreamLimits, m => m, logger);
                 return await relay.CompletionAsync(context.Response, state.Completion!, clientAborted, writer);
             }
 
@@ -123,6 +125,19 @@ internal sealed partial class AsyncTaskInvoker(
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Without the registration a callback is not recognised; polling still finds the result.
+            Log.RegisterFailed(logger, ex, correlationId);
+        }
+    }
+
+    private async Task SetTaskIdAsync(string correlationId, string taskId)
+    {
+        try
+        {
+            await bus.SetTaskIdAsync(correlationId, taskId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Callbacks are then checked by the waiter instead (it compares the task id of what it receives).
             Log.RegisterFailed(logger, ex, correlationId);
         }
     }

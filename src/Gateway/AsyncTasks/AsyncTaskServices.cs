@@ -9,6 +9,8 @@ namespace Gateway.AsyncTasks;
 /// <summary>Registers the async-task bridge: Redis-backed across replicas when Redis is configured, in memory otherwise.</summary>
 internal static partial class AsyncTaskServices
 {
+    public const int MinimumSecretBytes = 32;
+
     public static IServiceCollection AddAsyncTasks(this IServiceCollection services, IConfiguration configuration)
     {
         var redisConfigured = !string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]);
@@ -38,7 +40,12 @@ internal static partial class AsyncTaskServices
         var secret = string.IsNullOrWhiteSpace(variable) ? null : Environment.GetEnvironmentVariable(variable);
         if (!string.IsNullOrEmpty(secret))
         {
-            return Encoding.UTF8.GetBytes(secret);
+            var bytes = Encoding.UTF8.GetBytes(secret);
+            // HMAC-SHA256 is only as strong as its key: anything shorter than its 32-byte block of output is guessable sooner.
+            return bytes.Length >= MinimumSecretBytes
+                ? bytes
+                : throw new GatewayConfigurationException([
+                    $"Server:CallbackSigningKeyEnv: the secret in {variable} is {bytes.Length} bytes; use at least {MinimumSecretBytes} (e.g. `openssl rand -hex 32`)."]);
         }
 
         var asyncProviderConfigured = configuration.GetSection("Providers").GetChildren()

@@ -71,7 +71,7 @@ internal sealed partial class CallbackEndpoint(ConfigStore config, CallbackToken
         CallbackAcceptance acceptance;
         try
         {
-            acceptance = await bus.CompleteAsync(correlationId, body);
+            acceptance = await bus.CompleteAsync(correlationId, state.TaskId, body);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -85,6 +85,13 @@ internal sealed partial class CallbackEndpoint(ConfigStore config, CallbackToken
         if (acceptance == CallbackAcceptance.Unknown)
         {
             await ErrorWriter.WriteAsync(context, UnknownTask());
+            return;
+        }
+
+        if (acceptance == CallbackAcceptance.WrongTask)
+        {
+            await ErrorWriter.WriteAsync(context, new GatewayError(400, "invalid_request_error",
+                "The callback is about another task than the one its token was issued for.", Code: "invalid_task"));
             return;
         }
 

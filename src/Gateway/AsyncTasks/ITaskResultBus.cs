@@ -11,6 +11,9 @@ internal enum CallbackAcceptance
 
     /// <summary>No replica registered this task (or it expired).</summary>
     Unknown,
+
+    /// <summary>The body is about another task than the one this token was issued for.</summary>
+    WrongTask,
 }
 
 /// <summary>
@@ -23,8 +26,11 @@ internal interface ITaskResultBus
     /// <summary>Marks a task as awaited, so its callback is recognised, for <paramref name="lifetime"/>.</summary>
     Task RegisterAsync(string correlationId, TimeSpan lifetime);
 
-    /// <summary>Takes a finished task's body; only the first one per task is used.</summary>
-    Task<CallbackAcceptance> CompleteAsync(string correlationId, byte[] taskBody);
+    /// <summary>Records the provider's task id once the task is submitted, so that callbacks about other tasks are refused.</summary>
+    Task SetTaskIdAsync(string correlationId, string taskId);
+
+    /// <summary>Takes a finished task's body, if it is about the registered task; only the first one per task is used.</summary>
+    Task<CallbackAcceptance> CompleteAsync(string correlationId, string? taskId, byte[] taskBody);
 
     /// <summary>The task's body once it is complete, or null when <paramref name="timeout"/> passes first.</summary>
     Task<byte[]?> WaitAsync(string correlationId, TimeSpan timeout, CancellationToken cancellationToken);

@@ -15,11 +15,26 @@ internal sealed class InMemoryTaskResultBus(TimeProvider clock) : ITaskResultBus
         return Task.CompletedTask;
     }
 
-    public Task<CallbackAcceptance> CompleteAsync(string correlationId, byte[] taskBody)
+    public Task SetTaskIdAsync(string correlationId, string taskId)
+    {
+        if (_tasks.TryGetValue(correlationId, out var entry))
+        {
+            entry.TaskId = taskId;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<CallbackAcceptance> CompleteAsync(string correlationId, string? taskId, byte[] taskBody)
     {
         if (!_tasks.TryGetValue(correlationId, out var entry) || entry.ExpiresAt < clock.GetUtcNow())
         {
             return Task.FromResult(CallbackAcceptance.Unknown);
+        }
+
+        if (entry.TaskId is { } expected && expected != taskId)
+        {
+            return Task.FromResult(CallbackAcceptance.WrongTask);
         }
 
         if (!entry.Result.TrySetResult(taskBody))
@@ -64,6 +79,8 @@ internal sealed class InMemoryTaskResultBus(TimeProvider clock) : ITaskResultBus
     private sealed class Entry(DateTimeOffset expiresAt)
     {
         public DateTimeOffset ExpiresAt { get; set; } = expiresAt;
+
+        public string? TaskId { get; set; }
         public TaskCompletionSource<byte[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

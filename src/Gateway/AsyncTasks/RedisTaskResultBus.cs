@@ -13,11 +13,13 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
 {
     private static readonly TimeSpan ResultLifetime = TimeSpan.FromMinutes(10);
 
-    // KEYS: pending marker, result. ARGV: body, result TTL (s), channel, correlation id.
-    // Returns 1 accepted, 2 duplicate, 0 unknown.
+    // KEYS: pending marker (holding the provider's task id once known), result. ARGV: body, result TTL (s), channel,
+    // correlation id, the body's task id. Returns 1 accepted, 2 duplicate, 0 unknown, 3 about another task.
     private static readonly RedisScript CompleteScript = new("tasks.complete", """
         if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local pending = redis.call('GET', KEYS[1])
+        if not pending then return 0 end
+        if pending ~= '1' and pending ~= ARGV[5] then return 3 end
         redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
         redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
@@ -43,15 +45,19 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus
         await _redis.RunAsync("tasks.register", db => db.StringSetAsync(PendingKey(correlationId), "1", lifetime));
     }
 
-    public async Task<CallbackAcceptance> CompleteAsync(string correlationId, byte[] taskBody)
+    public Task SetTaskIdAsync(string correlationId, string taskId) =>
+        _redis.RunAsync("tasks.register", db => db.StringSetAsync(PendingKey(correlationId), taskId, expiry: null, keepTtl: true, when: When.Exists));
+
+    public async Task<CallbackAcceptance> CompleteAsync(string correlationId, string? taskId, byte[] taskBody)
     {
         var result = (long)await _redis.EvalAsync(CompleteScript,
             [PendingKey(correlationId), ResultKey(correlationId)],
-            [taskBody, (long)ResultLifetime.TotalSeconds, _channel, correlationId]);
+            [taskBody, (long)ResultLifetime.TotalSeconds, _channel, correlationId, taskId ?? ""]);
         return result switch
         {
             1 => CallbackAcceptance.Accepted,
             2 => CallbackAcceptance.Duplicate,
+            3 => CallbackAcceptance.WrongTask,
             _ => CallbackAcceptance.Unknown,
         };
     }

@@ -41,7 +41,8 @@ internal sealed class TaskWait(
 
             var until = Min(deadline, nextPoll, writer is null ? deadline : nextKeepAlive);
             var body = await bus.WaitAsync(correlationId, Max(until - now, TimeSpan.FromMilliseconds(1)), clientAborted);
-            if (body is not null && Settled(translator.ReadTask(body)) is { } fromCallback)
+            // Whatever arrives must be about this task: a callback for another one is never used.
+            if (body is not null && Settled(translator.ReadTask(body)) is { } fromCallback && fromCallback.TaskId == taskId)
             {
                 EndedBy = "callback";
                 return (fromCallback, null);
@@ -57,10 +58,10 @@ internal sealed class TaskWait(
             if (now >= nextPoll)
             {
                 var (polled, raw) = await invoker.PollAsync(exchange, provider, translator, taskId, clientAborted);
-                if (Settled(polled) is { } fromPoll)
+                if (Settled(polled) is { } fromPoll && (fromPoll.TaskId is null || fromPoll.TaskId == taskId))
                 {
                     // Recorded as this task's result, so a late callback is a harmless duplicate.
-                    await invoker.RecordPolledAsync(correlationId, raw!);
+                    await invoker.RecordPolledAsync(correlationId, fromPoll.TaskId, raw!);
                     EndedBy = "poll";
                     return (fromPoll, null);
                 }

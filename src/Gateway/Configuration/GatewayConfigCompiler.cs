@@ -85,6 +85,7 @@ internal static partial class GatewayConfigCompiler
             Positive(p.ConnectTimeoutSeconds, $"{at}:ConnectTimeoutSeconds", errors);
             Positive(p.ResponseTimeoutSeconds, $"{at}:ResponseTimeoutSeconds", errors);
             Positive(p.StreamIdleTimeoutSeconds, $"{at}:StreamIdleTimeoutSeconds", errors);
+            Positive(p.MaxStreamSeconds, $"{at}:MaxStreamSeconds", errors);
             Positive(p.MaxConnections, $"{at}:MaxConnections", errors);
             if (p.RequestsPerSecond is { } rps)
             {

@@ -58,8 +58,11 @@ public sealed class ProviderOptions
     /// <summary>Longest wait for the provider's response headers (and a whole non-streamed body).</summary>
     public double ResponseTimeoutSeconds { get; set; } = 120;
 
-    /// <summary>Longest silence between two events of a stream.</summary>
+    /// <summary>Longest silence of a stream (any bytes from the provider, SSE comments included, count as life).</summary>
     public double StreamIdleTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Longest a whole stream may run, however lively.</summary>
+    public double MaxStreamSeconds { get; set; } = 1800;
 
     public int MaxConnections { get; set; } = 1024;
 

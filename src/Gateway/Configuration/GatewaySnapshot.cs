@@ -38,6 +38,8 @@ internal sealed record ProviderRuntime(
     public TimeSpan ConnectTimeout => TimeSpan.FromSeconds(Options.ConnectTimeoutSeconds);
     public TimeSpan ResponseTimeout => TimeSpan.FromSeconds(Options.ResponseTimeoutSeconds);
     public TimeSpan StreamIdleTimeout => TimeSpan.FromSeconds(Options.StreamIdleTimeoutSeconds);
+
+    public Streaming.StreamLimits StreamLimits => new(StreamIdleTimeout, TimeSpan.FromSeconds(Options.MaxStreamSeconds));
     public TimeSpan CallbackWait => TimeSpan.FromSeconds(Options.CallbackWaitSeconds);
     public TimeSpan PollInterval => TimeSpan.FromSeconds(Options.PollIntervalSeconds);
     public TimeSpan TaskTimeout => TimeSpan.FromSeconds(Options.TaskTimeoutSeconds);

@@ -93,7 +93,7 @@ internal sealed partial class UpstreamAttempt(
 
     private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken clientAborted)
     {
-        var relay = new ResponseRelay(exchange, _provider.Name, _translator, _provider.StreamIdleTimeout, Redact, logger);
+        var relay = new ResponseRelay(exchange, _provider.Name, _translator, _provider.StreamLimits, Redact, logger);
         AttemptResult result;
         if (UpstreamResponses.IsEventStream(upstream))
         {

@@ -12,12 +12,12 @@ namespace Gateway.Streaming;
 /// </summary>
 /// <param name="redact">Scrubs secrets from provider messages before they reach the client.</param>
 internal sealed partial class ResponseRelay(ChatExchange exchange, string providerName, IProvider translator,
-    TimeSpan streamIdleTimeout, Func<string, string> redact, ILogger logger)
+    StreamLimits streamLimits, Func<string, string> redact, ILogger logger)
 {
     public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
     {
         using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamIdleTimeout, clientAborted);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamLimits, clientAborted);
         if (end == StreamEnd.Completed)
         {
             await writer.CompleteAsync(clientAborted);
@@ -43,7 +43,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
     public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
     {
         var collector = new StreamCollector();
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamIdleTimeout, clientAborted);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamLimits, clientAborted);
         switch (end)
         {
             case StreamEnd.Completed:
@@ -80,7 +80,8 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
 
     private GatewayError StreamError(StreamEnd end, string? message) => end switch
     {
-        StreamEnd.IdleTimeout => GatewayError.UpstreamTimeout(),
+        StreamEnd.IdleTimeout or StreamEnd.TooLong => GatewayError.UpstreamTimeout(),
+        StreamEnd.TooLarge => GatewayError.UpstreamInvalidResponse(),
         StreamEnd.UpstreamError => GatewayError.StreamFailed(),
         StreamEnd.Malformed => GatewayError.UpstreamInvalidResponse(),
         _ => GatewayError.StreamInterrupted(),

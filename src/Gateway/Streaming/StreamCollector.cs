@@ -12,6 +12,7 @@ namespace Gateway.Streaming;
 internal sealed class StreamCollector : IChunkSink
 {
     private readonly SortedDictionary<int, ChoiceState> _choices = [];
+    private long _size;
     private Usage? _usage;
     private string? _fingerprint;
 
@@ -19,6 +20,17 @@ internal sealed class StreamCollector : IChunkSink
 
     public ValueTask WriteChunkAsync(ChatCompletionChunk chunk, CancellationToken cancellationToken)
     {
+        // The same bound as a whole JSON answer: a provider streaming forever must not fill the gateway's memory.
+        foreach (var choice in chunk.Choices ?? [])
+        {
+            _size += (choice.Delta?.Content?.Length ?? 0) + (choice.Delta?.ToolCalls?.GetRawText().Length ?? 0);
+        }
+
+        if (_size > Forwarding.UpstreamResponses.MaxCompletionBodyBytes)
+        {
+            throw new AnswerTooLargeException();
+        }
+
         _usage = chunk.Usage ?? _usage;
         _fingerprint ??= chunk.SystemFingerprint;
         foreach (var choice in chunk.Choices ?? [])

@@ -21,6 +21,12 @@ internal enum StreamEnd
     /// <summary>The provider went silent for longer than the idle timeout.</summary>
     IdleTimeout,
 
+    /// <summary>The stream ran longer than its total limit.</summary>
+    TooLong,
+
+    /// <summary>The answer grew past the size the gateway accepts (collected answers).</summary>
+    TooLarge,
+
     /// <summary>The client went away; the upstream read was cancelled with it.</summary>
     ClientGone,
 }
@@ -31,18 +37,24 @@ internal enum StreamEnd
 /// </summary>
 internal static class StreamPump
 {
+    /// <param name="limits">
+    /// The idle limit counts only the provider's silence: any bytes (comments included) reset it, and it is paused
+    /// while a slow client is being written to, so a slow reader is never reported as a provider timeout. The total
+    /// limit bounds the whole stream, however lively.
+    /// </param>
     public static async Task<(StreamEnd End, string? Message)> RunAsync(Stream upstream, IChatProvider translator, IChunkSink sink,
-        TimeSpan idleTimeout, CancellationToken clientAborted)
+        StreamLimits limits, CancellationToken clientAborted)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        idle.CancelAfter(idleTimeout);
+        using var idle = new CancellationTokenSource(limits.Idle);
+        using var total = new CancellationTokenSource(limits.Total);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, idle.Token, total.Token);
+        var live = new LivenessStream(upstream, () => idle.CancelAfter(limits.Idle));
         var sawFinish = false;
         var endMarker = translator.EndOfSequenceMarker is { } marker ? new EndOfSequence(marker) : null;
         try
         {
-            await foreach (var item in SseParser.Create(upstream, (_, data) => translator.ReadStreamEvent(data)).EnumerateAsync(idle.Token))
+            await foreach (var item in SseParser.Create(live, (_, data) => translator.ReadStreamEvent(data)).EnumerateAsync(reading.Token))
             {
-                idle.CancelAfter(idleTimeout);
                 var e = item.Data;
                 switch (e.Kind)
                 {
@@ -56,30 +68,38 @@ internal static class StreamPump
                 }
 
                 sawFinish |= e.Chunk!.Choices?.Exists(c => c.FinishReason is not null) == true;
+                idle.CancelAfter(Timeout.InfiniteTimeSpan);
                 if (endMarker is null)
                 {
                     await sink.WriteChunkAsync(e.Chunk, clientAborted);
-                    continue;
+                }
+                else
+                {
+                    foreach (var chunk in endMarker.Push(e.Chunk))
+                    {
+                        await sink.WriteChunkAsync(chunk, clientAborted);
+                    }
                 }
 
-                foreach (var chunk in endMarker.Push(e.Chunk))
-                {
-                    await sink.WriteChunkAsync(chunk, clientAborted);
-                }
+                idle.CancelAfter(limits.Idle);
             }
 
             // Some providers close without [DONE]; after a finish reason the answer is whole.
             await FlushAsync(endMarker, sink, clientAborted);
             return (sawFinish ? StreamEnd.Completed : StreamEnd.Truncated, null);
         }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested || !idle.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested || !(idle.IsCancellationRequested || total.IsCancellationRequested))
         {
             // Either the request was aborted, or a write found the client's connection closed.
             return (StreamEnd.ClientGone, null);
         }
         catch (OperationCanceledException)
         {
-            return (StreamEnd.IdleTimeout, null);
+            return (total.IsCancellationRequested ? StreamEnd.TooLong : StreamEnd.IdleTimeout, null);
+        }
+        catch (AnswerTooLargeException)
+        {
+            return (StreamEnd.TooLarge, null);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
@@ -95,3 +115,9 @@ internal static class StreamPump
         }
     }
 }
+
+/// <summary>How long a provider's stream may stay silent, and may last in all.</summary>
+internal readonly record struct StreamLimits(TimeSpan Idle, TimeSpan Total);
+
+/// <summary>A collected answer outgrew what the gateway accepts from a provider.</summary>
+internal sealed class AnswerTooLargeException() : Exception("The provider's answer is larger than the gateway accepts.");

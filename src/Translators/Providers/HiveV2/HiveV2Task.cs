@@ -11,6 +11,11 @@ namespace Gateway.Translators.Providers.HiveV2;
 /// </summary>
 internal static class HiveV2Task
 {
+    // Anything beyond these is not a real task (a V2 answer is at most 4,096 tokens after a 32,768-token prompt): a callback
+    // claiming more, or a negative count or charge, would only inflate or credit a key's usage and budget.
+    private const int MaxTokens = 1_000_000;
+    private const double MaxChargeUsd = 100;
+
     public static string? ReadTaskId(ReadOnlySpan<byte> body)
     {
         try
@@ -45,13 +50,23 @@ internal static class HiveV2Task
     {
         var taskId = String(root, "task_id") ?? String(root, "id");
         var state = String(root, "state");
-        long? charge = root.TryGetProperty("charge", out var c) && c.ValueKind == JsonValueKind.Number
-            ? (long)Math.Round(c.GetDouble() * 1_000_000, MidpointRounding.AwayFromZero)
-            : null;
+        long? charge = null;
+        if (root.TryGetProperty("charge", out var c) && c.ValueKind == JsonValueKind.Number)
+        {
+            var usd = c.GetDouble();
+            if (usd is < 0 or > MaxChargeUsd || double.IsNaN(usd))
+            {
+                return TaskState.Unreadable;
+            }
+
+            charge = (long)Math.Round(usd * 1_000_000, MidpointRounding.AwayFromZero);
+        }
+
         var first = root.TryGetProperty("status", out var statuses) && statuses.ValueKind == JsonValueKind.Array && statuses.GetArrayLength() > 0
             ? statuses[0]
             : default;
-        var code = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out var s) ? String(s, "code") : null;
+        // The seed's sample has the string "0"; a number is accepted too.
+        var code = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out var s) ? Code(s) : null;
         var message = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out s) ? String(s, "message") : null;
 
         if (state is "failed" or "error")
@@ -62,7 +77,8 @@ internal static class HiveV2Task
         if (code == "0" && first.TryGetProperty("response", out var response) && response.TryGetProperty("output", out var outputs)
             && outputs.ValueKind == JsonValueKind.Array && outputs.GetArrayLength() > 0)
         {
-            return new TaskState(TaskProgress.Finished, taskId, ToCompletion(outputs[0]), ChargeMicros: charge);
+            var completion = ToCompletion(outputs[0]);
+            return completion is null ? TaskState.Unreadable : new TaskState(TaskProgress.Finished, taskId, completion, ChargeMicros: charge);
         }
 
         // A finished task whose status code is not "0" (SUCCESS) failed.
@@ -74,8 +90,16 @@ internal static class HiveV2Task
         return new TaskState(TaskProgress.Pending, taskId);
     }
 
-    private static ChatCompletion ToCompletion(JsonElement output)
+    private static ChatCompletion? ToCompletion(JsonElement output)
     {
+        foreach (var name in (string[])["input_tokens", "total_output_tokens", "total_tokens"])
+        {
+            if (output.TryGetProperty(name, out var v) && (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n is < 0 or > MaxTokens))
+            {
+                return null;
+            }
+        }
+
         var choices = new List<CompletionChoice>();
         var outputTokens = 0;
         foreach (var choice in output.GetProperty("choices").EnumerateArray())
@@ -92,7 +116,13 @@ internal static class HiveV2Task
                 },
                 FinishReason = String(choice, "stop_reason"),
             });
-            outputTokens += Int(choice, "output_tokens") ?? 0;
+            var tokens = Int(choice, "output_tokens") ?? 0;
+            if (tokens is < 0 or > MaxTokens)
+            {
+                return null;
+            }
+
+            outputTokens += tokens;
         }
 
         var input = Int(output, "input_tokens");
@@ -108,6 +138,16 @@ internal static class HiveV2Task
             },
         };
     }
+
+    private static string? Code(JsonElement status) =>
+        status.ValueKind == JsonValueKind.Object && status.TryGetProperty("code", out var v)
+            ? v.ValueKind switch
+            {
+                JsonValueKind.String => v.GetString(),
+                JsonValueKind.Number => v.GetRawText(),
+                _ => null,
+            }
+            : null;
 
     private static string? String(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

@@ -1,4 +1,5 @@
 using Gateway.AsyncTasks;
+using Gateway.Auth;
 using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
@@ -43,6 +44,7 @@ public static class GatewayApp
         services.AddSingleton(configFile);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ConfigStore>();
+        services.AddSingleton<ClientAuth>();
         services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
         services.AddHttpForwarder();
@@ -64,6 +66,12 @@ public static class GatewayApp
 
         app.MapGatewayTelemetry();
         TokenCounter.Warm();
+        if (TrustedProxies.Options(config.Current.Server.TrustedProxies) is { } forwarded)
+        {
+            // The client address (throttles, logs) comes from X-Forwarded-For only when a trusted proxy sent it.
+            app.UseForwardedHeaders(forwarded);
+        }
+
         app.Use(RequestIds.Middleware);
         app.Use(app.Services.GetRequiredService<OpenAiStatusPages>().Middleware);
 
@@ -74,8 +82,9 @@ public static class GatewayApp
 
         var chat = app.Services.GetRequiredService<ChatCompletionsEndpoint>();
         app.MapPost("/v1/chat/completions", chat.HandleAsync);
-        app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config));
-        app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config));
+        var auth = app.Services.GetRequiredService<ClientAuth>();
+        app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config, auth));
+        app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config, auth));
         var usage = app.Services.GetRequiredService<UsageEndpoints>();
         app.MapGet("/v1/usage", usage.OwnAsync);
         app.MapGet("/admin/usage", usage.AdminAsync);

@@ -38,6 +38,11 @@ internal static partial class GatewayConfigCompiler
             errors.Add($"Server:PublicBaseUrl: required because provider '{asyncProvider.Name}' ({asyncProvider.Translator.Kind}) answers by callback.");
         }
 
+        foreach (var proxy in options.Server.TrustedProxies.Where(p => !TrustedProxies.TryParse(p, out _)))
+        {
+            errors.Add($"Server:TrustedProxies: '{proxy}' is neither an IP address nor a CIDR network (e.g. 10.0.0.0/8).");
+        }
+
         if (options.Server.MaxCallbackBodyBytes <= 0)
         {
             errors.Add("Server:MaxCallbackBodyBytes: must be a positive number of bytes.");

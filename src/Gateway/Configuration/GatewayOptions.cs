@@ -42,6 +42,15 @@ public sealed class ServerOptions
 
     /// <summary>Largest accepted callback body.</summary>
     public long MaxCallbackBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Failed authentications an address may make in a minute before it gets 429 (0 = no limit).</summary>
+    public int AuthFailuresPerMinute { get; set; } = 60;
+
+    /// <summary>
+    /// Proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-For</c> / <c>X-Forwarded-Proto</c> are believed;
+    /// from anyone else those headers are ignored. Read at start-up.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
 }
 
 public sealed class ProviderOptions

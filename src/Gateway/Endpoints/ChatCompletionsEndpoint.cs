@@ -19,6 +19,7 @@ namespace Gateway.Endpoints;
 /// </summary>
 internal sealed partial class ChatCompletionsEndpoint(
     ConfigStore config,
+    ClientAuth auth,
     ChatForwarder forwarder,
     RateLimiter limiter,
     IUsageSink usage,
@@ -31,10 +32,14 @@ internal sealed partial class ChatCompletionsEndpoint(
         using var span = RequestTelemetry.Start();
         var started = clock.GetTimestamp();
         var snapshot = config.Current;
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out var authError);
+        var key = auth.Authenticate(context, snapshot, out var authError);
         if (key is null)
         {
-            await RefuseAsync(context, span, authError!, null, null, false, started);
+            await ErrorWriter.WriteAsync(context, authError!);
+            var refusal = UsageRecords.Refused(RequestIds.Get(context), null, null, authError!.Status, authError.Code ?? "refused", false,
+                clock.GetElapsedTime(started), clock.GetUtcNow());
+            usage.CountAnonymous(refusal);
+            telemetry.Completed(refusal, span, anonymous: true);
             return;
         }
 

@@ -8,10 +8,10 @@ namespace Gateway.Endpoints;
 /// <summary><c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the models the calling key may use.</summary>
 internal static class ModelsEndpoint
 {
-    public static async Task ListAsync(HttpContext context, ConfigStore config)
+    public static async Task ListAsync(HttpContext context, ConfigStore config, ClientAuth auth)
     {
         var snapshot = config.Current;
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out var error);
+        var key = auth.Authenticate(context, snapshot, out var error);
         if (key is null)
         {
             await ErrorWriter.WriteAsync(context, error!);
@@ -33,10 +33,10 @@ internal static class ModelsEndpoint
         });
     }
 
-    public static async Task GetAsync(HttpContext context, string id, ConfigStore config)
+    public static async Task GetAsync(HttpContext context, string id, ConfigStore config, ClientAuth auth)
     {
         var snapshot = config.Current;
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out var error);
+        var key = auth.Authenticate(context, snapshot, out var error);
         if (key is null)
         {
             await ErrorWriter.WriteAsync(context, error!);

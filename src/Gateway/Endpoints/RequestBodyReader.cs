@@ -29,6 +29,9 @@ internal readonly record struct RequestBody(byte[]? Buffer, int Length, GatewayE
 /// </summary>
 internal static partial class RequestBodyReader
 {
+    private static readonly GatewayError MalformedBody = new(400, "invalid_request_error",
+        "The request body could not be read: its HTTP framing is malformed.", Code: "invalid_request_body");
+
     public static async Task<RequestBody> ReadAsync(HttpContext context, long limit, ILogger logger)
     {
         var request = context.Request;
@@ -75,13 +78,18 @@ internal static partial class RequestBodyReader
                 StatusCodes.Status413PayloadTooLarge => GatewayError.BodyTooLarge(limit),
                 StatusCodes.Status408RequestTimeout => new GatewayError(408, "invalid_request_error",
                     "The request body did not arrive in time.", Code: "request_timeout"),
-                _ => new GatewayError(400, "invalid_request_error",
-                    "The request body could not be read: its HTTP framing is malformed.", Code: "invalid_request_body"),
+                _ => MalformedBody,
             });
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException or IOException)
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException || context.RequestAborted.IsCancellationRequested)
         {
             return default;
+        }
+        catch (IOException ex)
+        {
+            // Kestrel reports some broken chunked framing (a chunk size that overflows) as an I/O error, not as a bad request.
+            Log.BadBody(logger, 400, ex.Message);
+            return new RequestBody(null, 0, MalformedBody);
         }
     }
 

@@ -9,11 +9,20 @@ internal sealed class JournalUsageStore : IUsageStore
     private readonly Lock _gate = new();
     private readonly UsageJournal _journal;
     private readonly Dictionary<RollupKey, RollupTotals> _rollups = [];
-    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
 
-    public JournalUsageStore(UsageJournal journal, DateOnly oldestKept)
+    // Ids of recent records, so a replayed batch is not counted twice. Bounded: duplicates only ever come from a
+    // replay shortly after the write (a spill), never from long ago.
+    private const int SeenCapacity = 100_000;
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private readonly Queue<string> _seenOrder = new();
+    private readonly int _retentionDays;
+    private DateOnly _prunedOn;
+
+    public JournalUsageStore(UsageJournal journal, DateOnly oldestKept, int retentionDays)
     {
         _journal = journal;
+        _retentionDays = retentionDays;
+        _prunedOn = oldestKept.AddDays(retentionDays);
         journal.DeleteOlderThan(oldestKept);
         foreach (var record in journal.ReadDaily())
         {
@@ -36,6 +45,8 @@ internal sealed class JournalUsageStore : IUsageStore
             {
                 Apply(record);
             }
+
+            PruneDaily();
         }
 
         return Task.CompletedTask;
@@ -51,11 +62,36 @@ internal sealed class JournalUsageStore : IUsageStore
         }
     }
 
+    /// <summary>Once a day, while running: days past the retention leave the journal and the rollups.</summary>
+    private void PruneDaily()
+    {
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        if (today <= _prunedOn)
+        {
+            return;
+        }
+
+        _prunedOn = today;
+        var oldestKept = today.AddDays(-_retentionDays);
+        _journal.DeleteOlderThan(oldestKept);
+        var cutoff = oldestKept.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var key in _rollups.Keys.Where(k => string.CompareOrdinal(k.Day, cutoff) < 0).ToList())
+        {
+            _rollups.Remove(key);
+        }
+    }
+
     private void Apply(UsageRecord record)
     {
         if (!_seen.Add(record.Id))
         {
             return;
+        }
+
+        _seenOrder.Enqueue(record.Id);
+        if (_seenOrder.Count > SeenCapacity)
+        {
+            _seen.Remove(_seenOrder.Dequeue());
         }
 
         var key = RollupKey.Of(record);

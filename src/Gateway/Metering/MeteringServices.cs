@@ -18,7 +18,7 @@ internal static class MeteringServices
         else
         {
             services.AddSingleton<IUsageStore>(sp => new JournalUsageStore(sp.GetRequiredService<UsageJournal>(),
-                DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-settings.RetentionDays)));
+                DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-settings.RetentionDays), settings.RetentionDays));
         }
 
         services.AddSingleton<UsagePipeline>();

@@ -14,7 +14,7 @@ namespace Gateway.Metering;
 /// day, key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
 /// <c>key</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
-internal sealed class UsageEndpoints(ConfigStore config, IUsageStore store, MeteringSettings settings, TimeProvider clock)
+internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, MeteringSettings settings, TimeProvider clock)
 {
     public Task OwnAsync(HttpContext context) => HandleAsync(context, admin: false);
 
@@ -22,7 +22,7 @@ internal sealed class UsageEndpoints(ConfigStore config, IUsageStore store, Mete
 
     private async Task HandleAsync(HttpContext context, bool admin)
     {
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, config.Current, out var authError);
+        var key = auth.Authenticate(context, out var authError);
         if (key is null)
         {
             await ErrorWriter.WriteAsync(context, authError!);

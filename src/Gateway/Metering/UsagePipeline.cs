@@ -20,6 +20,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
     private readonly UsageJournal _journal;
     private readonly ILogger<UsagePipeline> _logger;
     private readonly GatewayMetrics _metrics;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Day, string Outcome, int Status), long> _anonymous = new();
 
     public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, GatewayMetrics metrics, ILogger<UsagePipeline> logger)
     {
@@ -39,6 +40,29 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
 
     /// <summary>Bytes waiting in the spill files for the store to come back.</summary>
     public long SpillBytes => _journal.SpillBytes();
+
+    public void CountAnonymous(UsageRecord refusal) =>
+        _anonymous.AddOrUpdate((refusal.Day, refusal.Outcome, refusal.Status), 1, (_, n) => n + 1);
+
+    /// <summary>The anonymous refusals counted since the last call, as one aggregate record per day, outcome and status.</summary>
+    private List<UsageRecord> TakeAnonymous()
+    {
+        var records = new List<UsageRecord>();
+        foreach (var cell in _anonymous.Keys)
+        {
+            if (_anonymous.TryRemove(cell, out var n) && n > 0)
+            {
+                records.Add(new UsageRecord
+                {
+                    Id = UsageRecords.NewId(), RequestId = "(aggregate)", Key = UsageRecords.None, Model = UsageRecords.None,
+                    Status = cell.Status, Outcome = cell.Outcome, Count = n,
+                    Timestamp = DateTimeOffset.ParseExact(cell.Day, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal),
+                });
+            }
+        }
+
+        return records;
+    }
 
     public void Record(UsageRecord record)
     {
@@ -82,6 +106,11 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
 
             if (DateTime.UtcNow >= nextReplay)
             {
+                if (TakeAnonymous() is { Count: > 0 } anonymous)
+                {
+                    await WriteOrSpillAsync(anonymous, stoppingToken);
+                }
+
                 SyncJournal();
                 await ReplaySpillsAsync(stoppingToken);
                 nextReplay = DateTime.UtcNow + ReplayInterval;
@@ -94,7 +123,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         await base.StopAsync(cancellationToken);
         // Drain what is still buffered: to the store if it answers, else to the spill.
         _buffer.Writer.TryComplete();
-        var rest = new List<UsageRecord>();
+        var rest = TakeAnonymous();
         while (_buffer.Reader.TryRead(out var record))
         {
             rest.Add(record);

@@ -39,6 +39,12 @@ internal sealed record UsageRecord
     public double? TimeToFirstTokenMs { get; init; }
     public DateTimeOffset Timestamp { get; init; }
 
+    /// <summary>How many requests this record stands for: absent (1) for one request; more for an aggregate of anonymous refusals.</summary>
+    public long? Count { get; init; }
+
+    [JsonIgnore]
+    public long Requests => Count ?? 1;
+
     [JsonIgnore]
     public string Day => Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 

@@ -23,8 +23,8 @@ internal sealed class RollupTotals
 
     public void Add(UsageRecord r)
     {
-        Requests++;
-        FailedRequests += r.Failed ? 1 : 0;
+        Requests += r.Requests;
+        FailedRequests += r.Failed ? r.Requests : 0;
         EstimatedRequests += r.Estimated ? 1 : 0;
         PromptTokens += r.PromptTokens;
         CompletionTokens += r.CompletionTokens;
@@ -58,7 +58,7 @@ internal sealed class RollupTotals
     }
 
     public long[] Values(UsageRecord r) =>
-        [1, r.Failed ? 1 : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0];
+        [r.Requests, r.Failed ? r.Requests : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0];
 
     public long[] Values() => [Requests, FailedRequests, EstimatedRequests, PromptTokens, CompletionTokens, CostMicros, ProviderCostMicros];
 }

@@ -28,7 +28,8 @@ internal sealed partial class RequestTelemetry(GatewayMetrics metrics, ILoggerFa
         }
     }
 
-    public void Completed(UsageRecord record, Activity? span)
+    /// <param name="anonymous">A request without a valid key: logged at Debug only, since strangers could flood the log.</param>
+    public void Completed(UsageRecord record, Activity? span, bool anonymous = false)
     {
         metrics.RequestCompleted(record);
         if (span is not null)
@@ -36,12 +37,15 @@ internal sealed partial class RequestTelemetry(GatewayMetrics metrics, ILoggerFa
             Describe(span, record);
         }
 
-        if (_accessLog.IsEnabled(LogLevel.Information))
+        var level = anonymous ? LogLevel.Debug : LogLevel.Information;
+        if (_accessLog.IsEnabled(level))
         {
-            Log.Access(_accessLog, record.RequestId, record.Key, record.Model, record.Provider ?? "-", record.Status, record.Outcome,
+#pragma warning disable CA1873 // Guarded above; the analyzer does not follow a level held in a variable.
+            Log.Access(_accessLog, level, record.RequestId, record.Key, record.Model, record.Provider ?? "-", record.Status, record.Outcome,
                 record.PromptTokens, record.CompletionTokens, record.Estimated ? " (estimated)" : "", Money.Usd(record.CostMicros),
                 Math.Round(record.LatencyMs, 1),
                 record.TimeToFirstTokenMs is { } t ? Math.Round(t, 1).ToString(CultureInfo.InvariantCulture) + "ms" : "-", record.Streamed);
+#pragma warning restore CA1873
         }
     }
 
@@ -73,9 +77,9 @@ internal sealed partial class RequestTelemetry(GatewayMetrics metrics, ILoggerFa
 
     private static partial class Log
     {
-        [LoggerMessage(100, LogLevel.Information,
+        [LoggerMessage(EventId = 100, Message =
             "{RequestId} key={Key} model={Model} provider={Provider} status={Status} outcome={Outcome} tokens={PromptTokens}+{CompletionTokens}{Estimated} cost={CostUsd} latency={LatencyMs}ms ttft={Ttft} streamed={Streamed}")]
-        public static partial void Access(ILogger logger, string requestId, string key, string model, string provider, int status, string outcome,
+        public static partial void Access(ILogger logger, LogLevel level, string requestId, string key, string model, string provider, int status, string outcome,
             int promptTokens, int completionTokens, string estimated, string costUsd, double latencyMs, string ttft, bool streamed);
     }
 }

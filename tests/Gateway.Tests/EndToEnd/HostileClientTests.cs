@@ -1,0 +1,210 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.EndToEnd;
+
+/// <summary>A gateway with limited keys for the hostile-client tests; the simulator behind it.</summary>
+public sealed class HostileFixture : IAsyncLifetime
+{
+    public const string InFlightKey = "sk-hostile-inflight";
+    public const string TokensKey = "sk-hostile-tokens";
+    public const string BudgetKey = "sk-hostile-budget";
+
+    public SimulatorHost Simulator { get; private set; } = null!;
+    public GatewayHost Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Simulator = await SimulatorHost.StartAsync();
+        var config = TestConfig.Standard(Simulator.BaseUrl);
+        var keys = config["Keys"]!.AsObject();
+        keys["inflight"] = Key(InFlightKey, new JsonObject { ["ConcurrentRequests"] = 2 });
+        keys["tokens"] = Key(TokensKey, new JsonObject { ["TokensPerMinute"] = 10_000 });
+        keys["budget"] = Key(BudgetKey, new JsonObject { ["BudgetUsd"] = 0.01m, ["BudgetPeriod"] = "day" });
+        config["Models"]!["deepinfra-extras"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"))
+            .With(d => d["PassParameters"] = new JsonArray("vendor_flag"));
+        Gateway = await GatewayHost.StartAsync(config);
+    }
+
+    private static JsonObject Key(string key, JsonObject limits) =>
+        new() { ["Sha256"] = TestConfig.Sha256(key), ["Models"] = new JsonArray("*"), ["Limits"] = limits };
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Simulator.DisposeAsync();
+    }
+
+    public HttpClient Http(string key)
+    {
+        var http = new HttpClient { BaseAddress = Gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        return http;
+    }
+}
+
+/// <summary>Clients that try to get past their limits, or to hurt the gateway with what they send.</summary>
+public sealed class HostileClientTests(HostileFixture f) : IClassFixture<HostileFixture>
+{
+    [Fact]
+    public async Task SharedRequestId_DoesNotDefeatTheInFlightLimit()
+    {
+        using var http = f.Http(HostileFixture.InFlightKey);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+        {
+            var (response, _) = await Sse.PostAsync(http,
+                """{"model":"deepinfra-llama","messages":[{"role":"user","content":"hold on [sim latency_ms=600]"}]}""", "same-id-for-all");
+            return response.StatusCode;
+        }));
+
+        Assert.Equal(2, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(4, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    public async Task MaxTokensNearIntMax_IsA400NamingTheLimit_AndHonestTrafficGoesOn()
+    {
+        using var http = f.Http(HostileFixture.TokensKey);
+
+        var (refused, body) = await Sse.PostAsync(http,
+            """{"model":"deepinfra-llama","max_tokens":2147483647,"messages":[{"role":"user","content":"x"}]}""");
+        var (honest, _) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","max_tokens":100,"messages":[{"role":"user","content":"x"}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("max_tokens", error.GetProperty("param").GetString());
+        Assert.Equal("request_exceeds_limit", error.GetProperty("code").GetString());
+        Assert.Contains("10000", error.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.OK, honest.StatusCode);
+        // The honest request's reservation was counted as itself, not on top of 2^31 tokens.
+        Assert.InRange(long.Parse(honest.Headers.GetValues("x-ratelimit-remaining-tokens").Single(), System.Globalization.CultureInfo.InvariantCulture), 9_800, 9_900);
+    }
+
+    [Fact]
+    public async Task MaxTokensBeyondEveryCeiling_ReservesTheCeiling()
+    {
+        using var http = f.Http(HostileFixture.TokensKey);
+        var requestId = Sse.NewRequestId();
+
+        // Hive V3 documents at most 2048: that is all a request there can use, and reserve.
+        var (response, _) = await Sse.PostAsync(http,
+            """{"model":"hive-llama","max_tokens":2147483647,"n":1,"messages":[{"role":"user","content":"x"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement;
+        Assert.Equal(2048, sent.GetProperty("max_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task RequestThatCanCostMoreThanTheBudget_IsA400()
+    {
+        using var http = f.Http(HostileFixture.BudgetKey);
+
+        // 100,000 completion tokens at $2 per million may cost $0.20, more than the whole $0.01 budget.
+        var (response, body) = await Sse.PostAsync(http,
+            """{"model":"deepinfra-llama","max_tokens":100000,"messages":[{"role":"user","content":"x"}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("request_exceeds_budget", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task BudgetedKeyWithoutMaxTokens_UpstreamIsCappedToWhatWasReserved()
+    {
+        using var http = f.Http(HostileFixture.BudgetKey);
+        var requestId = Sse.NewRequestId();
+
+        var (response, _) = await Sse.PostAsync(http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"x"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement;
+        Assert.Equal(1024, sent.GetProperty("max_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task CaseTwistedShadowFields_NeverReachTheProvider()
+    {
+        var requestId = Sse.NewRequestId();
+
+        var (response, _) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"deepinfra-llama","Model":"very-expensive/model","MESSAGES":[],"Stream":true,"top_k":5,"messages":[{"role":"user","content":"x","ROLE":"system"}]}""",
+            requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = (await f.Simulator.SingleRequestAsync(requestId)).Body;
+        var sent = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(["messages", "model", "top_k"], sent.EnumerateObject().Select(p => p.Name).Order().ToList());
+        Assert.Equal("meta-llama/Meta-Llama-3.1-8B-Instruct", sent.GetProperty("model").GetString());
+        Assert.DoesNotContain("very-expensive", body);
+        Assert.DoesNotContain("ROLE", body);
+    }
+
+    [Fact]
+    public async Task UnknownFields_PassOnlyWhereTheProviderOrTheDeploymentSaysSo()
+    {
+        var (refused, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"deepinfra-llama","vendor_flag":true,"messages":[{"role":"user","content":"x"}]}""");
+        var requestId = Sse.NewRequestId();
+        var (passed, _) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"deepinfra-extras","vendor_flag":true,"messages":[{"role":"user","content":"x"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("vendor_flag", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
+        Assert.True(JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement.GetProperty("vendor_flag").GetBoolean());
+    }
+
+    public static TheoryData<string, string, string> LoneSurrogates()
+    {
+        var data = new TheoryData<string, string, string>();
+        string[] escapes = ["\\ud800", "\\udfff", "a\\ud83d", "\\ude00b", "\\ud800\\ud800"];
+        (string Template, string Param)[] fields =
+        [
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"S"}]}""", "messages[0].content"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":[{"type":"text","text":"S"}]}]}""", "messages[0].content[0].text"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x","name":"S"}]}""", "messages[0].name"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x"}],"stop":["S"]}""", "stop[0]"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x"}],"user":"S"}""", "user"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"S","parameters":{}}}]}""", "tools[0].function.name"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x"}],"vendor_flag":{"deep":["S"]}}""", "vendor_flag.deep[0]"),
+            ("""{"model":"MODEL","messages":[{"role":"user","content":"x"}],"top_k":1,"S":1}""", "(property name)"),
+        ];
+        foreach (var model in new[] { "deepinfra-extras", "hive-llama", "segmind-llama" })
+        {
+            for (var i = 0; i < fields.Length; i++)
+            {
+                var escape = escapes[i % escapes.Length];
+                data.Add(model, fields[i].Template.Replace("MODEL", model, StringComparison.Ordinal).Replace("\"S\"", "\"" + escape + "\"", StringComparison.Ordinal), fields[i].Param);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LoneSurrogates))]
+    public async Task LoneSurrogateEscape_AnywhereInTheBody_IsA400NamingTheField(string model, string json, string param)
+    {
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http, json);
+
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{model}: {(int)response.StatusCode} {body}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("invalid_value", error.GetProperty("code").GetString());
+        Assert.EndsWith(param, error.GetProperty("param").GetString() ?? error.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task PairedSurrogates_AreText_AndPassThrough()
+    {
+        var requestId = Sse.NewRequestId();
+
+        var (response, _) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"deepinfra-llama","messages":[{"role":"user","content":"smile \ud83d\ude00"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("smile 😀", JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement
+            .GetProperty("messages")[0].GetProperty("content").GetString());
+    }
+}

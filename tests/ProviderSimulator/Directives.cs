@@ -7,7 +7,7 @@ namespace ProviderSimulator;
 /// Fault knobs. Per request they ride in the prompt as <c>[sim key=value ...]</c> (so they pass
 /// through any gateway translation); per run they are set with <c>POST /_sim/faults</c>.
 /// Knobs: latency_ms, status, error_message, body (native|html|malformed|empty), retry_after,
-/// malformed, truncate_after, chunk_delay_ms, reset, no_usage, words, finish, error_event_after,
+/// malformed, truncate_after, chunk_delay_ms, ping_every_ms, reset, no_usage, words, finish, error_event_after,
 /// sse_for_json, only (a provider name the knobs are limited to).
 /// </summary>
 public sealed partial class Directives

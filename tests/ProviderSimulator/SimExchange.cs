@@ -61,7 +61,16 @@ public sealed class SimExchange(HttpContext context, LoggedRequest entry, Direct
     {
         if (_chunksWritten > 0 && Knobs.Int("chunk_delay_ms") is { } delay)
         {
-            await Task.Delay(delay, Aborted);
+            // ping_every_ms: SSE comments while waiting, as providers send to keep connections alive.
+            var ping = Knobs.Int("ping_every_ms") ?? delay;
+            for (var waited = 0; waited < delay; waited += ping)
+            {
+                await Task.Delay(Math.Min(ping, delay - waited), Aborted);
+                if (waited + ping < delay)
+                {
+                    await WriteRawAsync(": ping\n\n"u8.ToArray());
+                }
+            }
         }
 
         if (Knobs.Int("truncate_after") is { } cut && _chunksWritten >= cut)

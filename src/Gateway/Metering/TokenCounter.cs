@@ -19,8 +19,11 @@ internal static class TokenCounter
 
     private static readonly Lazy<Tokenizer> Cl100k = new(() => TiktokenTokenizer.CreateForEncoding("cl100k_base"));
 
-    /// <summary>Loads the vocabulary in the background at start-up, so no request waits for it.</summary>
-    public static void Warm() => _ = Task.Run(() => Cl100k.Value);
+    /// <summary>
+    /// Loads the vocabulary in the background at start-up, so no request waits for it; on a thread of its own, since
+    /// the second of CPU it takes would otherwise hold a thread-pool thread that timers and requests need.
+    /// </summary>
+    public static void Warm() => _ = Task.Factory.StartNew(() => Cl100k.Value, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public static int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : Cl100k.Value.CountTokens(text);
 

@@ -176,6 +176,41 @@ public sealed class ProviderContractTests(ContractHarness h) : IClassFixture<Con
     }
 
     [Fact]
+    public async Task HiveV2_CallbackAboutAnotherTaskOrWithAbsurdFigures_IsRefused_TheGenuineOneTaken()
+    {
+        Answer("/api/v2/task/async", """{"task_id":"9d8473a0-82a6-11ef-bc2e-97ff9ad6e279"}""");
+        var pending = h.Gateway.Chat(ContractHarness.HiveV2Model).CompleteChatAsync(SeedConversation(), SeedOptions());
+        await Eventually.TrueAsync(() => Task.FromResult(h.Provider.LogEntries.Any(e => e.RequestMessage.Path == "/api/v2/task/async")));
+        var callbackUrl = ContractHarness.Body(h.Received("/api/v2/task/async"))["callback_url"]!.GetValue<string>();
+        var seed = ContractHarness.Seed("hive-v2.result.json");
+        using var http = new HttpClient();
+
+        // A valid token does not make any task body acceptable: it names one task, and the figures must be possible.
+        var otherTask = seed.Replace("\"task_id\": \"9d8473a0-82a6-11ef-bc2e-97ff9ad6e279\"", "\"task_id\": \"someone-elses-task\"", StringComparison.Ordinal);
+        var negativeCharge = seed.Replace("\"charge\": 0.000065,\n    \"state\"", "\"charge\": -5,\n    \"state\"", StringComparison.Ordinal);
+        var absurdTokens = seed.Replace("\"input_tokens\": 47", "\"input_tokens\": -47", StringComparison.Ordinal);
+        Assert.NotEqual(seed, otherTask);
+        Assert.NotEqual(seed, negativeCharge);
+        Assert.NotEqual(seed, absurdTokens);
+        await Eventually.TrueAsync(async () =>
+        {
+            // The task id is recorded just after the submit answer; until then the waiter alone checks it.
+            using var refused = await http.PostAsync(callbackUrl, new StringContent(otherTask, System.Text.Encoding.UTF8, "application/json"));
+            return refused.StatusCode == HttpStatusCode.BadRequest;
+        });
+        foreach (var forged in new[] { negativeCharge, absurdTokens })
+        {
+            using var refused = await http.PostAsync(callbackUrl, new StringContent(forged, System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("invalid_task", await refused.Content.ReadAsStringAsync());
+        }
+
+        using var genuine = await http.PostAsync(callbackUrl, new StringContent(seed, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, genuine.StatusCode);
+        AssertSeedAnswer((await pending).Value);
+    }
+
+    [Fact]
     public async Task HiveV2_SeedResult_ByPolling()
     {
         Answer("/api/v2/task/async", """{"task_id":"9d8473a0-82a6-11ef-bc2e-97ff9ad6e279"}""");

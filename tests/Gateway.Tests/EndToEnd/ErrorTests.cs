@@ -336,6 +336,19 @@ public sealed class ErrorTests(GatewayFixture f) : IClassFixture<GatewayFixture>
         Assert.Equal("upstream_timeout", JsonDocument.Parse(data[^1]).RootElement.GetProperty("error").GetProperty("code").GetString());
     }
 
+    [Fact]
+    public async Task StreamQuietButPinging_IsAlive()
+    {
+        // Idle timeout 2 s; chunks come every 3 s, with SSE comments every 0.2 s between them (margins wide enough that a
+        // loaded test machine cannot mistake one for the other).
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"quiet-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=2 chunk_delay_ms=3000 ping_every_ms=200]"}]}""");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(Sse.DataLines(body)[^1] == "[DONE]", body);
+        Assert.DoesNotContain("ping", body);
+    }
+
     [Theory]
     [InlineData("GET", "/v1/chat/completions", 405)]
     [InlineData("POST", "/v1/nothing", 404)]

@@ -79,6 +79,7 @@ public static class TestConfig
                 // Port 9 (discard) is closed on loopback: connections are refused at once.
                 ["unreachable"] = Provider("deepinfra", "http://127.0.0.1:9", "GW_TEST_DEEPINFRA_KEY"),
                 ["hive-slow"] = Provider("hive-v3", sim, "GW_TEST_HIVE_KEY", responseTimeout: 1, idleTimeout: 1),
+                ["deepinfra-quiet"] = Provider("deepinfra", sim, "GW_TEST_DEEPINFRA_KEY", responseTimeout: 10, idleTimeout: 2),
             },
             ["Models"] = new JsonObject
             {
@@ -97,6 +98,7 @@ public static class TestConfig
                 ["segmind-wrong-key"] = Model(("segmind-wrong-key", "llama-v3p1-8b-instruct")),
                 ["unreachable-llama"] = Model(("unreachable", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
                 ["slow-llama"] = Model(("hive-slow", "meta-llama/llama-3.2-1b-instruct")),
+                ["quiet-llama"] = Model(("deepinfra-quiet", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
                 ["misconfigured-llama"] = Model(("deepinfra", "no-such/model")),
             },
             ["Keys"] = new JsonObject

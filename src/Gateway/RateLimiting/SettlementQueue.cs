@@ -42,7 +42,45 @@ internal sealed partial class SettlementQueue : BackgroundService
     /// <summary>Settlements not yet taken by the engine (queued, retrying); spilled ones are not counted.</summary>
     public int Pending => Volatile.Read(ref _pending);
 
+    /// <summary>
+    /// Applies the settlement at once (a request's slot is free again as soon as it ends); only one the engine does not
+    /// take goes to the queue to be retried.
+    /// </summary>
     public void Enqueue(Settlement settlement)
+    {
+        Interlocked.Increment(ref _pending);
+        var attempt = _engine.SettleAsync(settlement);
+        if (attempt.IsCompletedSuccessfully)
+        {
+            Done(settlement);
+            return;
+        }
+
+        _ = FinishAsync(settlement, attempt);
+    }
+
+    private async Task FinishAsync(Settlement settlement, Task attempt)
+    {
+        try
+        {
+            await attempt.WaitAsync(AttemptTimeout, _clock);
+            Done(settlement);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Retried by the background loop until the engine takes it.
+            _incoming.Writer.TryWrite(settlement);
+        }
+    }
+
+    private void Done(Settlement settlement)
+    {
+        Interlocked.Decrement(ref _pending);
+        _metrics.Settlement(settlement.Cancel ? "cancelled" : "settled");
+    }
+
+    /// <summary>Queues a settlement read back from disk; the loop applies it.</summary>
+    private void Requeue(Settlement settlement)
     {
         Interlocked.Increment(ref _pending);
         _incoming.Writer.TryWrite(settlement);
@@ -52,7 +90,7 @@ internal sealed partial class SettlementQueue : BackgroundService
     {
         foreach (var replayed in ReadSpill())
         {
-            Enqueue(replayed);
+            Requeue(replayed);
         }
 
         var batch = new List<Settlement>(BatchSize);
@@ -137,8 +175,7 @@ internal sealed partial class SettlementQueue : BackgroundService
         {
             if (outcomes[i])
             {
-                Interlocked.Decrement(ref _pending);
-                _metrics.Settlement(items[i].Item.Cancel ? "cancelled" : "settled");
+                Done(items[i].Item);
                 continue;
             }
 

@@ -11,6 +11,7 @@ public sealed class HostileFixture : IAsyncLifetime
     public const string InFlightKey = "sk-hostile-inflight";
     public const string TokensKey = "sk-hostile-tokens";
     public const string BudgetKey = "sk-hostile-budget";
+    public const string PacedKey = "sk-hostile-paced";
 
     public SimulatorHost Simulator { get; private set; } = null!;
     public GatewayHost Gateway { get; private set; } = null!;
@@ -23,6 +24,13 @@ public sealed class HostileFixture : IAsyncLifetime
         keys["inflight"] = Key(InFlightKey, new JsonObject { ["ConcurrentRequests"] = 2 });
         keys["tokens"] = Key(TokensKey, new JsonObject { ["TokensPerMinute"] = 10_000 });
         keys["budget"] = Key(BudgetKey, new JsonObject { ["BudgetUsd"] = 0.01m, ["BudgetPeriod"] = "day" });
+        keys["paced"] = Key(PacedKey, new JsonObject { ["ConcurrentRequests"] = 1 });
+        var paced = TestConfig.Provider("deepinfra", Simulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY");
+        paced["RequestsPerSecond"] = 1;
+        paced["WhenLimited"] = "queue";
+        paced["MaxQueueSeconds"] = 10;
+        config["Providers"]!["paced"] = paced;
+        config["Models"]!["paced-llama"] = TestConfig.Model(("paced", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
         config["Models"]!["deepinfra-extras"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"))
             .With(d => d["PassParameters"] = new JsonArray("vendor_flag"));
         Gateway = await GatewayHost.StartAsync(config);
@@ -154,6 +162,38 @@ public sealed class HostileClientTests(HostileFixture f) : IClassFixture<Hostile
         Assert.Equal("vendor_flag", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
         Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
         Assert.True(JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement.GetProperty("vendor_flag").GetBoolean());
+    }
+
+    [Fact]
+    public async Task ClientLeavingWhileQueuedAtTheProviderPacer_ReleasesItsSlot_AndIsMetered()
+    {
+        using var http = f.Http(HostileFixture.PacedKey);
+        const string Body = """{"model":"paced-llama","messages":[{"role":"user","content":"x"}]}""";
+        // Warm the path, and let its pacing slot age out; then one request takes the provider's one slot of this second,
+        // and the next has to queue for the following one.
+        Assert.Equal(HttpStatusCode.OK, (await Sse.PostAsync(http, Body)).Response.StatusCode);
+        await Task.Delay(TimeSpan.FromMilliseconds(1100));
+        Assert.Equal(HttpStatusCode.OK, (await Sse.PostAsync(http, Body)).Response.StatusCode);
+        var leaving = Sse.NewRequestId();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250)))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body) };
+            request.Headers.Add("x-request-id", leaving);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => http.SendAsync(request, cts.Token));
+        }
+
+        // Its in-flight slot (the key allows one) was given back: the next request is admitted, not refused.
+        HttpResponseMessage? next = null;
+        await Eventually.TrueAsync(async () =>
+        {
+            (next, _) = await Sse.PostAsync(http, Body);
+            return next.StatusCode != HttpStatusCode.TooManyRequests || next.Headers.RetryAfter is null;
+        }, TimeSpan.FromSeconds(5), "the slot of the request that left was never released");
+        Assert.Equal(HttpStatusCode.OK, next!.StatusCode);
+        // And the request that left was metered.
+        var journal = f.Gateway.JournalDirectory;
+        await Eventually.TrueAsync(() => Task.FromResult(Directory.EnumerateFiles(journal, "usage-*.jsonl").SelectMany(File.ReadAllLines)
+            .Any(l => l.Contains(leaving, StringComparison.Ordinal) && l.Contains("client_closed", StringComparison.Ordinal))));
     }
 
     public static TheoryData<string, string, string> LoneSurrogates()

@@ -4,6 +4,7 @@ using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
 using Gateway.Redis;
@@ -56,6 +57,7 @@ public static class GatewayApp
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<OpenAiStatusPages>();
         services.AddMetering(configuration);
+        services.AddGatewayLifecycle(configuration);
         return services;
     }
 
@@ -88,8 +90,8 @@ public static class GatewayApp
         var usage = app.Services.GetRequiredService<UsageEndpoints>();
         app.MapGet("/v1/usage", usage.OwnAsync);
         app.MapGet("/admin/usage", usage.AdminAsync);
-        app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", () => config.Current.Models.Count > 0 ? Results.Text("ready") : Results.StatusCode(503));
+        ReadinessEndpoints.Map(app);
+        app.Services.GetRequiredService<StartupChecks>().Report();
         return app;
     }
 }

@@ -4,6 +4,7 @@ using Gateway.Auth;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
 using Gateway.Telemetry;
@@ -24,6 +25,7 @@ internal sealed partial class ChatCompletionsEndpoint(
     RateLimiter limiter,
     IUsageSink usage,
     RequestTelemetry telemetry,
+    GatewayLifecycle lifecycle,
     TimeProvider clock,
     ILogger<ChatCompletionsEndpoint> logger)
 {
@@ -69,7 +71,11 @@ internal sealed partial class ChatCompletionsEndpoint(
             return;
         }
 
-        // From here on the reservation is settled and the request recorded whatever happens.
+        // From here on the reservation is settled and the request recorded whatever happens. Everything downstream
+        // stops when the client leaves, or when this replica's shutdown grace is over.
+        var clientAborted = context.RequestAborted;
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, lifecycle.ServerStopping);
+        context.RequestAborted = stopping.Token;
         AttemptResult? result = null;
         try
         {
@@ -88,11 +94,31 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
         finally
         {
+            context.RequestAborted = clientAborted;
+            if (result?.Outcome == AttemptOutcome.ClientGone && !clientAborted.IsCancellationRequested && lifecycle.ServerStopping.IsCancellationRequested)
+            {
+                result = await EndedByShutdownAsync(context);
+            }
+
             var status = result?.Outcome == AttemptOutcome.ClientGone ? 499 : result?.Error?.Status ?? context.Response.StatusCode;
             var record = UsageRecords.From(exchange, result, status);
             limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
             Finish(record, span);
         }
+    }
+
+    /// <summary>The grace is over and the request still runs: its client is told, in the answer or as the stream's last event.</summary>
+    private static async Task<AttemptResult> EndedByShutdownAsync(HttpContext context)
+    {
+        var error = GatewayError.ServerShuttingDown();
+        if (context.Response.HasStarted)
+        {
+            await ErrorWriter.WriteEventAsync(context.Response, error, context.RequestAborted);
+            return AttemptResult.During(error);
+        }
+
+        await ErrorWriter.WriteAsync(context, error);
+        return AttemptResult.Before(error, retryable: false);
     }
 
     private void Finish(UsageRecord record, Activity? span)

@@ -39,6 +39,23 @@ internal static class ErrorWriter
         }
     }
 
+    /// <summary>An error as the last event of a stream that has already begun (no <c>[DONE]</c> follows).</summary>
+    public static async Task WriteEventAsync(HttpResponse response, GatewayError error, CancellationToken cancellationToken)
+    {
+        var output = response.BodyWriter;
+        output.Write("data: "u8);
+        Write(output, error);
+        output.Write("\n\n"u8);
+        try
+        {
+            await output.FlushAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left; nothing more to tell it.
+        }
+    }
+
     public static void Write(IBufferWriter<byte> output, GatewayError error)
     {
         using var w = new Utf8JsonWriter(output, Translators.Contract.OpenAiJson.WriterOptions);

@@ -38,6 +38,9 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
     // Failures of the provider are told in the gateway's own stable words: the provider's name, status and text stay in
     // the gateway's log (hostnames, account names and internal messages are nobody else's business).
 
+    public static GatewayError ServerShuttingDown() => new(503, ServerError,
+        "This gateway replica is shutting down; retry, another one will answer.", Code: "server_shutting_down") { RetryAfter = TimeSpan.FromSeconds(1) };
+
     public static GatewayError ProviderNotConfigured() => new(502, ServerError,
         "The model's provider is not configured on this gateway.", Code: "provider_not_configured");
 

@@ -19,7 +19,20 @@ internal sealed class UsageJournal : IDisposable
     public UsageJournal(string directory)
     {
         _directory = Path.GetFullPath(directory);
-        Directory.CreateDirectory(_directory);
+        try
+        {
+            Directory.CreateDirectory(_directory);
+            // Probe now: a journal that cannot be written would lose usage later, quietly.
+            var probe = Path.Combine(_directory, ".write-probe");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new Configuration.GatewayConfigurationException([
+                $"Metering:JournalDirectory: '{_directory}' cannot be written by this process (user id {Environment.GetEnvironmentVariable("APP_UID") ?? Environment.UserName}): " +
+                $"{ex.Message} Mount a writable volume there, or point Metering:JournalDirectory (Metering__JournalDirectory) at a writable directory."]);
+        }
     }
 
     public void AppendDaily(IEnumerable<UsageRecord> records)

@@ -10,7 +10,7 @@ namespace Gateway.Metering;
 /// records go to the local spill journal and are replayed when the store is back. Shutdown
 /// drains the buffer. Nothing accepted is lost.
 /// </summary>
-internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
+internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycleService, IUsageSink
 {
     private const int BatchSize = 200;
     private static readonly TimeSpan ReplayInterval = TimeSpan.FromSeconds(1);
@@ -73,9 +73,22 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         }
     }
 
+    private readonly TaskCompletionSource _initialReplay = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once what an earlier run spilled has been offered to the store (readiness waits for it).</summary>
+    public Task InitialReplay => _initialReplay.Task;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await ReplaySpillsAsync(stoppingToken);
+        try
+        {
+            await ReplaySpillsAsync(stoppingToken);
+        }
+        finally
+        {
+            _initialReplay.TrySetResult();
+        }
+
         var batch = new List<UsageRecord>(BatchSize);
         var nextReplay = DateTime.UtcNow + ReplayInterval;
         while (!stoppingToken.IsCancellationRequested)
@@ -118,10 +131,18 @@ internal sealed partial class UsagePipeline : BackgroundService, IUsageSink
         }
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Runs after the web host has let every request go (so their records are in the buffer by now): drains what is
+    /// still buffered, to the store if it answers, else to the spill.
+    /// </summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        // Drain what is still buffered: to the store if it answers, else to the spill.
         _buffer.Writer.TryComplete();
         var rest = TakeAnonymous();
         while (_buffer.Reader.TryRead(out var record))

@@ -33,7 +33,8 @@ internal static class UsageRecords
             {
                 AttemptOutcome.Succeeded => "ok",
                 AttemptOutcome.ClientGone => "client_closed",
-                AttemptOutcome.FailedDuringResponse => "failed_mid_response",
+                // A stream the gateway itself ended (shutdown) says so; any other failure after the first byte is one outcome.
+                AttemptOutcome.FailedDuringResponse => result.Error?.Code == "server_shutting_down" ? "server_shutting_down" : "failed_mid_response",
                 null => "rejected",
                 _ => result.Error?.Code ?? "failed",
             },

@@ -13,7 +13,7 @@ namespace Gateway.RateLimiting;
 /// or the gateway stops, to be replayed at the next start. Engines ignore a settlement already applied, so a retry
 /// or a replay never counts twice.
 /// </summary>
-internal sealed partial class SettlementQueue : BackgroundService
+internal sealed partial class SettlementQueue : BackgroundService, IHostedLifecycleService
 {
     private const int BatchSize = 128;
     private const int MaxWaiting = 50_000;
@@ -132,10 +132,16 @@ internal sealed partial class SettlementQueue : BackgroundService
         }
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>After the web host has let every request go: one last try for everything still waiting; what the engine
+    /// cannot take now is kept on disk for the next start.</summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        // One last try for everything still waiting; what the engine cannot take now is kept on disk for the next start.
         var rest = _retrying.ToList();
         _retrying.Clear();
         while (_incoming.Reader.TryRead(out var s))

@@ -44,7 +44,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var app = GatewayApp.Create(
-            [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning",
+            // No drain delay: a test host has no load balancer to tell (the lifecycle tests set their own).
+            [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", "--Lifecycle:DrainDelaySeconds=0",
              $"--Metering:JournalDirectory={Path.Combine(directory.FullName, "usage")}", .. args]);
         await app.StartAsync();
         return new GatewayHost(app, new Uri(app.Urls.First()), path);

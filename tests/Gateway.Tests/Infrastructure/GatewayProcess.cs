@@ -86,6 +86,16 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         throw new TimeoutException("gateway did not start listening:\n" + Output);
     }
 
+    /// <summary>Sends SIGTERM, as a container runtime or Kubernetes does to stop a replica.</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+        })!;
+        await kill.WaitForExitAsync();
+    }
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

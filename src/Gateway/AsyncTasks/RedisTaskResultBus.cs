@@ -9,8 +9,10 @@ namespace Gateway.AsyncTasks;
 /// semantics and announced on one channel, all in one Lua step so a duplicate callback can never
 /// be taken twice. Each replica subscribes once and wakes its local waiters by correlation id.
 /// </summary>
-internal sealed partial class RedisTaskResultBus : ITaskResultBus
+internal sealed partial class RedisTaskResultBus : ITaskResultBus, Lifecycle.IWarmUp
 {
+    public Task WarmUpAsync() => Task.WhenAll(_redis.PreloadAsync([CompleteScript]), EnsureSubscribedAsync());
+
     private static readonly TimeSpan ResultLifetime = TimeSpan.FromMinutes(10);
 
     // KEYS: pending marker (holding the provider's task id once known), result. ARGV: body, result TTL (s), channel,

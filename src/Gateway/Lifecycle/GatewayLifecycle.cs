@@ -42,8 +42,17 @@ internal sealed partial class GatewayLifecycle(
         }
 
         // The journal (without Redis) is replayed into the rollups when the store is built.
-        services.GetRequiredService<IUsageStore>();
-        await Task.CompletedTask;
+        var store = services.GetRequiredService<IUsageStore>();
+        var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>() }
+            .OfType<IWarmUp>().ToList();
+        try
+        {
+            await Task.WhenAll(warm.Select(w => w.WarmUpAsync())).WaitAsync(TimeSpan.FromSeconds(10), clock, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.WarmUpFailed(logger, ex.GetType().Name);
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -79,6 +88,9 @@ internal sealed partial class GatewayLifecycle(
 
         [LoggerMessage(121, LogLevel.Information, "Stopping: /readyz answers 503; serving for {Drain}s more, then {Grace}s for requests in flight")]
         public static partial void Draining(ILogger logger, double drain, double grace);
+
+        [LoggerMessage(124, LogLevel.Warning, "Warming the Redis connection up failed ({Reason}); the first requests pay for it")]
+        public static partial void WarmUpFailed(ILogger logger, string reason);
 
         [LoggerMessage(122, LogLevel.Warning, "Redis is not reachable at start; limits, metering and callbacks fall back as configured until it is")]
         public static partial void RedisNotConnected(ILogger logger);

@@ -9,8 +9,10 @@ namespace Gateway.Metering;
 /// append-only event stream capped in length, both written in one Lua step per batch that
 /// skips records already taken (by id), so a retried write never counts twice.
 /// </summary>
-internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore
+internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore, Lifecycle.IWarmUp
 {
+    public Task WarmUpAsync() => redis.PreloadAsync([WriteScript]);
+
     private const char Separator = '\u001f';
 
     // Per record, KEYS: seen marker, day hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, then per record:

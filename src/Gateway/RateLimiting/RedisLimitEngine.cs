@@ -8,7 +8,7 @@ namespace Gateway.RateLimiting;
 /// client key's limits carries the hash tag <c>{k:name}</c>, so each script touches a single slot and works on
 /// Redis Cluster.
 /// </summary>
-internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
+internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecycle.IWarmUp
 {
     private static readonly RedisScript AdmitScript = new("ratelimit.admit", LimitScripts.Admit);
     private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);
@@ -18,6 +18,8 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine
     // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
     private long _clockOffsetMs;
     private bool _clockKnown;
+
+    public Task WarmUpAsync() => redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript]);
 
     public async Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt)
     {

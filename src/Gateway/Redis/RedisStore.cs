@@ -32,6 +32,27 @@ internal sealed class RedisStore
 
     public IDatabase Database => _connection.GetDatabase();
 
+    /// <summary>
+    /// Sends scripts to every server (SCRIPT LOAD) before traffic comes: the first requests of a fresh replica then
+    /// find them cached, and the client's own code paths are warm, instead of spending a cold start inside a
+    /// decision timeout.
+    /// </summary>
+    public async Task PreloadAsync(IEnumerable<RedisScript> scripts)
+    {
+        var texts = scripts.Select(s => s.Text).ToList();
+        foreach (var endpoint in _connection.GetEndPoints())
+        {
+            var server = _connection.GetServer(endpoint);
+            if (server.IsConnected && !server.IsReplica)
+            {
+                foreach (var text in texts)
+                {
+                    await Counted("script.load", server.ScriptLoadAsync(text));
+                }
+            }
+        }
+    }
+
     public Task<RedisResult> EvalAsync(RedisScript script, RedisKey[] keys, RedisValue[] values) =>
         Counted(script.Name, script.EvaluateAsync(Database, keys, values));
 

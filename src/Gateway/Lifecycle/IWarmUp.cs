@@ -1,0 +1,7 @@
+namespace Gateway.Lifecycle;
+
+/// <summary>A component with something to prepare before the replica is ready (scripts loaded, a subscription made).</summary>
+internal interface IWarmUp
+{
+    Task WarmUpAsync();
+}

@@ -13,6 +13,9 @@ public sealed class ChatRequestView
     public bool Stream { get; private init; }
     public bool IncludeUsage { get; private init; }
 
+    /// <summary>Every top-level field the caller sent, to hold it against what the provider documents.</summary>
+    public List<string> Fields { get; private init; } = [];
+
     /// <summary>The text of the last user message, where per-request directives live.</summary>
     public string LastUserText => Messages.LastOrDefault(m => m.Role == "user").Text ?? "";
 
@@ -52,6 +55,7 @@ public sealed class ChatRequestView
                 Stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True,
                 IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
                     && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True,
+                Fields = [.. root.EnumerateObject().Select(p => p.Name)],
             };
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)

@@ -24,9 +24,9 @@ public static class SimulatorApp
         var faults = app.Services.GetRequiredService<RunFaults>();
         var options = app.Services.GetRequiredService<IOptions<SimulatorOptions>>().Value;
 
-        var hiveV3 = new HiveV3Provider(log, faults.Get, options.HiveV3);
-        var deepInfra = new DeepInfraProvider(log, faults.Get, options.DeepInfra);
-        var segmind = new SegmindProvider(log, faults.Get, options.Segmind);
+        var hiveV3 = new HiveV3Provider(log, faults.Get, options.HiveV3, options.AcceptUndocumented);
+        var deepInfra = new DeepInfraProvider(log, faults.Get, options.DeepInfra, options.AcceptUndocumented);
+        var segmind = new SegmindProvider(log, faults.Get, options.Segmind, options.AcceptUndocumented);
         var hiveV2 = new HiveV2Provider(log, faults.Get, options.HiveV2, app.Services.GetRequiredService<IHttpClientFactory>());
 
         app.MapPost("/api/v3/chat/completions", (HttpContext c) => hiveV3.HandleAsync(c));

@@ -13,6 +13,13 @@ public sealed class SimulatorOptions
 
     /// <summary>Keep what arrives for <c>GET /_sim/requests</c>; benchmarks turn it off.</summary>
     public bool RecordRequests { get; set; } = true;
+
+    /// <summary>
+    /// Accept fields a provider's document does not list. Off by default: the simulator follows the documents and
+    /// refuses the rest (as a strict provider could), so tests show what the gateway really sends; the per-request
+    /// knob <c>lenient=1</c> relaxes it for one request.
+    /// </summary>
+    public bool AcceptUndocumented { get; set; }
 }
 
 public sealed class HiveV3Options

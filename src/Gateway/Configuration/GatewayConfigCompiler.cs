@@ -155,7 +155,25 @@ internal static partial class GatewayConfigCompiler
             result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments);
         }
 
+        OneModelPerAsyncProvider(result.Values, errors);
         return result;
+    }
+
+    /// <summary>
+    /// A Hive V2 key's project chooses the model (the request names none, seed 002): one such provider serves exactly
+    /// one upstream model, and two deployments that claim different ones on it are a configuration error.
+    /// </summary>
+    private static void OneModelPerAsyncProvider(IEnumerable<ModelRoute> routes, List<string> errors)
+    {
+        foreach (var group in routes.SelectMany(r => r.Deployments).Where(d => d.Provider.Translator is IAsyncTaskProvider).GroupBy(d => d.Provider.Name))
+        {
+            var models = group.Select(d => d.Target.UpstreamModel).Distinct(StringComparer.Ordinal).ToList();
+            if (models.Count > 1)
+            {
+                errors.Add($"Providers:{group.Key}: a {group.First().Provider.Translator.Kind} key serves the one model of its project, but deployments name " +
+                    $"{string.Join(", ", models.Select(m => $"'{m}'"))}; give each model its own provider (and key).");
+            }
+        }
     }
 
     private static Deployment? CompileDeployment(string model, DeploymentOptions d, string at, GatewayOptions options,
@@ -175,6 +193,19 @@ internal static partial class GatewayConfigCompiler
         }
 
         var price = CompilePrice(d.Price, at, errors);
+        UndocumentedPolicy? undocumented = d.Undocumented?.ToLowerInvariant() switch
+        {
+            null or "reject" => UndocumentedPolicy.Reject,
+            "drop" => UndocumentedPolicy.Drop,
+            "pass" => UndocumentedPolicy.Pass,
+            _ => null,
+        };
+        if (undocumented is null)
+        {
+            errors.Add($"{at}:Undocumented: '{d.Undocumented}' must be reject (the default), drop or pass.");
+            ok = false;
+        }
+
         if (!ok || price is null || !providers.TryGetValue(d.Provider!, out var provider))
         {
             return null;
@@ -187,6 +218,7 @@ internal static partial class GatewayConfigCompiler
             DropParameters = d.DropParameters.ToHashSet(StringComparer.Ordinal),
             ClampParameters = d.ClampParameters.ToHashSet(StringComparer.Ordinal),
             PassParameters = d.PassParameters.ToHashSet(StringComparer.Ordinal),
+            Undocumented = undocumented!.Value,
             StreamingOnly = d.StreamingOnly,
             Options = new Dictionary<string, string>(d.Options, StringComparer.OrdinalIgnoreCase),
         };

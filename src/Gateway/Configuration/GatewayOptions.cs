@@ -122,6 +122,13 @@ public sealed class DeploymentOptions
     /// <summary>Parameters the provider cannot honour that may be dropped silently instead of rejected ("*" = all).</summary>
     public List<string> DropParameters { get; set; } = [];
 
+    /// <summary>
+    /// What happens to a parameter the provider's document does not list: <c>reject</c> (400 naming it, the default),
+    /// <c>drop</c> (left out silently) or <c>pass</c> (sent as it is). <see cref="PassParameters"/> and
+    /// <see cref="DropParameters"/> decide for the parameters they name.
+    /// </summary>
+    public string? Undocumented { get; set; }
+
     /// <summary>Parameters and extra fields sent although the provider does not document them ("*" = any).</summary>
     public List<string> PassParameters { get; set; } = [];
 

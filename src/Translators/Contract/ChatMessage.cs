@@ -30,7 +30,7 @@ public sealed class MessageContent
     /// <summary>True when every part is text, so the content can be flattened to one string.</summary>
     public bool IsTextOnly => Parts is null || Parts.All(p => p.Type == "text");
 
-    /// <summary>The text of a string content, or the text parts joined without separator.</summary>
+    /// <summary>The text of a string content, or the text parts one per line (so words of two parts never run together).</summary>
     public string ToPlainText()
     {
         if (Text is not null)
@@ -43,7 +43,7 @@ public sealed class MessageContent
             return Parts[0].Text ?? "";
         }
 
-        return string.Concat(Parts.Where(p => p.Type == "text").Select(p => p.Text));
+        return string.Join('\n', Parts.Where(p => p.Type == "text").Select(p => p.Text));
     }
 }
 

@@ -4,6 +4,19 @@ namespace Gateway.Translators.Translation;
 /// What a translator needs to know about the deployment it writes for: the upstream model id
 /// (or URL slug), and the operator's choices about parameters the provider cannot honour.
 /// </summary>
+/// <summary>A deployment's answer for parameters its provider does not document.</summary>
+public enum UndocumentedPolicy
+{
+    /// <summary>400 naming the parameter (the default: the client learns the gateway cannot promise it).</summary>
+    Reject,
+
+    /// <summary>Left out silently.</summary>
+    Drop,
+
+    /// <summary>Sent as they are: the operator's word that the provider takes them.</summary>
+    Pass,
+}
+
 public sealed record DeploymentTarget
 {
     public required string PublicModel { get; init; }
@@ -27,9 +40,17 @@ public sealed record DeploymentTarget
     /// <summary>Provider-specific settings of this deployment (e.g. Hive V2's history role names).</summary>
     public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>What happens to a parameter the provider does not document, unless Pass/DropParameters name it.</summary>
+    public UndocumentedPolicy Undocumented { get; init; } = UndocumentedPolicy.Reject;
+
+    /// <summary>A parameter the provider cannot honour as sent (unsupported, out of range) may be left out.</summary>
     public bool MayDrop(string param) => DropParameters.Contains(param) || DropParameters.Contains("*");
 
-    public bool MayPass(string param) => PassParameters.Contains(param) || PassParameters.Contains("*");
+    /// <summary>What this deployment does with a parameter (or extra field) its provider does not document.</summary>
+    public UndocumentedPolicy Decide(string param) =>
+        PassParameters.Contains(param) || PassParameters.Contains("*") ? UndocumentedPolicy.Pass
+        : MayDrop(param) ? UndocumentedPolicy.Drop
+        : Undocumented;
 
     public bool MayClamp(string param) => ClampParameters.Contains(param) || ClampParameters.Contains("*");
 }

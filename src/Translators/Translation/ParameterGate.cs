@@ -5,9 +5,12 @@ using Gateway.Translators.Contract;
 namespace Gateway.Translators.Translation;
 
 /// <summary>
-/// Decides, per parameter, what a provider receives: passed on, clamped into range, dropped
-/// (only where that cannot change the answer, or where the deployment opted in), or rejected
-/// with a 400 naming it. Never adds a parameter the client did not send.
+/// Decides, per parameter, what a provider receives. A documented parameter is passed on, clamped into its documented
+/// range where that keeps its meaning (or the deployment opts in), or rejected with a 400 naming it. An undocumented one
+/// goes only where the deployment passes it (sent as it is: the provider judges its value), is dropped where the
+/// deployment says so, and is otherwise refused. Parameters at their OpenAI default and metadata (<c>user</c>) are
+/// dropped silently where undocumented. Never adds a parameter the client did not send (the gateway's own
+/// <c>max_tokens</c> cap is dropped where the provider does not document it).
 /// </summary>
 public static class ParameterGate
 {
@@ -31,35 +34,58 @@ public static class ParameterGate
             }
 
             var wireName = p.Name == "max_tokens" ? request.MaxTokensParam : p.Name;
-            if (!support.Supports(p.Name))
+            if (!support.IsDocumented(p.Name))
             {
                 var gatewayCap = p.Name == "max_tokens" && request.MaxTokensCapped;
-                if (gatewayCap || p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name) || target.MayDrop(p.Name) || target.MayDrop(wireName))
+                // Named by its OpenAI name or by the name the client used (max_completion_tokens).
+                var decision = target.Decide(p.Name);
+                if (decision == target.Undocumented)
                 {
-                    p.Clear(copy);
-                    continue;
+                    decision = target.Decide(wireName);
                 }
 
-                error = RequestError.Unsupported(wireName, target.PublicModel);
-                return copy;
+                if (gatewayCap || p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name) || decision == UndocumentedPolicy.Drop)
+                {
+                    p.Clear(copy);
+                }
+                else if (decision == UndocumentedPolicy.Reject)
+                {
+                    error = RequestError.Undocumented(wireName, target.PublicModel);
+                    return copy;
+                }
+
+                // Passed on the deployment's word: no range the provider never gave is applied.
+
+                continue;
             }
 
-            if (support.RangeOf(p.Name) is { } range && p.Number?.Invoke(copy) is { } value && (value < range.Min || value > range.Max))
+            if (support.RangeOf(p.Name) is { } range && p.Number?.Invoke(copy) is { } value && !range.Contains(value))
             {
                 if (!range.ClampByDefault && !target.MayClamp(p.Name) && !target.MayClamp(wireName))
                 {
                     error = new RequestError(
-                        $"Invalid value {Format(value)} for '{wireName}': model '{target.PublicModel}' accepts {Format(range.Min)} to {Format(range.Max)}.",
+                        $"Invalid value {Format(value)} for '{wireName}': model '{target.PublicModel}' accepts {range.Describe()}.",
                         wireName, "invalid_value");
                     return copy;
                 }
 
-                p.SetNumber!(copy, Math.Clamp(value, range.Min, range.Max));
+                p.SetNumber!(copy, Clamp(value, range));
             }
         }
 
         error = FilterUnknownFields(copy, support, target);
         return copy;
+    }
+
+    private static double Clamp(double value, ParameterRange range)
+    {
+        if (value > range.Max)
+        {
+            return range.Max;
+        }
+
+        // An exclusive minimum has no nearest value; the smallest step above it that the provider can take.
+        return range.MinExclusive ? Math.Max(value, range.Min + 0.001) : Math.Max(value, range.Min);
     }
 
     private static RequestError? FilterUnknownFields(ChatCompletionRequest copy, ParameterSupport support, DeploymentTarget target)
@@ -72,13 +98,14 @@ public static class ParameterGate
         Dictionary<string, JsonElement>? passed = null;
         foreach (var (name, value) in extra)
         {
-            if (support.Extras.Contains(name) || target.MayPass(name))
+            var decision = support.Extras.Contains(name) ? UndocumentedPolicy.Pass : target.Decide(name);
+            if (decision == UndocumentedPolicy.Pass)
             {
                 (passed ??= new Dictionary<string, JsonElement>(StringComparer.Ordinal))[name] = value;
             }
-            else if (!target.MayDrop(name))
+            else if (decision == UndocumentedPolicy.Reject)
             {
-                return RequestError.Unsupported(name, target.PublicModel);
+                return RequestError.Undocumented(name, target.PublicModel);
             }
         }
 

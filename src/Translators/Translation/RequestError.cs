@@ -6,4 +6,9 @@ public sealed record RequestError(string Message, string? Param, string? Code = 
     public static RequestError Unsupported(string param, string model) =>
         new($"'{param}' is not supported by model '{model}'. Remove it, or ask the operator to allow dropping it for this model.",
             param, "unsupported_parameter");
+
+    public static RequestError Undocumented(string param, string model) =>
+        new($"'{param}' is not in the documentation of the provider serving model '{model}', so the gateway does not send it. " +
+            "Remove it, or ask the operator to pass or drop it for this model (PassParameters / DropParameters).",
+            param, "unsupported_parameter");
 }

@@ -87,7 +87,7 @@ public static class TokenEstimator
     }
 
     private static string TextParts(MessageContent content) =>
-        string.Concat(content.Parts!.Where(p => p.Type == "text").Select(p => p.Text));
+        string.Join('\n', content.Parts!.Where(p => p.Type == "text").Select(p => p.Text));
 
     private static bool IsCjk(char c) =>
         CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.OtherLetter && c >= '\u2E80';

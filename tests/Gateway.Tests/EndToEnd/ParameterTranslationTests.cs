@@ -71,24 +71,93 @@ public sealed class ParameterTranslationTests(GatewayFixture f) : IClassFixture<
     }
 
     [Fact]
-    public async Task HiveTemperatureAboveOne_RejectedNamingIt()
+    public async Task HiveTemperature_UndocumentedBySeed_RefusedUnlessTheDeploymentPassesIt()
     {
-        var (status, sent, answer) = await SendAsync("hive-llama", ""","temperature":1.5""");
+        // Seed 001 documents model, max_tokens and messages only: nothing else goes to Hive V3 on a guess.
+        var (status, sent, answer) = await SendAsync("hive-strict", ""","temperature":0.5""");
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(JsonValueKind.Undefined, sent.ValueKind);
         var error = JsonDocument.Parse(answer).RootElement.GetProperty("error");
         Assert.Equal("temperature", error.GetProperty("param").GetString());
-        Assert.Contains("0 to 1", error.GetProperty("message").GetString());
+        Assert.Equal("unsupported_parameter", error.GetProperty("code").GetString());
+        Assert.Contains("PassParameters", error.GetProperty("message").GetString());
     }
 
     [Fact]
-    public async Task HiveTemperatureAboveOne_ClampedWhenDeploymentOptsIn()
+    public async Task HiveTemperature_PassedWithoutABorrowedRange()
     {
-        var (status, sent, _) = await SendAsync("hive-lenient", ""","temperature":1.5""");
+        // V2's 0..1 is another API's range: where the deployment passes temperature, Hive itself judges the value.
+        var (status, sent, _) = await SendAsync("hive-llama", ""","temperature":1.5""");
 
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(1.0, sent.GetProperty("temperature").GetDouble());
+        Assert.Equal(1.5, sent.GetProperty("temperature").GetDouble());
+    }
+
+    [Fact]
+    public async Task UndocumentedDropped_WhenTheDeploymentSaysDrop()
+    {
+        var (status, sent, _) = await SendAsync("hive-lenient", ""","temperature":1.5,"seed":7,"top_k":40""");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["messages", "model"], sent.EnumerateObject().Select(p => p.Name).Order().ToList());
+    }
+
+    [Fact]
+    public async Task DocumentedRange_ClampedWhenTheDeploymentOptsIn()
+    {
+        // top_p 0 is valid OpenAI, outside DeepInfra's documented 0 < top_p <= 1.
+        var (refused, _, _) = await SendAsync("deepinfra-llama", ""","top_p":0""");
+        var (clamped, sent, _) = await SendAsync("deepinfra-clamping", ""","top_p":0""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused);
+        Assert.Equal(HttpStatusCode.OK, clamped);
+        Assert.Equal(0.001, sent.GetProperty("top_p").GetDouble());
+    }
+
+    [Fact]
+    public async Task DeepInfraTopPZero_IsOutsideItsDocumentedRange()
+    {
+        var (status, _, answer) = await SendAsync("deepinfra-llama", ""","top_p":0""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("more than 0 and at most 1", answer);
+    }
+
+    [Fact]
+    public async Task DeepInfraToolChoiceNamingAFunction_IsRefused()
+    {
+        var (status, sent, answer) = await SendAsync("deepinfra-llama",
+            ""","tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":{"type":"function","function":{"name":"f"}}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(JsonValueKind.Undefined, sent.ValueKind);
+        Assert.Equal("tool_choice", JsonDocument.Parse(answer).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task DeepInfraSystemAndDeveloperMessages_MergedIntoOne()
+    {
+        var requestId = Sse.NewRequestId();
+        await Sse.PostAsync(f.Gateway.Http, """
+            {"model":"deepinfra-llama","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"},{"role":"developer","content":"Answer in French."},{"role":"user","content":"again"}]}
+            """, requestId);
+        var messages = JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement.GetProperty("messages");
+
+        Assert.Equal(["system", "user", "user"], messages.EnumerateArray().Select(m => m.GetProperty("role").GetString()).ToList());
+        Assert.Equal("Be brief.\n\nAnswer in French.", messages[0].GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task TextParts_JoinedOnePerLine_ForAProviderThatTakesStrings()
+    {
+        var requestId = Sse.NewRequestId();
+        await Sse.PostAsync(f.Gateway.Http, """
+            {"model":"segmind-llama","messages":[{"role":"user","content":[{"type":"text","text":"first"},{"type":"text","text":"second"}]}]}
+            """, requestId);
+
+        var content = JsonDocument.Parse((await f.Simulator.SingleRequestAsync(requestId)).Body).RootElement.GetProperty("messages")[0].GetProperty("content").GetString();
+        Assert.Equal("first\nsecond", content);
     }
 
     [Fact]
@@ -124,7 +193,7 @@ public sealed class ParameterTranslationTests(GatewayFixture f) : IClassFixture<
     [Fact]
     public async Task UnsupportedParameter_DroppedWhenDeploymentOptsIn()
     {
-        var (status, sent, _) = await SendAsync("hive-lenient", ""","seed":7,"top_k":40""");
+        var (status, sent, _) = await SendAsync("hive-lenient", ""","seed":7,"top_k":40,"stop":"x" """);
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.False(sent.TryGetProperty("seed", out _));

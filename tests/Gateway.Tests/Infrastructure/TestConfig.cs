@@ -83,16 +83,16 @@ public static class TestConfig
             },
             ["Models"] = new JsonObject
             {
-                ["hive-llama"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")),
-                ["deepinfra-llama"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
+                // As the repository's gateway.json: Hive takes temperature and top_p by its own docs (not the seed),
+                // DeepInfra the OpenAI parameters its seed does not list; Segmind only what its seed documents.
+                ["hive-llama"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")).With(d => d["PassParameters"] = new JsonArray("temperature", "top_p")),
+                ["hive-strict"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")),
+                ["deepinfra-llama"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct")).With(d => d["PassParameters"] = DeepInfraPassed()),
                 ["segmind-llama"] = Model(("segmind", "llama-v3p1-8b-instruct")),
                 ["hive-stream-only"] = Model(("hive", "hive/stream-only-model")).With(d => d["StreamingOnly"] = true),
                 ["fallback-llama"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"), ("segmind", "llama-v3p1-8b-instruct")),
-                ["hive-lenient"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")).With(d =>
-                {
-                    d["DropParameters"] = new JsonArray("seed", "top_k");
-                    d["ClampParameters"] = new JsonArray("temperature");
-                }),
+                ["hive-lenient"] = Model(("hive", "meta-llama/llama-3.2-1b-instruct")).With(d => d["Undocumented"] = "drop"),
+                ["deepinfra-clamping"] = Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct")).With(d => d["ClampParameters"] = new JsonArray("top_p")),
                 ["deepinfra-wrong-key"] = Model(("deepinfra-wrong-key", "meta-llama/Meta-Llama-3.1-8B-Instruct")),
                 ["hive-wrong-key"] = Model(("hive-wrong-key", "meta-llama/llama-3.2-1b-instruct")),
                 ["segmind-wrong-key"] = Model(("segmind-wrong-key", "llama-v3p1-8b-instruct")),
@@ -109,6 +109,10 @@ public static class TestConfig
             },
         };
     }
+
+    /// <summary>The OpenAI parameters DeepInfra's seed does not list, passed as the repository's gateway.json does.</summary>
+    public static JsonArray DeepInfraPassed() =>
+        new("stream_options", "n", "stop", "logit_bias", "logprobs", "top_logprobs", "response_format", "tools", "parallel_tool_calls");
 
     public static JsonObject Provider(string kind, string baseUrl, string keyEnv, double responseTimeout = 10, double idleTimeout = 10) => new()
     {

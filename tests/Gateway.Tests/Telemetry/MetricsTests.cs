@@ -18,7 +18,7 @@ public sealed class MetricsTests : IAsyncLifetime
     private JsonObject Config(string model)
     {
         var config = TestConfig.Standard(_simulator.BaseUrl);
-        config["Models"]![model] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+        config["Models"]![model] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct")).With(d => d["PassParameters"] = TestConfig.DeepInfraPassed());
         return config;
     }
 

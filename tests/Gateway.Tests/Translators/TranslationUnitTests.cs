@@ -117,7 +117,7 @@ public sealed class ParameterGateTests
     public void Apply_DoesNotChangeTheClientsRequest()
     {
         var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}],"max_tokens":9999,"seed":1}""");
-        ParameterGate.Apply(request, new ParameterSupport { Supported = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10, true) } },
+        ParameterGate.Apply(request, new ParameterSupport { Documented = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10, true) } },
             Target with { DropParameters = new HashSet<string> { "seed" } }, out var error);
 
         Assert.Null(error);
@@ -130,7 +130,7 @@ public sealed class ParameterGateTests
     public void Apply_RangeErrorNamesTheFieldTheClientUsed()
     {
         var request = Parse("""{"model":"pub","messages":[{"role":"user","content":"x"}],"max_completion_tokens":50}""");
-        ParameterGate.Apply(request, new ParameterSupport { Supported = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10) } },
+        ParameterGate.Apply(request, new ParameterSupport { Documented = new Dictionary<string, ParameterRange?> { ["max_tokens"] = new(1, 10) } },
             Target, out var error);
 
         Assert.Equal("max_completion_tokens", error!.Param);

@@ -8,7 +8,8 @@ namespace ProviderSimulator.Providers;
 /// validation details, usage with <c>estimated_cost</c>, usage on the finish chunk (or a separate
 /// chunk), optional <c>: ping</c> comments, role in every chunk as in its documentation.
 /// </summary>
-public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults, DeepInfraOptions options) : OpenAiLikeProvider(log, runFaults)
+public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults, DeepInfraOptions options, bool acceptUndocumented)
+    : OpenAiLikeProvider(log, runFaults, acceptUndocumented)
 {
     public override string Name => "deepinfra";
 
@@ -44,6 +45,15 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
         return null;
     }
 
+    // Seed 003's parameter list.
+    protected override IReadOnlySet<string> DocumentedFields { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "model", "messages", "stream", "temperature", "top_p", "min_p", "top_k", "max_tokens", "presence_penalty", "frequency_penalty",
+        "tool_choice", "repetition_penalty", "user", "seed",
+    };
+
+    protected override (int Status, string Message) UndocumentedField(string field) => (422, $"{field}: extra fields not permitted");
+
     protected override byte[] CompletionBody(SimExchange x, ChatRequestView r, ReplyPlan plan, string id) =>
         OpenAiShapes.Completion(id, r.Model!, plan, includeUsage: !x.Knobs.Flag("no_usage"), w => WriteCost(w, plan));
 
@@ -63,6 +73,15 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
             }
         }
 
+        // Seed 003's sample ends its text with an empty chunk and the end-of-sequence marker as content.
+        if (!x.Knobs.Flag("no_eos")
+            && (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "", null, choices: true, usage: null))
+                || !await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "</s>", null, choices: true, usage: null))))
+        {
+            return;
+        }
+
+        // The sample carries no usage; asked for (stream_options), it comes on the finish chunk [C/O].
         var sendUsage = r.IncludeUsage && !x.Knobs.Flag("no_usage");
         var finishUsage = sendUsage && !options.SeparateUsageChunk ? plan : null;
         if (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "", plan.FinishReason, choices: true,

@@ -7,8 +7,15 @@ namespace ProviderSimulator.Providers;
 /// Hive V3 <c>POST /api/v3/chat/completions</c>: bearer key, <c>{"status_code","message"}</c> errors,
 /// max_tokens 1..2048, temperature and top_p 0..1, usage on the last stream chunk, some models stream-only.
 /// </summary>
-public sealed class HiveV3Provider(RequestLog log, Func<Directives> runFaults, HiveV3Options options) : OpenAiLikeProvider(log, runFaults)
+public sealed class HiveV3Provider(RequestLog log, Func<Directives> runFaults, HiveV3Options options, bool acceptUndocumented)
+    : OpenAiLikeProvider(log, runFaults, acceptUndocumented)
 {
+    // Seed 001 lists model, max_tokens and messages; Hive's own docs add temperature, top_p and stream ([C], no ranges given).
+    protected override IReadOnlySet<string> DocumentedFields { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "model", "max_tokens", "messages", "temperature", "top_p", "stream",
+    };
+
     public override string Name => "hive-v3";
 
     protected override bool IsAuthorized(HttpRequest request) =>
@@ -30,10 +37,6 @@ public sealed class HiveV3Provider(RequestLog log, Func<Directives> runFaults, H
             return (400, "max_tokens must be between 1 and 2048");
         }
 
-        if (r.Temperature is < 0 or > 1 || r.TopP is < 0 or > 1)
-        {
-            return (400, "temperature and top_p must be between 0 and 1");
-        }
 
         if (!r.Stream && options.StreamOnlyModels.Contains(r.Model))
         {

@@ -7,9 +7,15 @@ namespace ProviderSimulator.Providers;
 /// The request flow shared by the OpenAI-shaped providers: log, knobs, auth, validation, then a
 /// JSON answer or a stream. Each provider supplies its auth scheme, error shapes, limits and stream style.
 /// </summary>
-public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFaults)
+public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFaults, bool acceptUndocumented)
 {
     public abstract string Name { get; }
+
+    /// <summary>The top-level fields the provider's document lists (seeds), plus those its own docs confirm ([C]).</summary>
+    protected abstract IReadOnlySet<string> DocumentedFields { get; }
+
+    /// <summary>How the provider refuses a field it does not take.</summary>
+    protected virtual (int Status, string Message) UndocumentedField(string field) => (400, $"Unknown field '{field}'");
 
     protected abstract bool IsAuthorized(HttpRequest request);
 
@@ -73,6 +79,13 @@ public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFau
         if (view is null)
         {
             await WriteErrorAsync(x, 400, problem ?? "invalid request");
+            return;
+        }
+
+        if (!acceptUndocumented && !x.Knobs.Flag("lenient") && view.Fields.FirstOrDefault(f => !DocumentedFields.Contains(f)) is { } extra)
+        {
+            var (code, message) = UndocumentedField(extra);
+            await WriteErrorAsync(x, code, message);
             return;
         }
 

@@ -9,8 +9,12 @@ namespace ProviderSimulator.Providers;
 /// <c>{"error":"..."}</c> errors, 405 as an HTML page, 406 for credits, usage only if configured,
 /// <c>x-remaining-credits</c> and <c>x-cost</c> headers, 429 with <c>x-rate-limit-reset-at-utc</c>.
 /// </summary>
-public sealed class SegmindProvider(RequestLog log, Func<Directives> runFaults, SegmindOptions options) : OpenAiLikeProvider(log, runFaults)
+public sealed class SegmindProvider(RequestLog log, Func<Directives> runFaults, SegmindOptions options, bool acceptUndocumented)
+    : OpenAiLikeProvider(log, runFaults, acceptUndocumented)
 {
+    // Seed 004: the body is "messages", nothing else (the model is the URL's slug).
+    protected override IReadOnlySet<string> DocumentedFields { get; } = new HashSet<string>(StringComparer.Ordinal) { "messages" };
+
     private long _creditsMicros = 100_000_000;
 
     public override string Name => "segmind";

@@ -13,27 +13,20 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
 {
     public const string KindName = "deepinfra";
 
+    // Seed 003's parameter list, with its ranges. Not in it (so each deployment decides): n, stop, logit_bias, logprobs,
+    // top_logprobs, response_format, tools, parallel_tool_calls, stream_options.
     private static readonly ParameterSupport Support = new()
     {
-        Supported = new Dictionary<string, ParameterRange?>
+        Documented = new Dictionary<string, ParameterRange?>
         {
-            // Seed 003: 0 <= max_tokens <= 1,000,000.
             ["max_tokens"] = new(0, 1_000_000, ClampByDefault: true),
             ["temperature"] = new(0, 2),
-            ["top_p"] = null,
-            ["n"] = null,
-            ["stop"] = null,
+            ["top_p"] = new(0, 1, MinExclusive: true),
             ["seed"] = null,
-            ["presence_penalty"] = null,
-            ["frequency_penalty"] = null,
-            ["logit_bias"] = null,
-            ["logprobs"] = null,
-            ["top_logprobs"] = null,
+            ["presence_penalty"] = new(-2, 2),
+            ["frequency_penalty"] = new(-2, 2),
             ["user"] = null,
-            ["response_format"] = null,
-            ["tools"] = null,
             ["tool_choice"] = null,
-            ["parallel_tool_calls"] = null,
         },
         Extras = new HashSet<string>(StringComparer.Ordinal) { "top_k", "min_p", "repetition_penalty" },
     };
@@ -41,6 +34,18 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
     public override string Kind => KindName;
 
     protected override bool AcceptsStreamOptions => true;
+
+    // "conversation messages: (user,assistant,tool)*,user including one system message anywhere".
+    private static readonly MessageRules Rules = MessageRules.OpenAi with { SingleSystemMessage = true };
+
+    protected override MessageRules Messages => Rules;
+
+    // "specifying a particular function choice is not supported currently": none or auto only.
+    protected override RequestError? CheckValues(ChatCompletionRequest gated, DeploymentTarget target) =>
+        gated.ToolChoice is { ValueKind: not System.Text.Json.JsonValueKind.String }
+            ? new RequestError($"Model '{target.PublicModel}' takes tool_choice \"none\" or \"auto\" only; naming a function is not supported by its provider.",
+                "tool_choice", "unsupported_parameter")
+            : null;
 
     protected override ParameterSupport Parameters => Support;
 

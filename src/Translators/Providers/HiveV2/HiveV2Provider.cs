@@ -15,7 +15,8 @@ public sealed class HiveV2Provider : IAsyncTaskProvider
 
     private static readonly ParameterSupport Support = new()
     {
-        Supported = new Dictionary<string, ParameterRange?>
+        // Seeds 000 and 002: max_tokens 1..4096, temperature and top_p 0..1, in "options".
+        Documented = new Dictionary<string, ParameterRange?>
         {
             ["max_tokens"] = new(1, 4096, ClampByDefault: true),
             ["temperature"] = new(0, 1),

@@ -4,9 +4,11 @@ using Gateway.Translators.Translation;
 namespace Gateway.Translators.Providers.HiveV3;
 
 /// <summary>
-/// Hive's V3 chat completions (PROVIDERS.md §2): OpenAI-shaped, bearer key, <c>max_tokens</c>
-/// 1..2048, temperatures 0..1, text-only content, its own error envelope
-/// <c>{"status_code","message"}</c>, 405 when the balance is exhausted.
+/// Hive's V3 chat completions (PROVIDERS.md §2): OpenAI-shaped, bearer key, text-only content, its own error
+/// envelope <c>{"status_code","message"}</c>, 405 when the balance is exhausted. Seed 001 documents only
+/// <c>model</c>, <c>max_tokens</c> (1..2048) and <c>messages</c>: <c>temperature</c>, <c>top_p</c> and the rest are
+/// undocumented here (Hive's own docs accept temperature and top_p, with no range): a deployment passes them.
+/// Streaming is taken from Hive's docs ([C]), not the seed.
 /// </summary>
 public sealed class HiveV3Provider : OpenAiCompatibleProvider
 {
@@ -14,11 +16,9 @@ public sealed class HiveV3Provider : OpenAiCompatibleProvider
 
     private static readonly ParameterSupport Support = new()
     {
-        Supported = new Dictionary<string, ParameterRange?>
+        Documented = new Dictionary<string, ParameterRange?>
         {
             ["max_tokens"] = new(1, 2048, ClampByDefault: true),
-            ["temperature"] = new(0, 1),
-            ["top_p"] = new(0, 1),
         },
     };
 

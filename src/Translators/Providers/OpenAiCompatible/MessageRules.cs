@@ -14,7 +14,8 @@ public enum ContentShape
 }
 
 /// <summary>What a provider accepts inside <c>messages</c>.</summary>
-public sealed record MessageRules(ContentShape Content, bool ToolMessages, bool ParticipantNames)
+/// <param name="SingleSystemMessage">The provider takes one system message: system and developer messages are merged into it.</param>
+public sealed record MessageRules(ContentShape Content, bool ToolMessages, bool ParticipantNames, bool SingleSystemMessage = false)
 {
     public static readonly MessageRules OpenAi = new(ContentShape.AnyOpenAi, ToolMessages: true, ParticipantNames: true);
 }

@@ -35,14 +35,20 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
         }
 
         var gated = ParameterGate.Apply(request, Parameters, target, out error);
-        if (error is not null)
+        if ((error ??= CheckValues(gated, target)) is not null)
         {
             return error;
         }
 
-        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, AcceptsStreamOptions, ModelInBody);
+        // Usage is always wanted for metering, but stream_options goes only where the provider is known to take it
+        // and the deployment passes it (no seed documents it); otherwise a stream without usage is counted.
+        var askForUsage = AcceptsStreamOptions && target.Decide("stream_options") == UndocumentedPolicy.Pass;
+        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, askForUsage, ModelInBody);
         return null;
     }
+
+    /// <summary>Documented parameters whose allowed values are narrower than OpenAI's (DeepInfra's tool_choice).</summary>
+    protected virtual RequestError? CheckValues(ChatCompletionRequest gated, DeploymentTarget target) => null;
 
     public virtual bool TryReadCompletion(ReadOnlySpan<byte> body, out ChatCompletion? completion)
     {

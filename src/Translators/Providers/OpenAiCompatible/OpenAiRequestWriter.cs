@@ -81,8 +81,24 @@ internal static class OpenAiRequestWriter
     private static void WriteMessages(Utf8JsonWriter w, List<ChatMessage> messages, MessageRules rules)
     {
         w.WriteStartArray("messages"u8);
+        var systemWritten = false;
         foreach (var m in messages)
         {
+            if (rules.SingleSystemMessage && m.Role is "system" or "developer")
+            {
+                // One system message, where the first one was: every system and developer text, in order, one paragraph each.
+                if (!systemWritten)
+                {
+                    systemWritten = true;
+                    w.WriteStartObject();
+                    w.WriteString("role"u8, "system");
+                    w.WriteString("content"u8, string.Join("\n\n", messages.Where(x => x.Role is "system" or "developer").Select(x => x.Content?.ToPlainText() ?? "")));
+                    w.WriteEndObject();
+                }
+
+                continue;
+            }
+
             w.WriteStartObject();
             // "developer" is OpenAI's newer name for the system role; these upstreams know only "system".
             w.WriteString("role"u8, m.Role == "developer" ? "system" : m.Role);

@@ -14,20 +14,8 @@ public sealed class SegmindProvider : OpenAiCompatibleProvider
 {
     public const string KindName = "segmind";
 
-    // Sampling parameters are undocumented [G]: what a client sends is passed on.
-    private static readonly ParameterSupport Support = new()
-    {
-        Supported = new Dictionary<string, ParameterRange?>
-        {
-            ["max_tokens"] = null,
-            ["temperature"] = new(0, 2),
-            ["top_p"] = null,
-            ["stop"] = null,
-            ["seed"] = null,
-            ["presence_penalty"] = null,
-            ["frequency_penalty"] = null,
-        },
-    };
+    // Seed 004 documents only "messages": every parameter is undocumented, sent only where a deployment passes it.
+    private static readonly ParameterSupport Support = new() { Documented = new Dictionary<string, ParameterRange?>() };
 
     private static readonly MessageRules Rules = new(ContentShape.PlainString, ToolMessages: false, ParticipantNames: false);
 

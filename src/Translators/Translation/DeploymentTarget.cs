@@ -1,9 +1,5 @@
 namespace Gateway.Translators.Translation;
 
-/// <summary>
-/// What a translator needs to know about the deployment it writes for: the upstream model id
-/// (or URL slug), and the operator's choices about parameters the provider cannot honour.
-/// </summary>
 /// <summary>A deployment's answer for parameters its provider does not document.</summary>
 public enum UndocumentedPolicy
 {
@@ -17,6 +13,10 @@ public enum UndocumentedPolicy
     Pass,
 }
 
+/// <summary>
+/// What a translator needs to know about the deployment it writes for: the upstream model id
+/// (or URL slug), and the operator's choices about parameters the provider cannot honour.
+/// </summary>
 public sealed record DeploymentTarget
 {
     public required string PublicModel { get; init; }

@@ -8,6 +8,7 @@ using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
 using Gateway.Redis;
+using Gateway.Routing;
 using Gateway.Telemetry;
 
 namespace Gateway;
@@ -51,6 +52,7 @@ public static class GatewayApp
         services.AddHttpForwarder();
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
+        services.AddGatewayRouting(configuration);
         services.AddGatewayRedis(configuration);
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
@@ -90,6 +92,7 @@ public static class GatewayApp
         var usage = app.Services.GetRequiredService<UsageEndpoints>();
         app.MapGet("/v1/usage", usage.OwnAsync);
         app.MapGet("/admin/usage", usage.AdminAsync);
+        app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync);
         ReadinessEndpoints.Map(app);
         app.Services.GetRequiredService<StartupChecks>().Report();
         return app;

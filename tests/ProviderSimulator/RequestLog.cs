@@ -39,6 +39,25 @@ public sealed class RequestLog(Microsoft.Extensions.Options.IOptions<SimulatorOp
         return entry;
     }
 
+    private readonly ConcurrentDictionary<string, int> _attempts = new(StringComparer.Ordinal);
+
+    /// <summary>Counts this request among those with its x-request-id at this provider (1 for the first); for fail_first.</summary>
+    public int CountAttempt(string provider, HttpRequest request)
+    {
+        var id = request.Headers["x-request-id"].ToString();
+        if (id.Length == 0)
+        {
+            return 1;
+        }
+
+        if (_attempts.Count > 10_000)
+        {
+            _attempts.Clear();
+        }
+
+        return _attempts.AddOrUpdate(provider + "|" + id, 1, (_, n) => n + 1);
+    }
+
     public IReadOnlyList<LoggedRequest> All => [.. _entries];
 
     public void Clear() => _entries.Clear();

@@ -218,7 +218,7 @@ internal sealed partial class AsyncTaskInvoker(
         var apiKey = provider.ApiKey!;
         error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
         Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);
-        return AttemptResult.Before(GatewayError.FromUpstream(error), error.Class != UpstreamErrorClass.CallerFault);
+        return AttemptResult.FromUpstream(error);
     }
 
     private static partial class Log

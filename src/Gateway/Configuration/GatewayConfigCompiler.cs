@@ -22,6 +22,7 @@ internal static partial class GatewayConfigCompiler
         var models = CompileModels(options, providers, errors);
         var limiter = CompileLimiter(options.Limits, errors);
         var keys = CompileKeys(options, models, bootstrapKey, errors, warnings);
+        var routing = Routing.RoutingSettings.Compile(options.Routing, errors);
 
         if (options.Server.MaxRequestBodyBytes <= 0)
         {
@@ -58,6 +59,7 @@ internal static partial class GatewayConfigCompiler
             Server = options.Server,
             Redis = options.Redis,
             Limiter = limiter,
+            Routing = routing,
             Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
@@ -152,7 +154,13 @@ internal static partial class GatewayConfigCompiler
                 }
             }
 
-            result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments);
+            var strategy = Routing.RoutingStrategies.Parse(m.Strategy);
+            if (strategy is null)
+            {
+                errors.Add($"{at}:Strategy: '{m.Strategy}' is not a routing strategy (known: {string.Join(", ", Routing.RoutingStrategies.Names)}).");
+            }
+
+            result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments) { Strategy = strategy ?? default };
         }
 
         OneModelPerAsyncProvider(result.Values, errors);
@@ -193,6 +201,12 @@ internal static partial class GatewayConfigCompiler
         }
 
         var price = CompilePrice(d.Price, at, errors);
+        if (!(d.Weight > 0 && double.IsFinite(d.Weight)))
+        {
+            errors.Add($"{at}:Weight: must be a positive number (the deployment's share under the weighted strategy).");
+            ok = false;
+        }
+
         UndocumentedPolicy? undocumented = d.Undocumented?.ToLowerInvariant() switch
         {
             null or "reject" => UndocumentedPolicy.Reject,
@@ -222,7 +236,7 @@ internal static partial class GatewayConfigCompiler
             StreamingOnly = d.StreamingOnly,
             Options = new Dictionary<string, string>(d.Options, StringComparer.OrdinalIgnoreCase),
         };
-        return new Deployment(provider, target, price.Value);
+        return new Deployment(provider, target, price.Value) { Weight = d.Weight };
     }
 
     private static Price? CompilePrice(PriceOptions? price, string at, List<string> errors)

@@ -14,6 +14,7 @@ public sealed class GatewayOptions
     public Dictionary<string, KeyOptions> Keys { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public RedisOptions Redis { get; set; } = new();
     public LimitsOptions Limits { get; set; } = new();
+    public Routing.RoutingOptions Routing { get; set; } = new();
 }
 
 /// <summary>Shared state for several replicas. Without it, state lives in this process (one instance).</summary>
@@ -103,8 +104,14 @@ public sealed class ModelOptions
     /// <summary>Unix seconds shown as <c>created</c> in /v1/models.</summary>
     public long Created { get; set; }
 
-    /// <summary>Tried in order; the next one serves the request when one fails before answering.</summary>
+    /// <summary>The deployments; <see cref="Strategy"/> decides which is tried first, the rest serve when one fails before answering.</summary>
     public List<DeploymentOptions> Deployments { get; set; } = [];
+
+    /// <summary>
+    /// How the deployments are ordered for each request: <c>ordered</c> (as listed, the default), <c>weighted</c>
+    /// (shuffled by <see cref="DeploymentOptions.Weight"/>), <c>least-in-flight</c>, <c>lowest-latency</c> or <c>cheapest</c>.
+    /// </summary>
+    public string? Strategy { get; set; }
 }
 
 public sealed class DeploymentOptions
@@ -115,6 +122,9 @@ public sealed class DeploymentOptions
     public string? UpstreamModel { get; set; }
 
     public PriceOptions? Price { get; set; }
+
+    /// <summary>Share of traffic under the <c>weighted</c> strategy, relative to the model's other deployments.</summary>
+    public double Weight { get; set; } = 1;
 
     /// <summary>The provider answers this model only as a stream; non-streaming clients get it collected.</summary>
     public bool StreamingOnly { get; set; }

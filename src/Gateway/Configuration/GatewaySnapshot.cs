@@ -13,6 +13,7 @@ internal sealed class GatewaySnapshot
     public required ServerOptions Server { get; init; }
     public required RedisOptions Redis { get; init; }
     public required LimiterSettings Limiter { get; init; }
+    public Routing.RoutingSettings Routing { get; init; } = Gateway.Routing.RoutingSettings.Default;
     public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
     public required FrozenDictionary<string, ModelRoute> Models { get; init; }
 
@@ -51,9 +52,22 @@ internal sealed record ProviderRuntime(
     public override string ToString() => $"{Name} ({Translator.Kind})";
 }
 
-internal sealed record ModelRoute(string Name, string OwnedBy, long Created, IReadOnlyList<Deployment> Deployments);
+internal sealed record ModelRoute(string Name, string OwnedBy, long Created, IReadOnlyList<Deployment> Deployments)
+{
+    public Routing.RoutingStrategy Strategy { get; init; }
+}
 
-internal sealed record Deployment(ProviderRuntime Provider, DeploymentTarget Target, Price Price);
+internal sealed record Deployment(ProviderRuntime Provider, DeploymentTarget Target, Price Price)
+{
+    /// <summary>
+    /// The deployment's identity across reloads and replicas (its health and circuit are kept under it): the provider and
+    /// the upstream model, so two public models served by the same upstream model share one health record.
+    /// </summary>
+    public string Id { get; } = Provider.Name + "/" + Target.UpstreamModel;
+
+    /// <summary>Relative share under the weighted strategy.</summary>
+    public double Weight { get; init; } = 1;
+}
 
 /// <summary>Prices as integer micro-dollars per million tokens: money never goes through floating point.</summary>
 internal readonly record struct Price(long InputMicrosPerMillion, long OutputMicrosPerMillion)

@@ -7,6 +7,7 @@ using Gateway.Forwarding;
 using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
+using Gateway.Routing;
 using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
@@ -45,7 +46,9 @@ internal sealed partial class ChatCompletionsEndpoint(
             return;
         }
 
-        var (request, readError) = await ReadRequestAsync(context, snapshot);
+        // The deadline counts from here: reading the body is part of the request's time.
+        using var deadline = RequestDeadline.Read(context.Request, snapshot.Routing, clock, out var deadlineError);
+        var (request, readError) = deadline is null ? (null, deadlineError) : await ReadRequestAsync(context, snapshot);
         if (request is null)
         {
             await RefuseAsync(context, span, readError!, key.Name, null, false, started);
@@ -61,7 +64,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
 
         RequestTelemetry.ModelKnown(span, route.Name);
-        var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock);
+        var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock) { Routing = snapshot.Routing, Deadline = deadline };
         var admission = await limiter.AdmitAsync(exchange);
         SetRateLimitHeaders(context, admission);
         if (!admission.Admitted)
@@ -72,9 +75,9 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
 
         // From here on the reservation is settled and the request recorded whatever happens. Everything downstream
-        // stops when the client leaves, or when this replica's shutdown grace is over.
+        // stops when the client leaves, when the request's deadline passes, or when this replica's shutdown grace is over.
         var clientAborted = context.RequestAborted;
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, lifecycle.ServerStopping);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, lifecycle.ServerStopping, deadline!.Token);
         context.RequestAborted = stopping.Token;
         AttemptResult? result = null;
         try
@@ -95,9 +98,13 @@ internal sealed partial class ChatCompletionsEndpoint(
         finally
         {
             context.RequestAborted = clientAborted;
-            if (result?.Outcome == AttemptOutcome.ClientGone && !clientAborted.IsCancellationRequested && lifecycle.ServerStopping.IsCancellationRequested)
+            if (result?.Outcome == AttemptOutcome.ClientGone && !clientAborted.IsCancellationRequested &&
+                (lifecycle.ServerStopping.IsCancellationRequested || deadline.Expired))
             {
-                result = await EndedByShutdownAsync(context);
+                // Not the client's leaving: the grace is over, or the deadline passed. The client is told which.
+                result = await EndedEarlyAsync(context, lifecycle.ServerStopping.IsCancellationRequested
+                    ? GatewayError.ServerShuttingDown()
+                    : GatewayError.DeadlineExceeded(deadline.Budget!.Value));
             }
 
             var status = result?.Outcome == AttemptOutcome.ClientGone ? 499 : result?.Error?.Status ?? context.Response.StatusCode;
@@ -107,10 +114,9 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
     }
 
-    /// <summary>The grace is over and the request still runs: its client is told, in the answer or as the stream's last event.</summary>
-    private static async Task<AttemptResult> EndedByShutdownAsync(HttpContext context)
+    /// <summary>The request was stopped for the client (grace over, deadline passed): told in the answer or as the stream's last event.</summary>
+    private static async Task<AttemptResult> EndedEarlyAsync(HttpContext context, GatewayError error)
     {
-        var error = GatewayError.ServerShuttingDown();
         if (context.Response.HasStarted)
         {
             await ErrorWriter.WriteEventAsync(context.Response, error, context.RequestAborted);

@@ -32,6 +32,11 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
     public static GatewayError BodyTooLarge(long limit) => new(413, InvalidRequest,
         $"The request body is larger than the {limit} bytes this gateway accepts.", Code: "request_too_large");
 
+    public static GatewayError InvalidDeadline(string message) => new(400, InvalidRequest, message, Code: "invalid_timeout");
+
+    public static GatewayError DeadlineExceeded(TimeSpan budget) => new(504, ServerError,
+        $"The request did not finish within its deadline of {(long)budget.TotalMilliseconds} ms; retries and fallbacks included.", Code: "deadline_exceeded");
+
     public static GatewayError Internal() => new(500, ServerError,
         "The gateway failed to process the request. Retry, and report the x-request-id if it persists.", Code: "internal_error");
 
@@ -43,6 +48,9 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
 
     public static GatewayError ProviderNotConfigured() => new(502, ServerError,
         "The model's provider is not configured on this gateway.", Code: "provider_not_configured");
+
+    public static GatewayError NoDeploymentAvailable() => new(503, ServerError,
+        "Every deployment of the model is failing and being probed; retry shortly.", Code: "no_deployment_available") { RetryAfter = TimeSpan.FromSeconds(1) };
 
     public static GatewayError UpstreamUnreachable() => new(502, ServerError,
         "The model's provider could not be reached. Retry shortly.", Code: "upstream_unreachable");

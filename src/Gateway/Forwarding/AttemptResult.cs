@@ -23,10 +23,23 @@ internal enum AttemptOutcome
 
 internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error = null, bool Retryable = false)
 {
+    /// <summary>The provider's own status when it answered with an error (routing retries its 502/503, not its 500).</summary>
+    public int? UpstreamStatus { get; init; }
+
+    /// <summary>A failure that says the deployment is unwell (its circuit counts it): the provider's fault, not the request's or a rate limit.</summary>
+    public bool IsDeploymentFault => Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse && Error is { Status: >= 500 };
+
     public static readonly AttemptResult Success = new(AttemptOutcome.Succeeded);
     public static readonly AttemptResult Gone = new(AttemptOutcome.ClientGone);
 
     public static AttemptResult Before(GatewayError error, bool retryable) => new(AttemptOutcome.FailedBeforeResponse, error, retryable);
+
+    /// <summary>The provider answered with an error: another deployment may try unless the provider blamed the request.</summary>
+    public static AttemptResult FromUpstream(Translators.Translation.UpstreamError error) =>
+        new(AttemptOutcome.FailedBeforeResponse, GatewayError.FromUpstream(error), error.Class != Translators.Translation.UpstreamErrorClass.CallerFault)
+        {
+            UpstreamStatus = error.Status,
+        };
 
     public static AttemptResult During(GatewayError error) => new(AttemptOutcome.FailedDuringResponse, error);
 

@@ -49,6 +49,12 @@ internal sealed class ChatExchange
     public long StartedAt { get; }
     public long? FirstTokenAt { get; private set; }
 
+    /// <summary>Retries, circuits and strategy settings of the configuration this request started under.</summary>
+    public Routing.RoutingSettings Routing { get; init; } = Gateway.Routing.RoutingSettings.Default;
+
+    /// <summary>How long the request may take as a whole; attempts get what is left.</summary>
+    public Routing.RequestDeadline? Deadline { get; init; }
+
     public Deployment? ServedBy { get; set; }
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }

@@ -1,15 +1,27 @@
+using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.RateLimiting;
+using Gateway.Routing;
 using Gateway.Telemetry;
+using Polly;
 
 namespace Gateway.Forwarding;
 
 /// <summary>
-/// Sends a chat exchange to the deployments of its model, in order. The next deployment is tried
-/// only while nothing has been sent to the client, and only for failures another deployment could
-/// avoid (not the client's own).
+/// Sends a chat exchange to the deployments of its model, in the order the model's routing strategy gives, leaving out
+/// deployments whose circuit is open. At one deployment, transient failures are retried (Polly, jittered backoff, within
+/// the request's deadline); then the next deployment is tried, only while nothing has been sent to the client, and only
+/// for failures another deployment could avoid (not the client's own).
 /// </summary>
-internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invokers, ProviderPacer pacer, GatewayMetrics metrics,
+internal sealed partial class ChatForwarder(
+    IEnumerable<IDeploymentInvoker> invokers,
+    ProviderPacer pacer,
+    RoutePlanner planner,
+    DeploymentHealthRegistry health,
+    ICircuitShare circuits,
+    RetryPipelines retries,
+    GatewayMetrics metrics,
+    TimeProvider clock,
     ILogger<ChatForwarder> logger)
 {
     private readonly IDeploymentInvoker[] _invokers = [.. invokers];
@@ -18,7 +30,13 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
     {
         AttemptResult? last = null;
         AttemptResult? firstRejection = null;
-        var deployments = exchange.Route.Deployments;
+        var plan = planner.Plan(exchange.Route, exchange.Routing);
+        if (plan.Panic)
+        {
+            Log.AllCircuitsOpen(logger, exchange.RequestId, exchange.Route.Name);
+        }
+
+        var deployments = plan.Deployments;
         for (var i = 0; i < deployments.Count; i++)
         {
             var deployment = deployments[i];
@@ -31,24 +49,19 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
                 continue;
             }
 
-            var invoker = Array.Find(_invokers, x => x.CanServe(provider))!;
-            var previous = exchange.ServedBy;
-            // Set before sending: the answer's writers price it while they write.
-            exchange.ServedBy = deployment;
-            using var span = AttemptSpan.Start(exchange, deployment, i);
-            var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
-            var result = paced is null
-                ? await invoker.SendAsync(context, exchange, deployment)
-                : AttemptResult.Before(paced, retryable: true);
-            AttemptSpan.End(span, result, context.Response.StatusCode);
-            if (result.Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse)
+            var circuit = health.For(deployment).Circuit;
+            if (!circuit.TryEnter(clock.GetUtcNow(), out var probe) && !plan.Panic)
             {
-                metrics.UpstreamError(provider.Name, result.Error!.Code ?? result.Error.Type);
+                // Opened (or another request is probing) since the plan was made.
+                metrics.CircuitSkipped(deployment.Id);
+                continue;
             }
+
+            var result = await TryDeploymentAsync(context, exchange, deployment, i);
+            ReportToCircuit(circuit, deployment, probe, result, exchange);
             if (result.Outcome == AttemptOutcome.Rejected)
             {
                 // This deployment cannot honour the request as sent; a later one may.
-                exchange.ServedBy = previous;
                 firstRejection ??= result;
                 continue;
             }
@@ -61,14 +74,19 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
 
             if (i + 1 < deployments.Count)
             {
-                Log.FallingBack(logger, exchange.RequestId, provider.Name, result.Error!.Code);
+                Log.FallingBack(logger, exchange.RequestId, provider.Name, deployment.Target.UpstreamModel, result.Error!.Code);
                 metrics.Fallback(exchange.Route.Name, provider.Name, result.Error.Code);
-                span?.SetTag("gateway.fallback.reason", result.Error.Code);
             }
         }
 
+        if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            // The client left, the deadline passed or the replica is stopping: the endpoint knows which and answers.
+            return AttemptResult.Gone;
+        }
+
         // When no deployment could take the request, the client's parameters are the problem.
-        last ??= firstRejection!;
+        last ??= firstRejection ?? AttemptResult.Before(GatewayError.NoDeploymentAvailable(), retryable: true);
         if (last.Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected)
         {
             await ErrorWriter.WriteAsync(context, last.Error!);
@@ -77,12 +95,125 @@ internal sealed partial class ChatForwarder(IEnumerable<IDeploymentInvoker> invo
         return last;
     }
 
+    /// <summary>One deployment, with retries at it for failures that may pass (<see cref="RetryDecision"/>).</summary>
+    private async Task<AttemptResult> TryDeploymentAsync(HttpContext context, ChatExchange exchange, Deployment deployment, int index)
+    {
+        var resilience = ResilienceContextPool.Shared.Get(context.RequestAborted);
+        resilience.Properties.Set(RetryPipelines.Exchange, exchange);
+        resilience.Properties.Set(RetryPipelines.Provider, deployment.Provider.Name);
+        try
+        {
+            return await retries.For(exchange.Routing).ExecuteAsync(
+                static (_, state) => new ValueTask<AttemptResult>(state.Forwarder.AttemptAsync(state.Context, state.Exchange, state.Deployment, state.Index)),
+                resilience, (Forwarder: this, Context: context, Exchange: exchange, Deployment: deployment, Index: index));
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(resilience);
+        }
+    }
+
+    /// <summary>One attempt at one deployment: paced, traced, counted in flight, and its latency observed when it succeeds.</summary>
+    private async Task<AttemptResult> AttemptAsync(HttpContext context, ChatExchange exchange, Deployment deployment, int index)
+    {
+        var provider = deployment.Provider;
+        var invoker = Array.Find(_invokers, x => x.CanServe(provider))!;
+        var deploymentHealth = health.For(deployment);
+        var previous = exchange.ServedBy;
+        // Set before sending: the answer's writers price it while they write.
+        exchange.ServedBy = deployment;
+        using var span = AttemptSpan.Start(exchange, deployment, index);
+        var started = clock.GetTimestamp();
+        AttemptResult result;
+        deploymentHealth.Enter();
+        try
+        {
+            var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
+            result = paced is null
+                ? await invoker.SendAsync(context, exchange, deployment)
+                : AttemptResult.Before(paced, retryable: true);
+        }
+        finally
+        {
+            deploymentHealth.Exit();
+        }
+
+        AttemptSpan.End(span, result, context.Response.StatusCode);
+        metrics.Attempt(provider.Name, deployment.Id, OutcomeName(result.Outcome));
+        switch (result.Outcome)
+        {
+            case AttemptOutcome.Succeeded:
+                deploymentHealth.ObserveLatency(clock.GetElapsedTime(started, exchange.FirstTokenAt is { } first && first > started ? first : clock.GetTimestamp()));
+                break;
+            case AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse:
+                metrics.UpstreamError(provider.Name, result.Error!.Code ?? result.Error.Type);
+                span?.SetTag("gateway.fallback.reason", result.Error.Code);
+                break;
+            case AttemptOutcome.Rejected:
+                exchange.ServedBy = previous;
+                break;
+        }
+
+        return result;
+    }
+
+    private void ReportToCircuit(CircuitBreaker circuit, Deployment deployment, bool probe, AttemptResult result, ChatExchange exchange)
+    {
+        var settings = exchange.Routing;
+        if (!settings.CircuitBreaking)
+        {
+            return;
+        }
+
+        CircuitChange? change = result.Outcome == AttemptOutcome.Succeeded ? circuit.OnSuccess(probe)
+            : result.IsDeploymentFault ? circuit.OnFailure(probe, clock.GetUtcNow(), settings)
+            : null;
+        if (result.Outcome != AttemptOutcome.Succeeded && !result.IsDeploymentFault)
+        {
+            circuit.OnNeutral(probe);
+        }
+
+        if (change is not { } c)
+        {
+            return;
+        }
+
+        if (c.Opened)
+        {
+            Log.CircuitOpened(logger, deployment.Id, (long)c.BreakFor.TotalSeconds, result.Error?.Code);
+        }
+        else
+        {
+            Log.CircuitClosed(logger, deployment.Id);
+        }
+
+        metrics.CircuitChanged(deployment.Id, c.Opened);
+        circuits.Announce(deployment.Id, c);
+    }
+
+    private static string OutcomeName(AttemptOutcome outcome) => outcome switch
+    {
+        AttemptOutcome.Succeeded => "succeeded",
+        AttemptOutcome.Rejected => "rejected",
+        AttemptOutcome.ClientGone => "client_gone",
+        _ => "failed",
+    };
+
     private static partial class Log
     {
         [LoggerMessage(20, LogLevel.Error, "{RequestId}: provider {Provider} has no key: environment variable {Variable} is empty")]
         public static partial void NoCredentials(ILogger logger, string requestId, string provider, string variable);
 
-        [LoggerMessage(21, LogLevel.Warning, "{RequestId}: provider {Provider} failed ({Code}); trying the next deployment")]
-        public static partial void FallingBack(ILogger logger, string requestId, string provider, string? code);
+        [LoggerMessage(21, LogLevel.Warning, "{RequestId}: provider {Provider} failed for {UpstreamModel} ({Code}); trying the next deployment")]
+        public static partial void FallingBack(ILogger logger, string requestId, string provider, string upstreamModel, string? code);
+
+        [LoggerMessage(24, LogLevel.Warning, "Circuit of deployment {Deployment} opened for {Seconds} s after repeated failures (last: {Code}); it is skipped until a probe succeeds")]
+        public static partial void CircuitOpened(ILogger logger, string deployment, long seconds, string? code);
+
+        [LoggerMessage(25, LogLevel.Information, "Circuit of deployment {Deployment} closed: a probe succeeded")]
+        public static partial void CircuitClosed(ILogger logger, string deployment);
+
+        [LoggerMessage(26, LogLevel.Warning, "{RequestId}: every deployment of {Model} has an open circuit; trying them anyway")]
+        public static partial void AllCircuitsOpen(ILogger logger, string requestId, string model);
     }
 }

@@ -164,8 +164,7 @@ internal sealed partial class UpstreamAttempt(
 
         error = error with { Message = Redact(error.Message) };
         Log.UpstreamRejected(logger, exchange.RequestId, _provider.Name, status, error.Class, error.Message);
-        var retryable = error.Class != UpstreamErrorClass.CallerFault;
-        return AttemptResult.Before(GatewayError.FromUpstream(error), retryable);
+        return AttemptResult.FromUpstream(error);
     }
 
     // Belt and braces: should a provider ever echo our key in an error, it stops here.

@@ -43,7 +43,8 @@ internal sealed partial class GatewayLifecycle(
 
         // The journal (without Redis) is replayed into the rollups when the store is built.
         var store = services.GetRequiredService<IUsageStore>();
-        var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>() }
+        var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>(),
+            services.GetService<Routing.ICircuitShare>() }
             .OfType<IWarmUp>().ToList();
         try
         {

@@ -23,6 +23,10 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _settlements;
     private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _upstreamErrors;
+    private readonly Counter<long> _attempts;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _circuitTransitions;
+    private readonly Counter<long> _circuitSkips;
     private readonly UpDownCounter<long> _tasksWaiting;
     private readonly Counter<long> _tasksCompleted;
     private readonly Counter<long> _usageWritten;
@@ -47,6 +51,12 @@ internal sealed class GatewayMetrics
             "Reservations ended: settled, cancelled (admissions given up), and attempts retrying or spilled to disk while the store is unreachable.");
         _fallbacks = Meter.CreateCounter<long>("gateway.fallbacks", "{fallback}", "Requests moved to a model's next deployment, by the provider that failed and why.");
         _upstreamErrors = Meter.CreateCounter<long>("gateway.upstream.errors", "{error}", "Failed provider attempts, by provider and error.type (the gateway's error code: upstream_timeout, upstream_rejected_request, ...).");
+        _attempts = Meter.CreateCounter<long>("gateway.upstream.attempts", "{attempt}",
+            "Attempts at a deployment, retries included, by provider, gateway.deployment and gateway.attempt.outcome (succeeded, failed, rejected, client_gone).");
+        _retries = Meter.CreateCounter<long>("gateway.upstream.retries", "{retry}", "Retries at the same deployment, by provider and the error.type that caused them.");
+        _circuitTransitions = Meter.CreateCounter<long>("gateway.circuit.transitions", "{transition}",
+            "Circuits opened or closed by this replica, by gateway.deployment and gateway.circuit.state (open, closed).");
+        _circuitSkips = Meter.CreateCounter<long>("gateway.circuit.skips", "{skip}", "Deployments left out of a request because their circuit was open.");
         _tasksWaiting = Meter.CreateUpDownCounter<long>("gateway.async_tasks.waiting", "{task}", "Async-task (Hive V2) requests waiting for their result.");
         _tasksCompleted = Meter.CreateCounter<long>("gateway.async_tasks.completed", "{task}", "Async tasks ended, by how: callback, poll, timeout, failed.");
         _usageWritten = Meter.CreateCounter<long>("gateway.usage.written", "{record}", "Usage records taken by the usage store.");
@@ -142,6 +152,41 @@ internal sealed class GatewayMetrics
             _upstreamErrors.Add(1, new TagList { { GatewayTelemetry.System, provider }, { GatewayTelemetry.ErrorType, errorType } });
         }
     }
+
+    public void Attempt(string provider, string deployment, string outcome)
+    {
+        if (_attempts.Enabled)
+        {
+            _attempts.Add(1, new TagList { { GatewayTelemetry.System, provider }, { Deployment, deployment }, { "gateway.attempt.outcome", outcome } });
+        }
+    }
+
+    public void Retry(string provider, string reason)
+    {
+        if (_retries.Enabled)
+        {
+            _retries.Add(1, new TagList { { GatewayTelemetry.System, provider }, { GatewayTelemetry.ErrorType, reason } });
+        }
+    }
+
+    public void CircuitChanged(string deployment, bool opened)
+    {
+        if (_circuitTransitions.Enabled)
+        {
+            _circuitTransitions.Add(1, new TagList { { Deployment, deployment }, { "gateway.circuit.state", opened ? "open" : "closed" } });
+        }
+    }
+
+    public void CircuitSkipped(string deployment)
+    {
+        if (_circuitSkips.Enabled)
+        {
+            _circuitSkips.Add(1, new KeyValuePair<string, object?>(Deployment, deployment));
+        }
+    }
+
+    /// <summary>A deployment's identity in metrics: provider/upstream model (never a key or secret).</summary>
+    public const string Deployment = "gateway.deployment";
 
     public void TaskWaiting(string provider, int delta)
     {

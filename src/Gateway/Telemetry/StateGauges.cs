@@ -10,7 +10,7 @@ namespace Gateway.Telemetry;
 /// </summary>
 internal sealed class StateGauges
 {
-    public StateGauges(GatewayMetrics metrics, ConfigStore config, UsagePipeline usage)
+    public StateGauges(GatewayMetrics metrics, ConfigStore config, UsagePipeline usage, Routing.DeploymentHealthRegistry health, TimeProvider clock)
     {
         var meter = metrics.Meter;
         meter.CreateObservableCounter("gateway.config.reloads", () => new[]
@@ -22,5 +22,14 @@ internal sealed class StateGauges
             "Usage records waiting in memory for the usage store.");
         meter.CreateObservableGauge("gateway.usage.spill.size", () => usage.SpillBytes, "By",
             "Bytes of usage records in the local spill files, waiting for the store.");
+        meter.CreateObservableGauge("gateway.circuit.state", () => health.All.Select(h => new Measurement<int>(
+                (int)h.Circuit.View(clock.GetUtcNow()).State, new KeyValuePair<string, object?>(GatewayMetrics.Deployment, h.Id))),
+            "{state}", "Each deployment's circuit on this replica: 0 closed, 1 open (skipped), 2 half-open (one probe let through).");
+        meter.CreateObservableGauge("gateway.deployment.in_flight", () => health.All.Select(h => new Measurement<int>(
+                h.InFlight, new KeyValuePair<string, object?>(GatewayMetrics.Deployment, h.Id))),
+            "{attempt}", "Attempts in flight at each deployment on this replica.");
+        meter.CreateObservableGauge("gateway.deployment.latency", () => health.All.Where(h => h.LatencyMilliseconds is not null).Select(h =>
+                new Measurement<double>(h.LatencyMilliseconds!.Value / 1000, new KeyValuePair<string, object?>(GatewayMetrics.Deployment, h.Id))),
+            "s", "Smoothed time to the first token of each deployment's successful attempts, as the lowest-latency strategy sees it.");
     }
 }

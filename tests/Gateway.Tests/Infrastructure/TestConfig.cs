@@ -68,6 +68,10 @@ public static class TestConfig
         return new JsonObject
         {
             ["Server"] = new JsonObject { ["MaxRequestBodyBytes"] = 64 * 1024 },
+            // One attempt per deployment and no circuits: many tests share one gateway and inject faults into the same
+            // deployments, and each asserts what one attempt does. Retries and circuits have their own tests (RoutingTests,
+            // FaultMatrixTests), which use the defaults.
+            ["Routing"] = NoRetriesNoCircuits(),
             ["Providers"] = new JsonObject
             {
                 ["hive"] = Provider("hive-v3", sim, "GW_TEST_HIVE_KEY"),
@@ -109,6 +113,12 @@ public static class TestConfig
             },
         };
     }
+
+    public static JsonObject NoRetriesNoCircuits() => new()
+    {
+        ["Retry"] = new JsonObject { ["MaxRetries"] = 0 },
+        ["Circuit"] = new JsonObject { ["FailureThreshold"] = 0 },
+    };
 
     /// <summary>The OpenAI parameters DeepInfra's seed does not list, passed as the repository's gateway.json does.</summary>
     public static JsonArray DeepInfraPassed() =>

@@ -46,10 +46,16 @@ public sealed class HiveV2Provider(RequestLog log, Func<Directives> runFaults, H
 
         var text = Str(root, "text_data");
         var callbackUrl = Str(root, "callback_url");
-        var knobs = Directives.Parse(text).Over(runFaults()).For("hive-v2");
+        var knobs = Directives.Parse(text).Over(runFaults()).For("hive-v2").AfterFailures(log.CountAttempt("hive-v2", context.Request));
         if (knobs.Int("latency_ms") is { } latency)
         {
             await Task.Delay(latency, context.RequestAborted);
+        }
+
+        if (knobs.Flag("reset"))
+        {
+            context.Abort();
+            return;
         }
 
         if (knobs.Int("status") is { } status)

@@ -5,7 +5,7 @@ namespace ProviderSimulator.Providers;
 
 /// <summary>
 /// Hive V3 <c>POST /api/v3/chat/completions</c>: bearer key, <c>{"status_code","message"}</c> errors,
-/// max_tokens 1..2048, temperature and top_p 0..1, usage on the last stream chunk, some models stream-only.
+/// max_tokens 1..2048, usage on the last stream chunk, some models stream-only, 400 for a model it does not serve.
 /// </summary>
 public sealed class HiveV3Provider(RequestLog log, Func<Directives> runFaults, HiveV3Options options, bool acceptUndocumented)
     : OpenAiLikeProvider(log, runFaults, acceptUndocumented)

@@ -45,7 +45,8 @@ public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFau
         var entry = log.Add(Name, context.Request, body);
         context.RequestAborted.Register(() => entry.Aborted = !entry.Completed);
         var view = ChatRequestView.TryParse(body, out var problem);
-        var knobs = Directives.Parse(view?.LastUserText).Over(runFaults()).For(Name);
+        var knobs = Directives.Parse(view?.LastUserText).Over(runFaults()).For(Name).ForModel(view?.Model ?? slug)
+            .AfterFailures(log.CountAttempt(Name, context.Request));
         var x = new SimExchange(context, entry, knobs);
         try
         {

@@ -38,4 +38,17 @@ public sealed class HiveV3Provider : OpenAiCompatibleProvider
         405 => UpstreamErrorClass.Quota,
         _ => base.Classify(status),
     };
+
+    // Hive answers 400 for a model it does not serve [O] (its models are retired over time): that is the deployment's
+    // configuration, not the client's request, so the next deployment may serve it. The seed gives no wording; any 400
+    // whose message is about the model not being known or served counts.
+    protected override UpstreamErrorClass Classify(int status, string message) =>
+        status == 400 && RefusesModel(message) ? UpstreamErrorClass.Misconfigured : Classify(status);
+
+    private static bool RefusesModel(string message) =>
+        message.Contains("model", StringComparison.OrdinalIgnoreCase) &&
+        (message.Contains("unknown", StringComparison.OrdinalIgnoreCase) || message.Contains("not supported", StringComparison.OrdinalIgnoreCase) ||
+         message.Contains("unsupported", StringComparison.OrdinalIgnoreCase) || message.Contains("not found", StringComparison.OrdinalIgnoreCase) ||
+         message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || message.Contains("not available", StringComparison.OrdinalIgnoreCase) ||
+         message.Contains("retired", StringComparison.OrdinalIgnoreCase));
 }

@@ -105,8 +105,11 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
         return new StreamEvent(StreamEventKind.Chunk, chunk);
     }
 
-    public UpstreamError ReadError(int status, ReadOnlySpan<byte> body, Func<string, string?> header, DateTimeOffset now) =>
-        new(Classify(status), status, ErrorBodies.ExtractMessage(body), ReadRetryAfter(header, now));
+    public UpstreamError ReadError(int status, ReadOnlySpan<byte> body, Func<string, string?> header, DateTimeOffset now)
+    {
+        var message = ErrorBodies.ExtractMessage(body);
+        return new(Classify(status, message), status, message, ReadRetryAfter(header, now));
+    }
 
     public virtual string MapFinishReason(string reason) => FinishReasons.Normalize(reason);
 
@@ -114,6 +117,9 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
 
     /// <summary>The common meaning of provider status codes; providers override their own oddities.</summary>
     protected virtual UpstreamErrorClass Classify(int status) => StatusClasses.Default(status);
+
+    /// <summary>For providers whose status alone is ambiguous (Hive's 400 is also "unknown model"): the message decides.</summary>
+    protected virtual UpstreamErrorClass Classify(int status, string message) => Classify(status);
 
     protected virtual TimeSpan? ReadRetryAfter(Func<string, string?> header, DateTimeOffset now) => RetryAfter.Read(header, now);
 

@@ -1,0 +1,25 @@
+using Gateway.Redis;
+
+namespace Gateway.Routing;
+
+/// <summary>Registers routing: strategies, per-deployment health and circuits (shared through Redis when configured), retries.</summary>
+internal static class RoutingServices
+{
+    public static IServiceCollection AddGatewayRouting(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<DeploymentHealthRegistry>();
+        services.AddSingleton<RoutePlanner>();
+        services.AddSingleton<RetryPipelines>();
+        services.AddSingleton<DeploymentsEndpoint>();
+        if (RedisConnection.IsConfigured(configuration))
+        {
+            services.AddSingleton<ICircuitShare, RedisCircuitShare>();
+        }
+        else
+        {
+            services.AddSingleton<ICircuitShare, LocalCircuitShare>();
+        }
+
+        return services;
+    }
+}

@@ -5,7 +5,8 @@ namespace ProviderSimulator;
 
 /// <summary>
 /// Fault knobs. Per request they ride in the prompt as <c>[sim key=value ...]</c> (so they pass
-/// through any gateway translation); per run they are set with <c>POST /_sim/faults</c>.
+/// through any gateway translation); per run they are set with <c>POST /_sim/faults</c>. Each block stands alone:
+/// its <c>only</c> and <c>only_model</c> limit that block, so one prompt can fault providers or models differently.
 /// Knobs: latency_ms, status, error_message, body (native|html|malformed|empty), retry_after,
 /// malformed, truncate_after, chunk_delay_ms, ping_every_ms, reset, no_usage, words, finish, error_event_after,
 /// sse_for_json, only (a provider name the knobs are limited to), only_model (an upstream model id or Segmind slug),
@@ -13,54 +14,51 @@ namespace ProviderSimulator;
 /// </summary>
 public sealed partial class Directives
 {
-    private readonly Dictionary<string, string> _values;
+    // Each [sim ...] block on its own: a block's only= / only_model= limit that block alone, so one prompt can give each
+    // provider or model its own faults. Later blocks win where they set the same knob.
+    private readonly List<Dictionary<string, string>> _blocks;
 
-    private Directives(Dictionary<string, string> values) => _values = values;
+    private Directives(List<Dictionary<string, string>> blocks) => _blocks = blocks;
 
     public static readonly Directives None = new([]);
 
     public static Directives Parse(string? text)
     {
-        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var blocks = new List<Dictionary<string, string>>();
         if (string.IsNullOrEmpty(text))
         {
-            return new Directives(values);
+            return new Directives(blocks);
         }
 
         foreach (Match block in Block().Matches(text))
         {
+            var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             foreach (Match pair in Pair().Matches(block.Groups[1].Value))
             {
                 var value = pair.Groups[2].Success ? pair.Groups[2].Value : pair.Groups[3].Value;
                 values[pair.Groups[1].Value] = value;
             }
+
+            blocks.Add(values);
         }
 
-        return new Directives(values);
+        return new Directives(blocks);
     }
 
     /// <summary>The prompt without its directive blocks.</summary>
     public static string Strip(string text) => Block().Replace(text, "").Trim();
 
     /// <summary>Per-request knobs win over per-run ones.</summary>
-    public Directives Over(Directives fallback)
-    {
-        var merged = new Dictionary<string, string>(fallback._values, StringComparer.OrdinalIgnoreCase);
-        foreach (var (k, v) in _values)
-        {
-            merged[k] = v;
-        }
+    public Directives Over(Directives fallback) => new([.. fallback._blocks, .. _blocks]);
 
-        return new Directives(merged);
-    }
-
-    /// <summary>Drops the knobs when they are limited (<c>only=</c>) to another provider.</summary>
-    public Directives For(string provider) =>
-        _values.TryGetValue("only", out var only) && !only.Split(',').Contains(provider, StringComparer.OrdinalIgnoreCase) ? None : this;
+    /// <summary>Drops the blocks limited (<c>only=</c>) to another provider.</summary>
+    public Directives For(string provider) => Where("only", value => value.Split(',').Contains(provider, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>Drops the knobs when they are limited (<c>only_model=</c>) to another upstream model (or Segmind slug).</summary>
-    public Directives ForModel(string? model) =>
-        _values.TryGetValue("only_model", out var only) && !only.Split(',').Contains(model ?? "", StringComparer.Ordinal) ? None : this;
+    public Directives ForModel(string? model) => Where("only_model", value => value.Split(',').Contains(model ?? "", StringComparer.Ordinal));
+
+    private Directives Where(string limit, Func<string, bool> matches) =>
+        new([.. _blocks.Where(b => !b.TryGetValue(limit, out var value) || matches(value))]);
 
     private static readonly string[] FaultKnobs =
     [
@@ -76,16 +74,22 @@ public sealed partial class Directives
             return this;
         }
 
-        var healthy = new Dictionary<string, string>(_values, StringComparer.OrdinalIgnoreCase);
-        foreach (var knob in FaultKnobs)
-        {
-            healthy.Remove(knob);
-        }
-
-        return new Directives(healthy);
+        return new([.. _blocks.Select(b => b.Where(kv => !FaultKnobs.Contains(kv.Key, StringComparer.OrdinalIgnoreCase))
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase))]);
     }
 
-    public string? Text(string key) => _values.GetValueOrDefault(key);
+    public string? Text(string key)
+    {
+        for (var i = _blocks.Count - 1; i >= 0; i--)
+        {
+            if (_blocks[i].TryGetValue(key, out var value))
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
 
     public int? Int(string key) => int.TryParse(Text(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null;
 

@@ -148,7 +148,7 @@ internal sealed partial class AsyncTaskInvoker(
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(provider.BaseUrl, translator.SubmitPath));
         request.Content = new ReadOnlyMemoryContent(body.WrittenMemory);
         request.Content.Headers.ContentType = Json;
-        var (status, answer, failure) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        var (status, answer, failure, retryAfter) = await SendAsync(request, exchange, provider, translator, clientAborted);
         if (failure is not null)
         {
             return (null, failure);
@@ -156,7 +156,7 @@ internal sealed partial class AsyncTaskInvoker(
 
         if (status is < 200 or >= 300)
         {
-            return (null, Rejected(exchange, provider, translator, status, answer));
+            return (null, Rejected(exchange, provider, translator, status, answer, retryAfter));
         }
 
         var taskId = translator.ReadTaskId(answer);
@@ -170,7 +170,7 @@ internal sealed partial class AsyncTaskInvoker(
         IAsyncTaskProvider translator, string taskId, CancellationToken clientAborted)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(provider.BaseUrl, translator.PollPath(taskId)));
-        var (status, answer, failure) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        var (status, answer, failure, _) = await SendAsync(request, exchange, provider, translator, clientAborted);
         if (failure is not null || status is < 200 or >= 300)
         {
             Log.PollFailed(logger, exchange.RequestId, provider.Name, taskId, status);
@@ -180,8 +180,8 @@ internal sealed partial class AsyncTaskInvoker(
         return (translator.ReadTask(answer), answer);
     }
 
-    /// <summary>Sends a submit or poll; the answer's status and body, or the attempt's failure.</summary>
-    private async Task<(int Status, byte[] Body, AttemptResult? Failure)> SendAsync(HttpRequestMessage request,
+    /// <summary>Sends a submit or poll; the answer's status, body and Retry-After, or the attempt's failure.</summary>
+    private async Task<(int Status, byte[] Body, AttemptResult? Failure, string? RetryAfter)> SendAsync(HttpRequestMessage request,
         ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, CancellationToken clientAborted)
     {
         var (name, value) = translator.AuthHeader(provider.ApiKey!);
@@ -194,27 +194,28 @@ internal sealed partial class AsyncTaskInvoker(
             using var response = await clients.For(provider).SendAsync(request, timeout.Token);
             var limit = response.IsSuccessStatusCode ? UpstreamResponses.MaxCompletionBodyBytes : UpstreamResponses.MaxErrorBodyBytes;
             using var body = await UpstreamResponses.ReadAsync(response.Content, limit, timeout.Token);
-            return ((int)response.StatusCode, body?.WrittenSpan.ToArray() ?? [], null);
+            return ((int)response.StatusCode, body?.WrittenSpan.ToArray() ?? [], null, UpstreamResponses.HeaderLookup(response)("Retry-After"));
         }
         catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
-            return (0, [], AttemptResult.Gone);
+            return (0, [], AttemptResult.Gone, null);
         }
         catch (OperationCanceledException)
         {
-            return (0, [], AttemptResult.Before(GatewayError.UpstreamTimeout(), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamTimeout(), retryable: true), null);
         }
         catch (HttpRequestException ex)
         {
             Log.Unreachable(logger, ex, exchange.RequestId, provider.Name);
-            return (0, [], AttemptResult.Before(GatewayError.UpstreamUnreachable(), retryable: true));
+            return (0, [], AttemptResult.Before(GatewayError.UpstreamUnreachable(), retryable: true), null);
         }
     }
 
     private AttemptResult Rejected(ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, int status,
-        byte[] body)
+        byte[] body, string? retryAfter)
     {
-        var error = translator.ReadError(status, body, _ => null, clock.GetUtcNow());
+        var error = translator.ReadError(status, body,
+            name => string.Equals(name, "Retry-After", StringComparison.OrdinalIgnoreCase) ? retryAfter : null, clock.GetUtcNow());
         var apiKey = provider.ApiKey!;
         error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
         Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);

@@ -36,6 +36,11 @@ internal sealed partial class ChatForwarder(
             Log.AllCircuitsOpen(logger, exchange.RequestId, exchange.Route.Name);
         }
 
+        foreach (var skipped in plan.Skipped)
+        {
+            metrics.CircuitSkipped(skipped.Id);
+        }
+
         var deployments = plan.Deployments;
         for (var i = 0; i < deployments.Count; i++)
         {

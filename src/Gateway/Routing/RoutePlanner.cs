@@ -7,7 +7,11 @@ namespace Gateway.Routing;
 /// Every deployment's circuit is open: all are tried anyway, in strategy order, since a certain refusal helps nobody and
 /// a deployment may have recovered before its cool-down is over.
 /// </param>
-internal sealed record RoutePlan(IReadOnlyList<Deployment> Deployments, bool Panic);
+internal sealed record RoutePlan(IReadOnlyList<Deployment> Deployments, bool Panic)
+{
+    /// <summary>Deployments left out because their circuit is open.</summary>
+    public IReadOnlyList<Deployment> Skipped { get; init; } = [];
+}
 
 /// <summary>
 /// Orders a model's deployments for one request by the model's <see cref="RoutingStrategy"/>, then leaves out those whose
@@ -26,7 +30,14 @@ internal sealed class RoutePlanner(DeploymentHealthRegistry health, TimeProvider
 
         var now = clock.GetUtcNow();
         var available = ordered.Where(d => health.For(d).Circuit.IsAvailable(now)).ToList();
-        return available.Count > 0 ? new RoutePlan(available, Panic: false) : new RoutePlan(ordered, Panic: true);
+        if (available.Count == 0)
+        {
+            return new RoutePlan(ordered, Panic: true);
+        }
+
+        return available.Count == ordered.Count
+            ? new RoutePlan(ordered, Panic: false)
+            : new RoutePlan(available, Panic: false) { Skipped = [.. ordered.Except(available)] };
     }
 
     private IReadOnlyList<Deployment> Order(ModelRoute route, RoutingSettings settings)

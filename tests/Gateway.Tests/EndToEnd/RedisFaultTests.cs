@@ -101,9 +101,10 @@ public sealed class RedisFaultTests : IAsyncLifetime
     public async Task OutageWhileRequestsSettle_SettledWhenRedisReturns()
     {
         Assert.Equal(HttpStatusCode.OK, await AskAsync(0));
-        // Two streams take both in-flight slots (one each on two replicas) and end while Redis is down.
+        // Two streams take both in-flight slots (one each on two replicas) and end while Redis is down (3 s each: long enough
+        // that a loaded machine stops Redis before they end).
         var streams = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => OpenStream.StartAsync(_urls[i], Key,
-            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"slow [sim words=8 chunk_delay_ms=150]"}]}""",
+            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"slow [sim words=20 chunk_delay_ms=150]"}]}""",
             Sse.NewRequestId())));
         try
         {

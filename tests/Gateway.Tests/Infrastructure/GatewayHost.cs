@@ -52,13 +52,21 @@ public sealed class GatewayHost : IAsyncDisposable
     }
 
     /// <summary>The official OpenAI SDK pointed at this gateway, with its own retries off so tests see each answer.</summary>
-    public ChatClient Chat(string model, string key = TestConfig.Key) =>
-        new(model, new ApiKeyCredential(key), new OpenAIClientOptions
+    public ChatClient Chat(string model, string key = TestConfig.Key, IReadOnlyDictionary<string, string>? headers = null)
+    {
+        var options = new OpenAIClientOptions
         {
             Endpoint = new Uri(BaseUrl, "/v1"),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
             NetworkTimeout = TimeSpan.FromSeconds(30),
-        });
+        };
+        if (headers is not null)
+        {
+            options.AddPolicy(new FixedHeadersPolicy(headers), PipelinePosition.PerCall);
+        }
+
+        return new ChatClient(model, new ApiKeyCredential(key), options);
+    }
 
     public OpenAIClient Client(string key = TestConfig.Key) =>
         new(new ApiKeyCredential(key), new OpenAIClientOptions
@@ -105,5 +113,29 @@ public class GatewayFixture : IAsyncLifetime
     {
         await Gateway.DisposeAsync();
         await Simulator.DisposeAsync();
+    }
+}
+
+/// <summary>Adds fixed headers (a request id to find in the simulator's log, a deadline) to every SDK request.</summary>
+public sealed class FixedHeadersPolicy(IReadOnlyDictionary<string, string> headers) : PipelinePolicy
+{
+    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        Apply(message);
+        ProcessNext(message, pipeline, currentIndex);
+    }
+
+    public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        Apply(message);
+        return ProcessNextAsync(message, pipeline, currentIndex);
+    }
+
+    private void Apply(PipelineMessage message)
+    {
+        foreach (var (name, value) in headers)
+        {
+            message.Request.Headers.Set(name, value);
+        }
     }
 }

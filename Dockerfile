@@ -35,6 +35,13 @@ WORKDIR /app
 COPY --from=app /app/ ./
 COPY gateway.json /etc/gateway/gateway.json
 RUN mkdir -p /var/lib/gateway/usage && chown -R ${APP_UID}:${APP_UID} /var/lib/gateway
+# JIT: compile each method once, fully optimised, instead of starting from the precompiled (ReadyToRun) code and
+# tiering up in the background. Under load on a busy CPU tiering takes a minute or more, and until it is done a
+# request costs about twice the CPU (bench/REPORT.md, "Warm-up"): every replica that a rolling update or an
+# autoscaler starts would join the fleet at half speed. The price is startup, ~0.7 s -> ~3 s before /readyz on
+# one core, which readiness already hides from the load balancer.
+ENV DOTNET_TieredCompilation=0 \
+    DOTNET_ReadyToRun=0
 ENV GATEWAY_CONFIG=/etc/gateway/gateway.json \
     Metering__JournalDirectory=/var/lib/gateway/usage \
     ASPNETCORE_URLS=http://+:8080 \

@@ -6,8 +6,11 @@
 #   bench/throughput.sh [--seconds 10] [--connections 16] [--rounds 1] [--out bench/results/throughput.md]
 #                       [--arm "name|mode|ENV=value ..."]...
 #
-# mode is nginx, gateway (embedded default, journal on disk) or redis (limits, budget and metering in Redis).
-# Without --arm: nginx, gateway, redis, each gateway with its defaults (metrics on, access log on).
+# mode is nginx; floor (bench/Floor: Kestrel and YARP's IHttpForwarder relaying the request untouched, the least a
+# .NET gateway can cost here); gateway (embedded default, journal on disk); redis (limits, budget and metering in
+# Redis); production (redis, plus traces and metrics exported over OTLP to a sink, as a fleet runs).
+# Without --arm: nginx, floor, gateway, gateway+redis, production, each gateway with its defaults (metrics on, access
+# log on) and the JIT settings the container ships with (Dockerfile): an arm's ENV=value pairs come after them and win.
 # The system under test is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0. Each arm runs alone.
 # CPU per request is user+system time of the system under test (and of redis-server in the redis mode)
 # over the measured interval, divided by the requests wrk completed. With --rounds N the arms run N times,
@@ -28,7 +31,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#arms[@]} -gt 0 ] || arms=("nginx|nginx|" "gateway|gateway|" "gateway+redis|redis|")
+[ ${#arms[@]} -gt 0 ] || arms=("nginx|nginx|" "floor|floor|" "gateway|gateway|" "gateway+redis|redis|" "production|production|")
+# As the Dockerfile sets them: see the comment there.
+container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
 for tool in nginx redis-server wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
 done
@@ -44,6 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+dotnet build bench/Floor -c Release -v q -nologo >/dev/null
 
 completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"meta-llama/Meta-Llama-3.1-8B-Instruct","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":10,"total_tokens":22,"estimated_cost":0.0000009}}'
 # The stream as nginx will send it: real line breaks inside a single-quoted nginx string.
@@ -69,6 +75,8 @@ http {
       return 200 '$completion';
     }
     location = /sse { internal; default_type text/event-stream; return 200 '$sse'; }
+    # An OTLP/HTTP sink for the production arm's traces and metrics: taken and dropped.
+    location /otlp/ { default_type application/x-protobuf; return 200 ''; }
   }
 }
 NGINX
@@ -146,16 +154,26 @@ for arm in "${arms[@]}"; do
     sleep 0.3
     sut_pids=($(pgrep -P "$(cat "$work/proxy.pid")") "$(cat "$work/proxy.pid")")
     url="http://127.0.0.1:$proxy_port/v1/openai/chat/completions"
+  elif [ "$mode" = floor ]; then
+    taskset -c $core_sut env $container_jit $env dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$gw_port" \
+      --upstream "http://127.0.0.1:$mock_port/" --path /v1/openai/chat/completions >"$work/floor-$name.log" 2>&1 &
+    gw=$!; pids+=($gw); sut_pids=($gw)
+    wait_for "http://127.0.0.1:$gw_port/healthz"
+    url="http://127.0.0.1:$gw_port/v1/chat/completions"
   else
     args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal-$name")
-    [ "$mode" = redis ] && args+=(--Redis:Configuration="127.0.0.1:$redis_port") && redis-cli -p $redis_port FLUSHALL >/dev/null
-    BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c $core_sut env $env \
+    otlp=()
+    if [ "$mode" = redis ] || [ "$mode" = production ]; then
+      args+=(--Redis:Configuration="127.0.0.1:$redis_port"); redis-cli -p $redis_port FLUSHALL >/dev/null
+    fi
+    [ "$mode" = production ] && otlp=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$mock_port/otlp" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+    BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c $core_sut env $container_jit "${otlp[@]}" $env \
       dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway-$name.log" 2>&1 &
     gw=$!; pids+=($gw); sut_pids=($gw)
     wait_for "http://127.0.0.1:$gw_port/healthz"
     url="http://127.0.0.1:$gw_port/v1/chat/completions"
   fi
-  [ "$mode" = redis ] && sut_pids+=($redis_pid)
+  { [ "$mode" = redis ] || [ "$mode" = production ]; } && sut_pids+=($redis_pid)
   # Warm-up (JIT, pools, connections), then the measured runs.
   taskset -c $core_load wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
   taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
@@ -182,7 +200,8 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
   echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections --rounds $rounds$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
   echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
-  echo "- CPU per request: user+system time of the system under test (nginx workers; the gateway; the gateway and redis-server in the redis mode)."
+  echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms)."
+  echo "- Gateway and floor arms run with the container's JIT settings ($container_jit) unless an arm says otherwise."
   echo
   echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx | failed |"
   echo "|---|---|---|---|---|---|---|---|---|"

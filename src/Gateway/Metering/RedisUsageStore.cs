@@ -20,7 +20,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen, dayTtl = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
         local names = { 'requests', 'failed_requests', 'estimated_requests', 'prompt_tokens', 'completion_tokens', 'cost_micros', 'provider_cost_micros' }
-        local written = 0
+        local written, expiring = 0, {}
         for i = 0, n - 1 do
           local a = 5 + i * 9
           if redis.call('SET', KEYS[i * 3 + 1], '1', 'NX', 'EX', seenTtl) then
@@ -29,7 +29,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
               local v = tonumber(ARGV[a + m])
               if v ~= 0 then redis.call('HINCRBY', day, ARGV[a] .. names[m], v) end
             end
-            redis.call('EXPIRE', day, dayTtl)
+            if not expiring[day] then redis.call('EXPIRE', day, dayTtl); expiring[day] = true end
             redis.call('XADD', KEYS[i * 3 + 3], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + 8])
             written = written + 1
           end

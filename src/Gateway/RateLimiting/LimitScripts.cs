@@ -122,8 +122,11 @@ internal static class LimitScripts
           if rejected < 0 and spent + budgetCost > limit then
             rejected = n + m
             retry = untilNext
+          elseif rejected < 0 and tonumber(stored[1]) == periodId then
+            redis.call('HINCRBY', bkey, 'spent', budgetCost)
           elseif rejected < 0 then
-            redis.call('HSET', bkey, 'period', periodId, 'spent', spent + budgetCost)
+            -- A new period: the hash starts over, and lives a day past the period's end.
+            redis.call('HSET', bkey, 'period', periodId, 'spent', budgetCost)
             redis.call('PEXPIRE', bkey, untilNext + 86400000)
           end
         end
@@ -135,21 +138,22 @@ internal static class LimitScripts
           for i = 1, n do
             local cost = tonumber(ARGV[7 + 3 * i])
             if cost > 0 then
-              redis.call('HINCRBY', KEYS[i], current, cost)
+              -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
+              if redis.call('HINCRBY', KEYS[i], current, cost) == cost then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
               used[i] = used[i] + cost
               newest[i] = current
             end
-            redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs)
           end
           for j = 1, m do
             redis.call('ZADD', KEYS[n + j], now + leaseMs, member)
             redis.call('PEXPIRE', KEYS[n + j], leaseMs)
           end
-          redis.call('HSET', res, 'state', 'booked', 'bucket', current, 'period', periodId, 'cost', budgetCost)
+          local fields = { 'state', 'booked', 'bucket', current, 'period', periodId, 'cost', budgetCost }
           -- What each token window reserved, for settlement to move to the real figure.
           for i = 1, n do
-            if ARGV[8 + 3 * i] == '1' then redis.call('HSET', res, 'w' .. i, ARGV[7 + 3 * i]) end
+            if ARGV[8 + 3 * i] == '1' then fields[#fields + 1] = 'w' .. i; fields[#fields + 1] = ARGV[7 + 3 * i] end
           end
+          redis.call('HSET', res, unpack(fields))
           redis.call('PEXPIRE', res, leaseMs + windowMs)
         end
         for i = 1, n do
@@ -171,17 +175,20 @@ internal static class LimitScripts
         local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local member, tokens, cost = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
         local res = KEYS[n + m + hasBudget + 1]
-        if redis.call('HGET', res, 'state') ~= 'booked' then
-          if ARGV[7] == '1' and redis.call('EXISTS', res) == 0 then
+        -- The whole reservation in one read.
+        local raw, r = redis.call('HGETALL', res), {}
+        for i = 1, #raw, 2 do r[raw[i]] = raw[i + 1] end
+        if r.state ~= 'booked' then
+          if ARGV[7] == '1' and #raw == 0 then
             redis.call('HSET', res, 'state', 'cancelled')
             redis.call('PEXPIRE', res, tonumber(ARGV[8]))
           end
           return 0
         end
-        local bucket = redis.call('HGET', res, 'bucket')
+        local bucket = r.bucket
         for i = 1, n do
           -- Only token windows were recorded: a request counts once, whatever it used.
-          local reserved = redis.call('HGET', res, 'w' .. i)
+          local reserved = r['w' .. i]
           if reserved then
             local delta = tokens - tonumber(reserved)
             if delta ~= 0 and redis.call('HEXISTS', KEYS[i], bucket) == 1 then redis.call('HINCRBY', KEYS[i], bucket, delta) end
@@ -190,8 +197,8 @@ internal static class LimitScripts
         for j = 1, m do redis.call('ZREM', KEYS[n + j], member) end
         if hasBudget == 1 then
           local bkey = KEYS[n + m + 1]
-          if redis.call('HGET', bkey, 'period') == redis.call('HGET', res, 'period') then
-            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(redis.call('HGET', res, 'cost')))
+          if redis.call('HGET', bkey, 'period') == r.period then
+            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(r.cost))
           end
         end
         redis.call('DEL', res)

@@ -17,8 +17,8 @@ internal static class MeteringServices
         }
         else
         {
-            services.AddSingleton<IUsageStore>(sp => new JournalUsageStore(sp.GetRequiredService<UsageJournal>(),
-                DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-settings.RetentionDays), settings.RetentionDays));
+            services.AddSingleton<IUsageStore>(sp => new JournalUsageStore(sp.GetRequiredService<UsageJournal>(), settings,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JournalUsageStore>>()));
         }
 
         services.AddSingleton<UsagePipeline>();

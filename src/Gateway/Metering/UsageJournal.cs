@@ -4,8 +4,9 @@ using System.Text.Json;
 namespace Gateway.Metering;
 
 /// <summary>
-/// Append-only JSON-lines files of usage records: one file per UTC day (<c>usage-YYYY-MM-DD.jsonl</c>)
-/// as the store without Redis, and <c>spill*.jsonl</c> holding records Redis could not take yet.
+/// Append-only JSON-lines files of usage records: per UTC day an open file (<c>usage-YYYY-MM-DD.jsonl</c>) and the
+/// sealed, compressed segments before it (<see cref="JournalFiles"/>) as the store without Redis, and
+/// <c>spill*.jsonl</c> holding records Redis could not take yet.
 /// Every append reaches the operating system before it returns (a crash of the gateway loses
 /// nothing); <see cref="Sync"/> forces it to the disk, which the writer does about once a second
 /// rather than per batch, because fsync per request would dominate the cost of a request.
@@ -16,12 +17,14 @@ internal sealed class UsageJournal : IDisposable
     private readonly string _directory;
     private readonly Dictionary<string, FileStream> _open = new(StringComparer.Ordinal);
 
+    public string Directory => _directory;
+
     public UsageJournal(string directory)
     {
         _directory = Path.GetFullPath(directory);
         try
         {
-            Directory.CreateDirectory(_directory);
+            System.IO.Directory.CreateDirectory(_directory);
             // Probe now: a journal that cannot be written would lose usage later, quietly.
             var probe = Path.Combine(_directory, ".write-probe");
             File.WriteAllText(probe, "");
@@ -39,13 +42,45 @@ internal sealed class UsageJournal : IDisposable
     {
         foreach (var day in records.GroupBy(r => r.Day))
         {
-            Append($"usage-{day.Key}.jsonl", day);
+            Append(JournalFiles.OpenFile(day.Key), day);
         }
     }
 
     public void AppendSpill(IEnumerable<UsageRecord> records) => Append("spill.jsonl", records);
 
-    public IEnumerable<UsageRecord> ReadDaily() => Files("usage-*.jsonl").SelectMany(Read);
+    /// <summary>
+    /// Renames the day's open file aside (appends after this start a new one) and returns it as a sealed segment;
+    /// null when the day has nothing open.
+    /// </summary>
+    public JournalSegment? Seal(string day)
+    {
+        var file = JournalFiles.OpenFile(day);
+        lock (_gate)
+        {
+            if (_open.Remove(file, out var stream))
+            {
+                stream.Flush(flushToDisk: true);
+                stream.Dispose();
+            }
+
+            var path = Path.Combine(_directory, file);
+            if (!File.Exists(path))
+            {
+                return null;
+            }
+
+            if (new FileInfo(path).Length == 0)
+            {
+                File.Delete(path);
+                return null;
+            }
+
+            var name = $"{JournalFiles.Prefix}{day}.{DateTime.UtcNow.Ticks:D19}";
+            var sealedPath = Path.Combine(_directory, name + JournalFiles.SealedSuffix);
+            File.Move(path, sealedPath);
+            return new JournalSegment(day, name, sealedPath, new FileInfo(sealedPath).Length, SegmentState.Sealed);
+        }
+    }
 
     /// <summary>Moves the spill aside for replay (new spills go to a fresh file meanwhile).</summary>
     public List<string> ClaimSpills()
@@ -73,8 +108,25 @@ internal sealed class UsageJournal : IDisposable
 
     public static IEnumerable<UsageRecord> Read(string path)
     {
-        foreach (var line in File.ReadLines(path))
+        using var reader = new StreamReader(JournalFiles.OpenRead(path), Encoding.UTF8);
+        while (true)
         {
+            string? line;
+            try
+            {
+                line = reader.ReadLine();
+            }
+            catch (InvalidDataException)
+            {
+                // A compressed segment cut short: it is only renamed into place complete, so this is damage, not a crash.
+                yield break;
+            }
+
+            if (line is null)
+            {
+                yield break;
+            }
+
             if (line.Length == 0)
             {
                 continue;
@@ -98,20 +150,33 @@ internal sealed class UsageJournal : IDisposable
         }
     }
 
-    /// <summary>Deletes daily files older than the retention, so the journal cannot grow without bound.</summary>
+    /// <summary>Deletes every file (records and rollups) of the days before <paramref name="oldestKept"/>.</summary>
     public void DeleteOlderThan(DateOnly oldestKept)
     {
-        foreach (var file in Files("usage-*.jsonl"))
+        foreach (var segment in JournalFiles.List(_directory).Where(s => JournalFiles.ParseDay(s.Day) < oldestKept))
         {
-            var name = Path.GetFileNameWithoutExtension(file)["usage-".Length..];
-            if (DateOnly.TryParseExact(name, "yyyy-MM-dd", out var day) && day < oldestKept)
+            if (segment.State == SegmentState.Open)
             {
-                File.Delete(file);
+                Seal(segment.Day);
             }
+
+            DeleteSegment(segment.Name);
+        }
+
+        foreach (var day in JournalFiles.RollupDays(_directory).Where(d => JournalFiles.ParseDay(d) < oldestKept).ToList())
+        {
+            File.Delete(Path.Combine(_directory, JournalFiles.RollupFile(day)));
         }
     }
 
-    private IEnumerable<string> Files(string pattern) => Directory.EnumerateFiles(_directory, pattern).Order(StringComparer.Ordinal);
+    /// <summary>Deletes a finished segment, whichever state it is in.</summary>
+    public void DeleteSegment(string name)
+    {
+        File.Delete(Path.Combine(_directory, name + JournalFiles.CompressedSuffix));
+        File.Delete(Path.Combine(_directory, name + JournalFiles.SealedSuffix));
+    }
+
+    private IEnumerable<string> Files(string pattern) => System.IO.Directory.EnumerateFiles(_directory, pattern).Order(StringComparer.Ordinal);
 
     private void Append(string file, IEnumerable<UsageRecord> records)
     {

@@ -37,6 +37,8 @@ internal sealed record UsageRecord
     public bool Streamed { get; init; }
     public double LatencyMs { get; init; }
     public double? TimeToFirstTokenMs { get; init; }
+
+    [JsonConverter(typeof(UtcMillisecondsConverter))]
     public DateTimeOffset Timestamp { get; init; }
 
     /// <summary>How many requests this record stands for: absent (1) for one request; more for an aggregate of anonymous refusals.</summary>
@@ -52,7 +54,26 @@ internal sealed record UsageRecord
     public bool Failed => Status >= 400;
 }
 
+// Compact lines (the journal holds one per request): false, zero and absent fields are left out, and read back as such.
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
 [JsonSerializable(typeof(UsageRecord))]
 internal sealed partial class UsageJson : JsonSerializerContext;
+
+/// <summary>
+/// Timestamps as ISO 8601 in UTC to the millisecond (<c>2026-11-30T05:06:48.884Z</c>), 9 characters shorter than the
+/// default's ticks and offset; any ISO 8601 form is read, so older journals stay readable.
+/// </summary>
+internal sealed class UtcMillisecondsConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        reader.GetDateTimeOffset();
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, DateTimeOffset value, System.Text.Json.JsonSerializerOptions options)
+    {
+        Span<byte> text = stackalloc byte[24];
+        var utc = value.UtcDateTime;
+        var ok = utc.TryFormat(text, out var written, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        writer.WriteStringValue(ok ? text[..written] : System.Text.Encoding.UTF8.GetBytes(utc.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+    }
+}

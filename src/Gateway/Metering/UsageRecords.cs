@@ -39,8 +39,8 @@ internal static class UsageRecords
                 _ => result.Error?.Code ?? "failed",
             },
             Streamed = x.Request.IsStreaming,
-            LatencyMs = x.Elapsed.TotalMilliseconds,
-            TimeToFirstTokenMs = x.TimeToFirstToken?.TotalMilliseconds,
+            LatencyMs = Milliseconds(x.Elapsed),
+            TimeToFirstTokenMs = x.TimeToFirstToken is { } ttft ? Milliseconds(ttft) : null,
             Timestamp = x.Clock.GetUtcNow(),
         };
     }
@@ -56,7 +56,10 @@ internal static class UsageRecords
         Status = status,
         Outcome = outcome,
         Streamed = streamed,
-        LatencyMs = latency.TotalMilliseconds,
+        LatencyMs = Milliseconds(latency),
         Timestamp = now,
     };
+
+    /// <summary>Durations to 0.01 ms: finer digits are noise, and every record carries two of them.</summary>
+    private static double Milliseconds(TimeSpan t) => Math.Round(t.TotalMilliseconds, 2);
 }

@@ -61,6 +61,18 @@ internal sealed class RollupTotals
         [r.Requests, r.Failed ? r.Requests : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0];
 
     public long[] Values() => [Requests, FailedRequests, EstimatedRequests, PromptTokens, CompletionTokens, CostMicros, ProviderCostMicros];
+
+    /// <summary>The inverse of <see cref="Values()"/> (rollup files).</summary>
+    public static RollupTotals From(long[] values)
+    {
+        var totals = new RollupTotals();
+        for (var i = 0; i < Math.Min(values.Length, Metrics.Length); i++)
+        {
+            totals.Set(Metrics[i], values[i]);
+        }
+
+        return totals;
+    }
 }
 
 /// <summary>A usage question: a day range, optional filters, and the dimensions to group by.</summary>

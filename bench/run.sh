@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The benchmark, in one command: bench/run.sh [--quick] [--skip-micro] [--gateway-env "NAME=value ..."]
+# The benchmark, in one command: bench/run.sh [--quick] [--skip-micro] [--skip-throughput] [--gateway-env "NAME=value ..."]
 # Arms, side by side, all on 127.0.0.1: the client straight to the provider simulator (baseline),
 # nginx proxy_pass to the simulator, and the gateway on its full path without and with Redis.
 # The system under test is pinned to CPU 1; load generator, simulator and Redis share CPU 0.
-# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~6 min full, ~2 min quick.
+# Then bench/throughput.sh: wrk at 16 connections against nginx, a bare IHttpForwarder relay and the gateway arms, with
+# CPU per request. Gateways run with the container's JIT settings (Dockerfile).
+# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~10 min full, ~3 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/bench/results"
 mkdir -p "$out"
-quick=""; micro=1; gateway_env=""
+quick=""; micro=1; throughput=1; gateway_env=""
+container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
     --skip-micro) micro=0 ;;
+    --skip-throughput) throughput=0 ;;
     --gateway-env) shift; gateway_env="$1" ;;  # runtime settings for the gateways only, e.g. GC knobs
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -70,9 +74,11 @@ http {
 }
 NGINX
 taskset -c $core_sut nginx -c "$out/nginx.conf" -p "$out" -e "$out/nginx-error.log"
+sleep 0.3
+nginx_pids=$(pgrep -P "$(cat "$out/nginx.pid")" | paste -sd,)
 
 taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!; pids+=($redis_pid)
 
 key_hash=$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)
 cat >"$out/gateway.bench.json" <<JSON
@@ -86,10 +92,10 @@ cat >"$out/gateway.bench.json" <<JSON
 JSON
 export BENCH_DEEPINFRA_KEY=sim-deepinfra-key GATEWAY_CONFIG="$out/gateway.bench.json"
 rm -rf "$out/journal" "$out/journal-redis"
-taskset -c $core_sut env $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
+taskset -c $core_sut env $container_jit $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
   --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal" >"$out/gateway.log" 2>&1 &
 gw_pid=$!; pids+=($gw_pid)
-taskset -c $core_sut env $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gwr_port" \
+taskset -c $core_sut env $container_jit $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gwr_port" \
   --Logging:LogLevel:Default=Warning --Metering:JournalDirectory="$out/journal-redis" \
   --Redis:Configuration="127.0.0.1:$redis_port" >"$out/gateway-redis.log" 2>&1 &
 gwr_pid=$!; pids+=($gwr_pid)
@@ -109,10 +115,17 @@ fi
 
 echo "== load (this takes a few minutes)"
 taskset -c $core_load dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
-  --direct "http://127.0.0.1:$sim_port" --nginx "http://127.0.0.1:$nginx_port" \
+  --direct "http://127.0.0.1:$sim_port" --nginx "http://127.0.0.1:$nginx_port" --nginx-pids "$nginx_pids" --redis-pid "$redis_pid" \
   --gateway "http://127.0.0.1:$gw_port" --gateway-pid "$gw_pid" \
   --gateway-redis "http://127.0.0.1:$gwr_port" --gateway-redis-pid "$gwr_pid" \
   --out "$out/report.md" ${micro_md:+--micro "$micro_md"} --command "bench/run.sh $quick ${gateway_env:+--gateway-env \"$gateway_env\"}" $quick
 
+if [ $throughput = 1 ]; then
+  echo "== throughput and CPU per request (bench/throughput.sh)"
+  cleanup; pids=()
+  if [ -n "$quick" ]; then bench/throughput.sh --seconds 4 --rounds 1 --out "$out/throughput.md"
+  else bench/throughput.sh --seconds 8 --rounds 3 --out "$out/throughput.md"; fi
+  { echo; echo "## Throughput and CPU per request at 16 connections (bench/throughput.sh)"; echo; tail -n +3 "$out/throughput.md"; } >>"$out/report.md"
+fi
 cp "$out/report.md" "$root/bench/REPORT.md"
 echo "== done: bench/REPORT.md"

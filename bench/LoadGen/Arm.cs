@@ -10,6 +10,29 @@ internal sealed class Arm(string name, Uri baseUrl, string path, string apiKey, 
     public Uri BaseUrl => baseUrl;
     public int? Pid => pid;
 
+    /// <summary>The processes whose CPU this arm costs: nginx's workers; the gateway (and redis-server with Redis).</summary>
+    public IReadOnlyList<int> CpuPids { get; set; } = pid is null ? [] : [pid.Value];
+
+    /// <summary>User+system CPU time of <see cref="CpuPids"/> so far, in microseconds (Linux /proc; clock ticks of 10 ms).</summary>
+    public double? CpuMicros()
+    {
+        if (CpuPids.Count == 0)
+        {
+            return null;
+        }
+
+        double ticks = 0;
+        foreach (var p in CpuPids)
+        {
+            // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+            var stat = File.ReadAllText($"/proc/{p}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            ticks += long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return ticks * 1_000_000 / 100;
+    }
+
     /// <summary>The provider-side arms speak DeepInfra's dialect; the gateway arms speak OpenAI's. Same prompt either way.</summary>
     public static Arm Provider(string name, Uri url, int? pid = null) =>
         new(name, url, "/v1/openai/chat/completions", "sim-deepinfra-key", "meta-llama/Meta-Llama-3.1-8B-Instruct", pid);

@@ -2,7 +2,8 @@ using System.Globalization;
 using System.Net;
 using LoadGen;
 
-// Usage: LoadGen --direct URL --nginx URL --gateway URL --gateway-pid N [--gateway-redis URL --gateway-redis-pid N]
+// Usage: LoadGen --direct URL --nginx URL [--nginx-pids N,M] --gateway URL --gateway-pid N
+//                [--gateway-redis URL --gateway-redis-pid N --redis-pid N]
 //                [--quick] --out report.md [--micro micro.md] [--command "..."]
 var options = Args.Parse(args);
 using var http = new HttpClient(new SocketsHttpHandler
@@ -14,11 +15,17 @@ using var http = new HttpClient(new SocketsHttpHandler
 })
 { Timeout = TimeSpan.FromSeconds(120) };
 
-var arms = new List<Arm> { Arm.Provider("direct", new Uri(options["direct"])), Arm.Provider("nginx", new Uri(options["nginx"])) };
+static int[] Pids(string? list) => list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))];
+var nginxArm = Arm.Provider("nginx", new Uri(options["nginx"]));
+nginxArm.CpuPids = Pids(options.GetValueOrDefault("nginx-pids"));
+var arms = new List<Arm> { Arm.Provider("direct", new Uri(options["direct"])), nginxArm };
 arms.Add(Arm.Gateway("gateway", new Uri(options["gateway"]), int.Parse(options["gateway-pid"], CultureInfo.InvariantCulture)));
 if (options.TryGetValue("gateway-redis", out var redisUrl))
 {
-    arms.Add(Arm.Gateway("gateway+redis", new Uri(redisUrl), int.Parse(options["gateway-redis-pid"], CultureInfo.InvariantCulture)));
+    var pid = int.Parse(options["gateway-redis-pid"], CultureInfo.InvariantCulture);
+    var redisArm = Arm.Gateway("gateway+redis", new Uri(redisUrl), pid);
+    redisArm.CpuPids = [pid, .. Pids(options.GetValueOrDefault("redis-pid"))];
+    arms.Add(redisArm);
 }
 
 var quick = options.ContainsKey("quick");

@@ -25,6 +25,9 @@ internal sealed class Report(string command, bool quick)
 
     private static string F2(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F2", CultureInfo.InvariantCulture);
 
+    // The direct arm has no process of its own to measure.
+    private static string Cpu(RateResult r) => r.CpuMicrosPerRequest is { } cpu ? F(cpu) : "-";
+
     public string Render(List<Arm> arms)
     {
         var md = new StringBuilder();
@@ -35,7 +38,9 @@ internal sealed class Report(string command, bool quick)
         md.AppendLine(CultureInfo.InvariantCulture, $"- Versions: {Versions()}");
         md.AppendLine("- Layout: the system under test (nginx or the gateway) is pinned to CPU 1; the load generator and the provider simulator share CPU 0. " +
                       "The direct arm is the load generator talking to the simulator itself. All on 127.0.0.1, HTTP/1.1 keep-alive.");
-        md.AppendLine("- Gateway arms run the full path: key auth, routing, translation to DeepInfra's dialect, rate limits (a key with high limits), metering (journal, or Redis).").AppendLine();
+        md.AppendLine("- Gateway arms run the full path: key auth, routing, translation to DeepInfra's dialect, rate limits (a key with high limits), metering (journal, or Redis), " +
+            "with the container's JIT settings (DOTNET_TieredCompilation=0, DOTNET_ReadyToRun=0; see the Dockerfile).");
+        md.AppendLine("- CPU us/request: user+system time of nginx's workers, the gateway, or the gateway and redis-server (gateway+redis), over the run, per answer.").AppendLine();
 
         md.AppendLine("## One request in flight (non-streaming), microseconds").AppendLine();
         md.AppendLine("| arm | p50 | p99 | added p50 | added p99 |").AppendLine("|---|---|---|---|---|");
@@ -47,7 +52,7 @@ internal sealed class Report(string command, bool quick)
         }
 
         md.AppendLine().AppendLine("## Fixed request rates (open loop), microseconds from send to last byte").AppendLine();
-        md.AppendLine("| rate/s | arm | achieved/s | p50 | p99 | added p50 | added p99 | errors |").AppendLine("|---|---|---|---|---|---|---|---|");
+        md.AppendLine("| rate/s | arm | achieved/s | p50 | p99 | added p50 | added p99 | CPU us/request | errors |").AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var rate in FixedRates)
         {
             var d = Fixed[("direct", rate)];
@@ -55,18 +60,18 @@ internal sealed class Report(string command, bool quick)
             {
                 var r = Fixed[(arm.Name, rate)];
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {rate} | {arm.Name} | {F(r.AchievedRate)} | {F(r.P50)} | {F(r.P99)} | {F(r.P50 - d.P50)} | {F(r.P99 - d.P99)} | {r.Errors} |");
+                    $"| {rate} | {arm.Name} | {F(r.AchievedRate)} | {F(r.P50)} | {F(r.P99)} | {F(r.P50 - d.P50)} | {F(r.P99 - d.P99)} | {Cpu(r)} | {r.Errors} |");
             }
         }
 
         md.AppendLine().AppendLine("## Highest rate with p99 under 5 ms (best of two tries per step)").AppendLine();
-        md.AppendLine("| arm | rate/s | p99 us | ratio to nginx |").AppendLine("|---|---|---|---|");
+        md.AppendLine("| arm | rate/s | p99 us | ratio to nginx | CPU us/request |").AppendLine("|---|---|---|---|---|");
         var nginx = MaxRate["nginx"]?.AchievedRate ?? double.NaN;
         foreach (var arm in arms)
         {
             var best = MaxRate[arm.Name];
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {arm.Name} | {(best is null ? "below first step" : F(best.TargetRate))} | {(best is null ? "-" : F(best.P99))} | {(best is null ? "-" : F2(best.AchievedRate / nginx))} |");
+                $"| {arm.Name} | {(best is null ? "below first step" : F(best.TargetRate))} | {(best is null ? "-" : F(best.P99))} | {(best is null ? "-" : F2(best.AchievedRate / nginx))} | {(best is null ? "-" : Cpu(best))} |");
         }
 
         md.AppendLine().AppendLine("## Streams (40 chunks, 2 ms apart at the provider), microseconds").AppendLine();

@@ -36,6 +36,7 @@ internal sealed class Scenarios(HttpClient http)
         var errors = 0;
         var total = (int)(rate * duration.TotalSeconds);
         var inflight = new List<Task>(total);
+        var cpuBefore = arm.CpuMicros();
         var start = Stopwatch.GetTimestamp();
         var ticksPerRequest = Stopwatch.Frequency / rate;
         for (var i = 0; i < total; i++)
@@ -64,7 +65,11 @@ internal sealed class Scenarios(HttpClient http)
 
         await Task.WhenAll(inflight);
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new RateResult(rate, samples.Count / elapsed, samples.P50, samples.P99, errors, total);
+        var cpu = arm.CpuMicros() - cpuBefore;
+        return new RateResult(rate, samples.Count / elapsed, samples.P50, samples.P99, errors, total)
+        {
+            CpuMicrosPerRequest = cpu is null || samples.Count == 0 ? null : cpu / samples.Count,
+        };
     }
 
     /// <summary>Streams one at a time: time to the first event, and the gaps between events.</summary>

@@ -45,6 +45,9 @@ internal sealed class Samples
 
 internal sealed record RateResult(double TargetRate, double AchievedRate, double P50, double P99, int Errors, int Sent)
 {
+    /// <summary>User+system CPU of the arm's processes per request answered, in microseconds (null: nothing to measure).</summary>
+    public double? CpuMicrosPerRequest { get; init; }
+
     public bool Passes(double p99LimitMicros) => Errors == 0 && AchievedRate >= TargetRate * 0.95 && P99 < p99LimitMicros;
 }
 

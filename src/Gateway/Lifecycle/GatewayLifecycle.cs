@@ -46,9 +46,13 @@ internal sealed partial class GatewayLifecycle(
         var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>(),
             services.GetService<Routing.ICircuitShare>() }
             .OfType<IWarmUp>().ToList();
+        // Compiling runs alongside the rest, and is waited for longer: it only takes CPU, and a replica taking traffic
+        // while it still compiles would answer its first requests late.
+        var compiling = services.GetRequiredService<JitWarmUp>().WarmUpAsync();
         try
         {
             await Task.WhenAll(warm.Select(w => w.WarmUpAsync())).WaitAsync(TimeSpan.FromSeconds(10), clock, cancellationToken);
+            await compiling.WaitAsync(TimeSpan.FromSeconds(60), clock, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -9,6 +9,7 @@ internal static class LifecycleServices
         services.AddSingleton<GatewayLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<GatewayLifecycle>());
         services.AddSingleton<StartupChecks>();
+        services.AddSingleton<JitWarmUp>();
         // The host must wait out the drain and the grace before it cuts anything, with a margin for the usage flush.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + options.ShutdownGrace + TimeSpan.FromSeconds(10));
         return services;

@@ -11,8 +11,13 @@ namespace Gateway.Lifecycle;
 /// replica reports ready instead. With tiered compilation on (the default outside the container) it does nothing:
 /// first calls are cheap there.
 /// </summary>
-internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger) : IWarmUp
+internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger, bool enabled, IReadOnlyList<string> assemblies) : IWarmUp
 {
+    public JitWarmUp(ILogger<JitWarmUp> logger)
+        : this(logger, TieredCompilationOff, RequestPath)
+    {
+    }
+
     // What a chat completion runs through, beyond the framework's core: the gateway, its translators, Kestrel and
     // routing, the forwarder and its HTTP client, JSON, Redis, retries.
     private static readonly string[] RequestPath =
@@ -26,24 +31,20 @@ internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger) : IWarmUp
         Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") == "0" ||
         (AppContext.GetData("System.Runtime.TieredCompilation") is bool tiered && !tiered);
 
-    public Task WarmUpAsync()
-    {
-        if (!TieredCompilationOff)
-        {
-            return Task.CompletedTask;
-        }
+    public Task WarmUpAsync() => enabled ? CompileAsync() : Task.CompletedTask;
 
-        return Task.Run(() =>
-        {
-            var started = Stopwatch.GetTimestamp();
-            var loaded = AppDomain.CurrentDomain.GetAssemblies().ToDictionary(a => a.GetName().Name ?? "", StringComparer.Ordinal);
-            var types = RequestPath.Select(name => loaded.GetValueOrDefault(name) ?? TryLoad(name)).OfType<Assembly>().SelectMany(TypesOf).ToList();
-            var methods = 0;
-            // On every core: the replica is not serving anything yet.
-            Parallel.ForEach(types, type => Interlocked.Add(ref methods, Compile(type)));
-            Log.Compiled(logger, methods, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        });
-    }
+    /// <summary>Compiles every method of the assemblies that can be compiled ahead of a call; returns how many.</summary>
+    internal Task<int> CompileAsync() => Task.Run(() =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        // Load returns the assembly already loaded in the default context (names can repeat across contexts).
+        var types = assemblies.Select(TryLoad).OfType<Assembly>().SelectMany(TypesOf).ToList();
+        var methods = 0;
+        // On every core: the replica is not serving anything yet.
+        Parallel.ForEach(types, type => Interlocked.Add(ref methods, Compile(type)));
+        Log.Compiled(logger, methods, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return methods;
+    });
 
     private static Assembly? TryLoad(string name)
     {

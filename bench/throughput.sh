@@ -141,6 +141,14 @@ run_wrk() { # url lua -> "rps p50_us p99_us requests failed"
   bad=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}' <<<"$text")
   echo "$rps $(to_us "$p50") $(to_us "$p99") $req $bad"
 }
+# Redis's own counters since the last RESETSTAT, per request: scripts called (round trips: admission, settlement and a
+# share of each usage batch), commands run (inside the scripts too), bytes received and sent.
+redis_per_request() { # requests -> "evalsha/commands/bytes in/bytes out"
+  { redis-cli -p $redis_port INFO commandstats; redis-cli -p $redis_port INFO stats; } | tr -d '\r' | awk -F'[:,=]' -v n="$1" '
+    /^cmdstat_evalsha:/ { e = $3 } /^total_commands_processed:/ { c = $2 }
+    /^total_net_input_bytes:/ { i = $2 } /^total_net_output_bytes:/ { o = $2 }
+    END { printf "%.2f/%.0f/%.0f/%.0f", e / n, c / n, i / n, o / n }'
+}
 to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us$/) n*=1; else if (v ~ /s$/) n*=1000000; printf "%d", n }'; }
 
 results=()
@@ -178,12 +186,15 @@ for arm in "${arms[@]}"; do
   taskset -c $core_load wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
   taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
   for kind in json sse; do
+    uses_redis=0; { [ "$mode" = redis ] || [ "$mode" = production ]; } && uses_redis=1 && redis-cli -p $redis_port CONFIG RESETSTAT >/dev/null
     before=$(ticks "${sut_pids[@]}")
     read -r rps p50 p99 req bad < <(run_wrk "$url" "$work/$kind.lua")
     after=$(ticks "${sut_pids[@]}")
     cpu=$(awk -v d=$(( after - before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
-    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad")
-    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request, $bad failed"
+    redis_use="-"
+    [ $uses_redis = 1 ] && redis_use=$(redis_per_request "$req")
+    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad|$redis_use")
+    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request, $bad failed, redis per request: $redis_use"
   done
   if [ "$mode" = nginx ]; then kill "$(cat "$work/proxy.pid")"; rm -f "$work/proxy.pid"; else kill "$gw"; wait "$gw" 2>/dev/null || true; fi
   sleep 0.5
@@ -191,6 +202,9 @@ done
 done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+last() { # arm kind field -> the value of the last round (for text fields)
+  local v="-"; for r in "${results[@]}"; do IFS='|' read -r n k _ <<<"$r"; [ "$n" = "$1" ] && [ "$k" = "$2" ] && v=$(cut -d'|' -f"$3" <<<"$r"); done; echo "$v"
+}
 figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rounds
   for r in "${results[@]}"; do IFS='|' read -r n k _ <<<"$r"; [ "$n" = "$1" ] && [ "$k" = "$2" ] && cut -d'|' -f"$3" <<<"$r"; done | median
 }
@@ -201,16 +215,18 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
   echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
   echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms)."
+  echo "- Redis per request (last round): EVALSHA calls, commands run (inside scripts too), bytes received and sent by redis-server (INFO commandstats and stats)."
   echo "- Gateway and floor arms run with the container's JIT settings ($container_jit) unless an arm says otherwise."
   echo
-  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx | failed |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx | failed | Redis per request: scripts / commands / bytes in / bytes out |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for arm in "${arms[@]}"; do
     IFS='|' read -r n _ <<<"$arm"
     for k in json sse; do
       awk -v n="$n" -v k="$k" -v rps="$(figure "$n" "$k" 3)" -v p50="$(figure "$n" "$k" 4)" -v p99="$(figure "$n" "$k" 5)" \
           -v cpu="$(figure "$n" "$k" 6)" -v bad="$(figure "$n" "$k" 7)" -v brps="$(figure nginx "$k" 3)" -v bcpu="$(figure nginx "$k" 6)" \
-        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %d |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), bad }'
+          -v redis="$(last "$n" "$k" 8 | sed 's|/| / |g')" \
+        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), bad, redis }'
     done
   done
 } >"$out"

@@ -43,7 +43,9 @@ internal static class JournalFiles
     /// <summary>The day's segments and their states; leftovers of a crash mid-step are resolved first.</summary>
     public static List<JournalSegment> List(string directory)
     {
-        foreach (var temporary in Directory.EnumerateFiles(directory, "*" + TemporarySuffix))
+        // Only this class's own temporaries: a compressed segment or a rollup cut short by a crash.
+        foreach (var temporary in Directory.EnumerateFiles(directory, Prefix + "*" + TemporarySuffix)
+                     .Concat(Directory.EnumerateFiles(directory, "rollup-*" + TemporarySuffix)))
         {
             File.Delete(temporary);
         }

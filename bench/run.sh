@@ -45,7 +45,7 @@ dotnet build tests/ProviderSimulator -c Release -v q -nologo >/dev/null
 dotnet build bench/LoadGen -c Release -v q -nologo >/dev/null
 
 wait_for() { # url
-  for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "not answering: $1" >&2; exit 1
 }
 

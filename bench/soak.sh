@@ -82,7 +82,9 @@ SOAK_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" DOTNET_TieredComp
   dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \
   --Metering:JournalDirectory="$work/journal" --Metering:JournalSegmentBytes=$(( segment_mb * 1048576 )) --Logging:LogLevel:Gateway.AccessLog=Warning >"$work/gateway.log" 2>&1 &
 gw=$!; pids+=($gw)
-for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+# Up to a minute: with the container's JIT settings the request path is compiled before the listener opens.
+for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null || { echo "the gateway did not start: $work/gateway.log" >&2; exit 1; }
 
 # A sample line is name{labels} value [timestamp]: the value is the first field after the labels.
 requests() { curl -fs "http://127.0.0.1:$gw_port/metrics" | awk '/^gateway_requests_total/ { sub(/^[^}]*} /, ""); split($0, f, " "); n += f[1] } END { printf "%d", n }'; }

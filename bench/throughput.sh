@@ -128,7 +128,7 @@ LUA
 lua "$work/json.lua" "$body" "application/json"
 lua "$work/sse.lua" "$stream_body" "text/event-stream"
 
-wait_for() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
+wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
 ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
 hz=$(getconf CLK_TCK)
 

@@ -8,11 +8,11 @@
 # Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~10 min full, ~3 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 root=$(pwd)
 out="$root/bench/results"
 mkdir -p "$out"
 quick=""; micro=1; throughput=1; gateway_env=""
-container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
@@ -80,16 +80,7 @@ nginx_pids=$(pgrep -P "$(cat "$out/nginx.pid")" | paste -sd,)
 taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 &
 redis_pid=$!; pids+=($redis_pid)
 
-key_hash=$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)
-cat >"$out/gateway.bench.json" <<JSON
-{
-  "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$sim_port", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
-  "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
-              "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
-  "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000 } },
-  "Keys": { "bench": { "Sha256": "$key_hash" } }
-}
-JSON
+write_gateway_config "$out/gateway.bench.json" $sim_port
 export BENCH_DEEPINFRA_KEY=sim-deepinfra-key GATEWAY_CONFIG="$out/gateway.bench.json"
 rm -rf "$out/journal" "$out/journal-redis"
 taskset -c $core_sut env $container_jit $gateway_env dotnet src/Gateway/bin/Release/net10.0/Gateway.dll --urls "http://127.0.0.1:$gw_port" \

@@ -18,6 +18,7 @@
 # shared VM is larger than the effects worth measuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 root=$(pwd)
 seconds=10; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
 while [ $# -gt 0 ]; do
@@ -32,8 +33,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#arms[@]} -gt 0 ] || arms=("nginx|nginx|" "floor|floor|" "gateway|gateway|" "gateway+redis|redis|" "production|production|")
-# As the Dockerfile sets them: see the comment there.
-container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
 for tool in nginx redis-server wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
 done
@@ -51,35 +50,7 @@ trap cleanup EXIT
 dotnet build src/Gateway -c Release -v q -nologo >/dev/null
 dotnet build bench/Floor -c Release -v q -nologo >/dev/null
 
-completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"meta-llama/Meta-Llama-3.1-8B-Instruct","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":10,"total_tokens":22,"estimated_cost":0.0000009}}'
-# The stream as nginx will send it: real line breaks inside a single-quoted nginx string.
-nl=$'\n'
-sse=""
-for w in The " quick" " brown" " fox" " jumps" " over" " the" " lazy" " dog" "."; do
-  sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"$w\"},\"finish_reason\":null}]}$nl$nl"
-done
-sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":10,\"total_tokens\":22}}$nl${nl}data: [DONE]$nl$nl"
-cat >"$work/mock.conf" <<NGINX
-worker_processes 1;
-pid $work/mock.pid;
-error_log $work/mock-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$mock_port;
-    location = /v1/openai/chat/completions {
-      if (\$http_accept ~* "event-stream") { rewrite ^ /sse last; }
-      default_type application/json;
-      return 200 '$completion';
-    }
-    location = /sse { internal; default_type text/event-stream; return 200 '$sse'; }
-    # An OTLP/HTTP sink for the production arm's traces and metrics: taken and dropped.
-    location /otlp/ { default_type application/x-protobuf; return 200 ''; }
-  }
-}
-NGINX
+write_mock_upstream "$work" $mock_port
 taskset -c $core_load nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
 
 cat >"$work/proxy.conf" <<NGINX
@@ -102,17 +73,7 @@ NGINX
 taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
 redis_pid=$!; pids+=($redis_pid)
 
-key_hash=$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)
-cat >"$work/gateway.json" <<JSON
-{
-  "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$mock_port", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
-  "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
-              "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
-  "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000,
-              "BudgetUsd": 1000000, "BudgetPeriod": "month" } },
-  "Keys": { "bench": { "Sha256": "$key_hash" } }
-}
-JSON
+write_gateway_config "$work/gateway.json" $mock_port budget
 
 body='{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 stream_body='{"model":"bench-llama","stream":true,"messages":[{"role":"user","content":"Say something short about foxes."}]}'

@@ -1,0 +1,53 @@
+# Shared by bench/run.sh, bench/throughput.sh and bench/soak.sh (sourced, not run).
+
+# The JIT settings the container ships with (Dockerfile): gateway arms run with them.
+container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
+
+# write_gateway_config FILE UPSTREAM_PORT [budget]: one DeepInfra deployment of model bench-llama at 127.0.0.1:UPSTREAM_PORT,
+# key sk-bench-key (provider key from BENCH_DEEPINFRA_KEY), limits too high to bite; with "budget", a spending budget too.
+write_gateway_config() {
+  local budget=""
+  [ "${3:-}" = budget ] && budget=',
+              "BudgetUsd": 1000000, "BudgetPeriod": "month"'
+  cat >"$1" <<JSON
+{
+  "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$2", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
+  "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+              "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
+  "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000$budget } },
+  "Keys": { "bench": { "Sha256": "$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)" } }
+}
+JSON
+}
+
+# write_mock_upstream DIR PORT: DIR/mock.conf, an nginx answering DeepInfra's path at 127.0.0.1:PORT with a fixed completion,
+# or a fixed 10-chunk stream when asked for SSE, and taking (and dropping) OTLP/HTTP under /otlp/. Its pid goes to DIR/mock.pid.
+write_mock_upstream() {
+  local completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"meta-llama/Meta-Llama-3.1-8B-Instruct","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":10,"total_tokens":22,"estimated_cost":0.0000009}}'
+  # The stream as nginx will send it: real line breaks inside a single-quoted nginx string.
+  local nl=$'\n' sse="" w
+  for w in The " quick" " brown" " fox" " jumps" " over" " the" " lazy" " dog" "."; do
+    sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"$w\"},\"finish_reason\":null}]}$nl$nl"
+  done
+  sse+="data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":10,\"total_tokens\":22}}$nl${nl}data: [DONE]$nl$nl"
+  cat >"$1/mock.conf" <<NGINX
+worker_processes 1;
+pid $1/mock.pid;
+error_log $1/mock-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:$2;
+    location = /v1/openai/chat/completions {
+      if (\$http_accept ~* "event-stream") { rewrite ^ /sse last; }
+      default_type application/json;
+      return 200 '$completion';
+    }
+    location = /sse { internal; default_type text/event-stream; return 200 '$sse'; }
+    location /otlp/ { default_type application/x-protobuf; return 200 ''; }
+  }
+}
+NGINX
+}

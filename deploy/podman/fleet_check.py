@@ -32,7 +32,10 @@ def chat(model, text, stream):
     try:
         status, payload = post(body, stream)
     except urllib.error.HTTPError as e:
-        return False, None, f"HTTP {e.code}: {e.read().decode()[:200]}"
+        detail = e.read().decode()
+        # An error the gateway itself answered is metered as a request without tokens; one from HAProxy is not.
+        usage = {"prompt_tokens": 0, "completion_tokens": 0} if detail.startswith('{"error"') else None
+        return False, usage, f"HTTP {e.code}: {detail[:200]}"
     except Exception as e:  # noqa: BLE001 - any transport failure is a failed client request
         return False, None, f"{type(e).__name__}: {e}"
     if status != 200:
@@ -70,9 +73,9 @@ def load(stop_file, stream):
         # Streams last about 1.5 s, so that some are always in flight on the replica being restarted.
         text = "rolling [sim words=6 chunk_delay_ms=250]" if stream else f"steady {n}"
         ok, usage, detail = chat("llama-3.1-8b-instruct", text, stream)
-        if ok:
+        if usage:
             count(usage)
-        else:
+        if not ok:
             with lock:
                 failures.append(detail)
         n += 1

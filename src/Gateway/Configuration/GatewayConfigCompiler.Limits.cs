@@ -10,6 +10,7 @@ internal static partial class GatewayConfigCompiler
         Positive(limits.WindowSeconds, "Limits:WindowSeconds", errors);
         Positive(limits.DefaultMaxTokens, "Limits:DefaultMaxTokens", errors);
         Positive(limits.DecisionTimeoutMilliseconds, "Limits:DecisionTimeoutMilliseconds", errors);
+        Positive(limits.DecisionAttempts, "Limits:DecisionAttempts", errors);
         if (limits.OnRedisFailure is not ("allow" or "reject"))
         {
             errors.Add("Limits:OnRedisFailure: must be 'allow' (fail open) or 'reject' (503).");
@@ -25,6 +26,7 @@ internal static partial class GatewayConfigCompiler
         {
             BudgetFailOpen = limits.BudgetOnRedisFailure == "allow",
             CapMaxTokens = limits.CapMaxTokens,
+            DecisionAttempts = Math.Max(limits.DecisionAttempts, 1),
         };
     }
 

@@ -27,6 +27,12 @@ public sealed class LimitsOptions
     /// <summary>Longest a request waits for the admission decision before the failure policy applies.</summary>
     public int DecisionTimeoutMilliseconds { get; set; } = 250;
 
+    /// <summary>
+    /// How many times an admission is asked before the failure policy applies: a second attempt rides out a short stall
+    /// (a busy host, a GC pause); a Redis that is down fails both at once, so it costs nothing then.
+    /// </summary>
+    public int DecisionAttempts { get; set; } = 2;
+
     public KeyLimitOptions Default { get; set; } = new();
 }
 

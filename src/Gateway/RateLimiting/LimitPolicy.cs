@@ -32,4 +32,7 @@ internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bo
     public bool BudgetFailOpen { get; init; }
 
     public bool CapMaxTokens { get; init; } = true;
+
+    /// <summary>How many times an admission is asked before the failure policy applies (each waits <see cref="DecisionTimeout"/>).</summary>
+    public int DecisionAttempts { get; init; } = 2;
 }

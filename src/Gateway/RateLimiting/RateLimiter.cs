@@ -79,25 +79,30 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
             exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
         }
 
-        AdmissionResult result;
         using var span = GatewayTelemetry.Source.StartActivity("ratelimit.admit");
-        var giveUpAt = clock.GetUtcNow() + settings.DecisionTimeout;
-        try
+        AdmissionResult result;
+        for (var attempt = 1; ; attempt++)
         {
-            var decision = engine.AdmitAsync(plan, giveUpAt);
-            // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout.
-            result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.DecisionTimeout, clock);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            span?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
-            return Unavailable(plan, settings, exchange.RequestId, $"{ex.GetType().Name}: {ex.Message}");
-        }
+            var (decided, failure) = await DecideAsync(plan, settings);
+            if (failure is null)
+            {
+                result = decided!;
+                break;
+            }
 
-        if (result.RejectedIndex is AdmissionResult.PastDeadline or AdmissionResult.Cancelled)
-        {
-            // The engine saw the decision too late by its own clock: nothing was taken, but nothing was decided either.
-            return Unavailable(plan, settings, exchange.RequestId, "decided past its deadline");
+            // The engine may still run this admission later (Redis stalled, not gone): cancel it, so it takes nothing.
+            settlements.Enqueue(Settlement.For(plan, 0, 0, cancel: true));
+            span?.SetStatus(ActivityStatusCode.Error, failure);
+            if (attempt >= settings.DecisionAttempts)
+            {
+                return Unavailable(plan, settings, exchange.RequestId, failure, attempt);
+            }
+
+            // A stall of a few hundred milliseconds (a busy host, a GC pause, a replica compiling at start-up) should not
+            // refuse a request outright: ask once more under a new reservation id, so the cancellation of the first
+            // attempt can never touch the second.
+            Log.DecisionRetried(logger, failure, exchange.RequestId, attempt);
+            plan = plan with { ReservationId = $"{exchange.RecordId}.{attempt + 1}" };
         }
 
         span?.SetTag("gateway.decision", result.Admitted ? "admitted" : plan.KindOf(result.RejectedIndex).ToString().ToLowerInvariant());
@@ -125,13 +130,33 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         settlements.Enqueue(Settlement.For(plan, actualTokens, actualCostMicros));
     }
 
-    private Admission Unavailable(LimitPlan plan, LimiterSettings settings, string requestId, string reason)
+    /// <summary>One admission attempt: the engine's result, or why it could not decide in time.</summary>
+    private async Task<(AdmissionResult? Result, string? Failure)> DecideAsync(LimitPlan plan, LimiterSettings settings)
     {
-        // The engine may still run this admission later (Redis stalled, not gone): cancel it, so it takes nothing.
-        settlements.Enqueue(Settlement.For(plan, 0, 0, cancel: true));
+        var giveUpAt = clock.GetUtcNow() + settings.DecisionTimeout;
+        AdmissionResult result;
+        try
+        {
+            var decision = engine.AdmitAsync(plan, giveUpAt);
+            // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout.
+            result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.DecisionTimeout, clock);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return (null, $"{ex.GetType().Name}: {ex.Message}");
+        }
+
+        // The engine saw the decision too late by its own clock: nothing was taken, but nothing was decided either.
+        return result.RejectedIndex is AdmissionResult.PastDeadline or AdmissionResult.Cancelled
+            ? (null, "decided past its deadline")
+            : (result, null);
+    }
+
+    private Admission Unavailable(LimitPlan plan, LimiterSettings settings, string requestId, string reason, int attempts)
+    {
         Record("unavailable");
         var failOpen = plan.Budget is null ? settings.FailOpen : settings.BudgetFailOpen;
-        Log.EngineFailed(logger, reason, requestId, failOpen ? "allowing" : "refusing");
+        Log.EngineFailed(logger, reason, attempts, requestId, failOpen ? "allowing" : "refusing");
         return failOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable(plan.Budget is not null));
     }
 
@@ -167,8 +192,11 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
 
     private static partial class Log
     {
-        [LoggerMessage(80, LogLevel.Warning, "Rate limiter could not decide ({Reason}) for {RequestId}; {Policy} the request")]
-        public static partial void EngineFailed(ILogger logger, string reason, string requestId, string policy);
+        [LoggerMessage(80, LogLevel.Warning, "Rate limiter could not decide ({Reason}, {Attempts} attempts) for {RequestId}; {Policy} the request")]
+        public static partial void EngineFailed(ILogger logger, string reason, int attempts, string requestId, string policy);
+
+        [LoggerMessage(81, LogLevel.Warning, "Rate limiter could not decide ({Reason}) for {RequestId} at attempt {Attempt}; asking again")]
+        public static partial void DecisionRetried(ILogger logger, string reason, string requestId, int attempt);
 
     }
 }

@@ -1,5 +1,6 @@
 using Gateway.AsyncTasks;
 using Gateway.Auth;
+using Gateway.Caching;
 using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
@@ -56,6 +57,7 @@ public static class GatewayApp
         services.AddGatewayRedis(configuration);
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
+        services.AddResponseCache(configuration);
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<OpenAiStatusPages>();
         services.AddMetering(configuration);

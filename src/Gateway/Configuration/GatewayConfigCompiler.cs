@@ -23,6 +23,7 @@ internal static partial class GatewayConfigCompiler
         var limiter = CompileLimiter(options.Limits, errors);
         var keys = CompileKeys(options, models, bootstrapKey, errors, warnings);
         var routing = Routing.RoutingSettings.Compile(options.Routing, errors);
+        var cache = Caching.ResponseCacheSettings.Compile(options.Cache, errors);
 
         if (options.Server.MaxRequestBodyBytes <= 0)
         {
@@ -60,6 +61,7 @@ internal static partial class GatewayConfigCompiler
             Redis = options.Redis,
             Limiter = limiter,
             Routing = routing,
+            Cache = cache,
             Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
@@ -160,7 +162,11 @@ internal static partial class GatewayConfigCompiler
                 errors.Add($"{at}:Strategy: '{m.Strategy}' is not a routing strategy (known: {string.Join(", ", Routing.RoutingStrategies.Names)}).");
             }
 
-            result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments) { Strategy = strategy ?? default };
+            result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments)
+            {
+                Strategy = strategy ?? default,
+                Cache = Caching.CachePolicy.Block.Compile(m.Cache, $"{at}:Cache", errors),
+            };
         }
 
         OneModelPerAsyncProvider(result.Values, errors);
@@ -290,7 +296,10 @@ internal static partial class GatewayConfigCompiler
             }
 
             var limits = CompileKeyLimits(options.Limits.Default, k.Limits, models, $"{at}:Limits", errors);
-            var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase)) { Limits = limits, IsAdmin = k.Admin };
+            var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))
+            {
+                Limits = limits, IsAdmin = k.Admin, Cache = Caching.CachePolicy.Block.Compile(k.Cache, $"{at}:Cache", errors),
+            };
             if (!result.TryAdd(hash, key))
             {
                 errors.Add($"{at}:Sha256: the same key hash is configured twice ('{result[hash].Name}' and '{name}').");

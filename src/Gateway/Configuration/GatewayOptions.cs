@@ -15,6 +15,9 @@ public sealed class GatewayOptions
     public RedisOptions Redis { get; set; } = new();
     public LimitsOptions Limits { get; set; } = new();
     public Routing.RoutingOptions Routing { get; set; } = new();
+
+    /// <summary>The response cache's defaults; the cache is on only for models and keys with their own <c>Cache</c> block.</summary>
+    public Caching.ResponseCacheOptions Cache { get; set; } = new();
 }
 
 /// <summary>Shared state for several replicas. Without it, state lives in this process (one instance).</summary>
@@ -112,6 +115,9 @@ public sealed class ModelOptions
     /// (shuffled by <see cref="DeploymentOptions.Weight"/>), <c>least-in-flight</c>, <c>lowest-latency</c> or <c>cheapest</c>.
     /// </summary>
     public string? Strategy { get; set; }
+
+    /// <summary>Turns the response cache on for this model (every key), unless a key opts out.</summary>
+    public Caching.CachePolicyOptions? Cache { get; set; }
 }
 
 public sealed class DeploymentOptions
@@ -176,4 +182,7 @@ public sealed class KeyOptions
 
     /// <summary>This key's limits; unset fields take <c>Limits:Default</c>.</summary>
     public KeyLimitOptions? Limits { get; set; }
+
+    /// <summary>Turns the response cache on for this key (every model), or, with <c>Enabled: false</c>, off.</summary>
+    public Caching.CachePolicyOptions? Cache { get; set; }
 }

@@ -14,6 +14,7 @@ internal sealed class GatewaySnapshot
     public required RedisOptions Redis { get; init; }
     public required LimiterSettings Limiter { get; init; }
     public Routing.RoutingSettings Routing { get; init; } = Gateway.Routing.RoutingSettings.Default;
+    public Caching.ResponseCacheSettings Cache { get; init; } = Caching.ResponseCacheSettings.Default;
     public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
     public required FrozenDictionary<string, ModelRoute> Models { get; init; }
 
@@ -55,6 +56,9 @@ internal sealed record ProviderRuntime(
 internal sealed record ModelRoute(string Name, string OwnedBy, long Created, IReadOnlyList<Deployment> Deployments)
 {
     public Routing.RoutingStrategy Strategy { get; init; }
+
+    /// <summary>The model's <c>Cache</c> block, if it has one.</summary>
+    public Caching.CachePolicy.Block? Cache { get; init; }
 }
 
 internal sealed record Deployment(ProviderRuntime Provider, DeploymentTarget Target, Price Price)
@@ -85,6 +89,9 @@ internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> 
     public KeyLimits Limits { get; init; } = KeyLimits.None;
 
     public bool IsAdmin { get; init; }
+
+    /// <summary>The key's <c>Cache</c> block, if it has one.</summary>
+    public Caching.CachePolicy.Block? Cache { get; init; }
 
     public bool AllowsAllModels => Models.Count == 0 || Models.Contains("*");
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using Gateway.Auth;
+using Gateway.Caching;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
@@ -16,14 +17,16 @@ namespace Gateway.Endpoints;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: authenticate, read and validate the body once, resolve the
-/// model, admit against limits, forward, settle, meter. Every refusal is an OpenAI error, and
-/// every request, refused or not, leaves exactly one usage record (and its telemetry).
+/// model, look the answer up in the response cache, admit against limits, answer from the cache or
+/// forward, settle, meter. Every refusal is an OpenAI error, and every request, refused or not,
+/// leaves exactly one usage record (and its telemetry).
 /// </summary>
 internal sealed partial class ChatCompletionsEndpoint(
     ConfigStore config,
     ClientAuth auth,
     ChatForwarder forwarder,
     RateLimiter limiter,
+    ResponseCache cache,
     IUsageSink usage,
     RequestTelemetry telemetry,
     GatewayLifecycle lifecycle,
@@ -65,7 +68,16 @@ internal sealed partial class ChatCompletionsEndpoint(
 
         RequestTelemetry.ModelKnown(span, route.Name);
         var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock) { Routing = snapshot.Routing, Deadline = deadline };
-        var admission = await limiter.AdmitAsync(exchange);
+        var cached = await cache.LookUpAsync(context, exchange, snapshot.Cache);
+        if (cached.Error is { } cacheError)
+        {
+            await RefuseAsync(context, span, cacheError, key.Name, route.Name, request.IsStreaming, started);
+            return;
+        }
+
+        CacheHeaders.Apply(context.Response, cached);
+        // A hit spends no tokens and no money: it is admitted as a request only, or not at all if hits do not count.
+        var admission = cached.IsHit && !snapshot.Cache.CountHitsAsRequests ? Admission.Unlimited : await limiter.AdmitAsync(exchange, cached.IsHit);
         SetRateLimitHeaders(context, admission);
         if (!admission.Admitted)
         {
@@ -82,7 +94,8 @@ internal sealed partial class ChatCompletionsEndpoint(
         AttemptResult? result = null;
         try
         {
-            result = await forwarder.ForwardAsync(context, exchange);
+            // The cache's answer (stored, or an identical request's in flight), else the provider's.
+            result = await cache.ServeAsync(context, exchange, cached, snapshot.Cache) ?? await forwarder.ForwardAsync(context, exchange);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -109,7 +122,9 @@ internal sealed partial class ChatCompletionsEndpoint(
 
             var status = result?.Outcome == AttemptOutcome.ClientGone ? 499 : result?.Error?.Status ?? context.Response.StatusCode;
             var record = UsageRecords.From(exchange, result, status);
-            limiter.Settle(admission, record.PromptTokens + record.CompletionTokens, record.CostMicros);
+            cache.Complete(cached, exchange, result);
+            // An answer from the cache spends none of the key's tokens.
+            limiter.Settle(admission, exchange.CachedAnswer is null ? record.PromptTokens + record.CompletionTokens : 0, record.CostMicros);
             Finish(record, span);
         }
     }

@@ -34,6 +34,8 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
 
     public static GatewayError InvalidDeadline(string message) => new(400, InvalidRequest, message, Code: "invalid_timeout");
 
+    public static GatewayError InvalidCacheHeader(string message) => new(400, InvalidRequest, message, Code: "invalid_cache_header");
+
     public static GatewayError DeadlineExceeded(TimeSpan budget) => new(504, ServerError,
         $"The request did not finish within its deadline of {(long)budget.TotalMilliseconds} ms; retries and fallbacks included.", Code: "deadline_exceeded");
 

@@ -59,6 +59,12 @@ internal sealed class ChatExchange
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }
 
+    /// <summary>Set when the answer came from the response cache: it costs nothing at the provider.</summary>
+    public Caching.CachedAnswer? CachedAnswer { get; set; }
+
+    /// <summary>Set when the answer may be cached: the writers tell it what the client received.</summary>
+    public Caching.AnswerRecorder? Recorder { get; set; }
+
     /// <summary>
     /// The text relayed to the client, kept only to be counted (tokenizer) if the provider reports no usage:
     /// appending is cheap on the stream's hot path; counting happens at most once, at the end, when needed.
@@ -92,6 +98,11 @@ internal sealed class ChatExchange
     /// <summary>What the answer costs by the price table, in micro-dollars.</summary>
     public long CostMicros()
     {
+        if (CachedAnswer is not null)
+        {
+            return 0;
+        }
+
         var (prompt, completion, _) = FinalUsage();
         return ServedBy?.Price.CostMicros(prompt, completion) ?? 0;
     }

@@ -15,22 +15,21 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     private const char Separator = '\u001f';
 
-    // Per record, KEYS: seen marker, day hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, then per record:
-    // dims, 7 counters in RollupTotals.Metrics order, json.
+    // Per record, KEYS: seen marker, day hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, m (counters per record), the m
+    // counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
     private static readonly RedisScript WriteScript = new("usage.write", """
-        local n, seenTtl, maxlen, dayTtl = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-        local names = { 'requests', 'failed_requests', 'estimated_requests', 'prompt_tokens', 'completion_tokens', 'cost_micros', 'provider_cost_micros' }
+        local n, seenTtl, maxlen, dayTtl, m = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
         local written, expiring = 0, {}
         for i = 0, n - 1 do
-          local a = 5 + i * 9
+          local a = 6 + m + i * (m + 2)
           if redis.call('SET', KEYS[i * 3 + 1], '1', 'NX', 'EX', seenTtl) then
             local day = KEYS[i * 3 + 2]
-            for m = 1, 7 do
-              local v = tonumber(ARGV[a + m])
-              if v ~= 0 then redis.call('HINCRBY', day, ARGV[a] .. names[m], v) end
+            for c = 1, m do
+              local v = tonumber(ARGV[a + c])
+              if v ~= 0 then redis.call('HINCRBY', day, ARGV[a] .. ARGV[5 + c], v) end
             end
             if not expiring[day] then redis.call('EXPIRE', day, dayTtl); expiring[day] = true end
-            redis.call('XADD', KEYS[i * 3 + 3], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + 8])
+            redis.call('XADD', KEYS[i * 3 + 3], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + m + 1])
             written = written + 1
           end
         end
@@ -40,10 +39,17 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     public async Task WriteAsync(IReadOnlyList<UsageRecord> batch, CancellationToken cancellationToken)
     {
         var keys = new List<RedisKey>(batch.Count * 3);
-        var args = new List<RedisValue>(4 + batch.Count * 9)
+        var metrics = RollupTotals.Metrics;
+        var args = new List<RedisValue>(5 + metrics.Length + batch.Count * (metrics.Length + 2))
         {
             batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, (long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds,
+            metrics.Length,
         };
+        foreach (var name in metrics)
+        {
+            args.Add(name);
+        }
+
         var stream = redis.Key("{usage}:events");
         foreach (var r in batch)
         {

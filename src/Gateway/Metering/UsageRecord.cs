@@ -32,6 +32,9 @@ internal sealed record UsageRecord
     /// <summary>The provider's own figure where it gives one (DeepInfra estimated_cost, Hive charge, Segmind x-cost).</summary>
     public long? ProviderCostMicros { get; init; }
 
+    /// <summary>For a cache hit (outcome <c>cache_hit</c>, cost 0): what the answer cost when the provider made it.</summary>
+    public long SavedMicros { get; init; }
+
     public int Status { get; init; }
     public required string Outcome { get; init; }
     public bool Streamed { get; init; }
@@ -52,6 +55,11 @@ internal sealed record UsageRecord
 
     [JsonIgnore]
     public bool Failed => Status >= 400;
+
+    public const string CacheHitOutcome = "cache_hit";
+
+    [JsonIgnore]
+    public bool CacheHit => Outcome == CacheHitOutcome;
 }
 
 // Compact lines (the journal holds one per request): false, zero and absent fields are left out, and read back as such.

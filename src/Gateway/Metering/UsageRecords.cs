@@ -26,11 +26,14 @@ internal static class UsageRecords
             PromptTokens = prompt,
             CompletionTokens = completion,
             Estimated = estimated,
-            CostMicros = produced ? x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0 : 0,
+            // A cache hit cost nothing at the provider; what it would have cost is saved.
+            CostMicros = produced && x.CachedAnswer is null ? x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0 : 0,
+            SavedMicros = produced ? x.CachedAnswer?.CostMicros ?? 0 : 0,
             ProviderCostMicros = produced ? x.ProviderCostMicros : null,
             Status = status,
             Outcome = result?.Outcome switch
             {
+                AttemptOutcome.Succeeded when x.CachedAnswer is not null => UsageRecord.CacheHitOutcome,
                 AttemptOutcome.Succeeded => "ok",
                 AttemptOutcome.ClientGone => "client_closed",
                 // A stream the gateway itself ended (shutdown) says so; any other failure after the first byte is one outcome.

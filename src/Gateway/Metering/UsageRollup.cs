@@ -16,10 +16,13 @@ internal sealed class RollupTotals
     public long CompletionTokens { get; set; }
     public long CostMicros { get; set; }
     public long ProviderCostMicros { get; set; }
+    public long CacheHits { get; set; }
+    public long SavedMicros { get; set; }
 
-    /// <summary>The counter names as stored (Redis hash fields, CSV columns).</summary>
+    /// <summary>The counter names as stored (Redis hash fields, CSV columns); new ones are only ever appended.</summary>
     public static readonly string[] Metrics =
-        ["requests", "failed_requests", "estimated_requests", "prompt_tokens", "completion_tokens", "cost_micros", "provider_cost_micros"];
+        ["requests", "failed_requests", "estimated_requests", "prompt_tokens", "completion_tokens", "cost_micros", "provider_cost_micros",
+         "cache_hits", "saved_micros"];
 
     public void Add(UsageRecord r)
     {
@@ -30,6 +33,8 @@ internal sealed class RollupTotals
         CompletionTokens += r.CompletionTokens;
         CostMicros += r.CostMicros;
         ProviderCostMicros += r.ProviderCostMicros ?? 0;
+        CacheHits += r.CacheHit ? 1 : 0;
+        SavedMicros += r.SavedMicros;
     }
 
     public void Add(RollupTotals t)
@@ -41,6 +46,8 @@ internal sealed class RollupTotals
         CompletionTokens += t.CompletionTokens;
         CostMicros += t.CostMicros;
         ProviderCostMicros += t.ProviderCostMicros;
+        CacheHits += t.CacheHits;
+        SavedMicros += t.SavedMicros;
     }
 
     public void Set(string metric, long value)
@@ -54,13 +61,17 @@ internal sealed class RollupTotals
             case "completion_tokens": CompletionTokens = value; break;
             case "cost_micros": CostMicros = value; break;
             case "provider_cost_micros": ProviderCostMicros = value; break;
+            case "cache_hits": CacheHits = value; break;
+            case "saved_micros": SavedMicros = value; break;
         }
     }
 
     public long[] Values(UsageRecord r) =>
-        [r.Requests, r.Failed ? r.Requests : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0];
+        [r.Requests, r.Failed ? r.Requests : 0, r.Estimated ? 1 : 0, r.PromptTokens, r.CompletionTokens, r.CostMicros, r.ProviderCostMicros ?? 0,
+         r.CacheHit ? 1 : 0, r.SavedMicros];
 
-    public long[] Values() => [Requests, FailedRequests, EstimatedRequests, PromptTokens, CompletionTokens, CostMicros, ProviderCostMicros];
+    public long[] Values() =>
+        [Requests, FailedRequests, EstimatedRequests, PromptTokens, CompletionTokens, CostMicros, ProviderCostMicros, CacheHits, SavedMicros];
 
     /// <summary>The inverse of <see cref="Values()"/> (rollup files).</summary>
     public static RollupTotals From(long[] values)

@@ -34,6 +34,9 @@ internal sealed record LimitPlan(
 {
     public bool IsEmpty => Windows.Count == 0 && Concurrency.Count == 0 && Budget is null;
 
+    /// <summary>The plan of a cache hit: it counts as a request (and is in flight while it is written), but spends no tokens and no money.</summary>
+    public LimitPlan ForCacheHit() => this with { Windows = [.. Windows.Where(w => w.Kind == LimitKind.Requests)], Budget = null };
+
     /// <summary>Buckets per window: usage is counted per 1/60 of the window.</summary>
     public const int BucketsPerWindow = 60;
 

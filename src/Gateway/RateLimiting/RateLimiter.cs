@@ -49,7 +49,9 @@ internal sealed record Admission(LimitPlan? Plan, AdmissionResult? Result, Gatew
 internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, SettlementQueue settlements, LeaseRenewer leases,
     TimeProvider clock, GatewayMetrics metrics, ILogger<RateLimiter> logger)
 {
-    public async Task<Admission> AdmitAsync(ChatExchange exchange)
+    /// <param name="exchange">The request.</param>
+    /// <param name="cacheHit">The answer comes from the response cache: only request rates and concurrency apply.</param>
+    public async Task<Admission> AdmitAsync(ChatExchange exchange, bool cacheHit = false)
     {
         var snapshot = config.Current;
         var limits = exchange.Key.Limits;
@@ -59,22 +61,27 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         }
 
         var settings = snapshot.Limiter;
-        var size = ReservationSize.Of(exchange, settings);
+        var size = cacheHit ? default : ReservationSize.Of(exchange, settings);
         var plan = LimitPlan.Build(exchange.RecordId, exchange.Key.Name, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
             settings, ReservationSize.LeaseFor(exchange.Route));
+        if (cacheHit)
+        {
+            plan = plan.ForCacheHit();
+        }
+
         if (plan.IsEmpty)
         {
             return Admission.Unlimited;
         }
 
-        if (size.NeverFits(plan, exchange.Key.Name, exchange.Request.MaxTokensParam) is { } impossible)
+        if (!cacheHit && size.NeverFits(plan, exchange.Key.Name, exchange.Request.MaxTokensParam) is { } impossible)
         {
             Record("rejected_too_large");
             return new Admission(null, null, impossible);
         }
 
         // What was reserved is also what the provider may produce: a client that set no limit gets the default one.
-        if (settings.CapMaxTokens && exchange.Request.EffectiveMaxTokens is null && (plan.Budget is not null || plan.Windows.Any(w => w.Kind == LimitKind.Tokens)))
+        if (!cacheHit && settings.CapMaxTokens && exchange.Request.EffectiveMaxTokens is null && (plan.Budget is not null || plan.Windows.Any(w => w.Kind == LimitKind.Tokens)))
         {
             exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
         }

@@ -58,6 +58,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         WriteChunkJson(chunk);
         WriteEventEnd();
         _exchange.MarkFirstToken();
+        _exchange.Recorder?.Chunk(chunk, _mapFinishReason);
         await FlushAsync(cancellationToken);
     }
 
@@ -79,6 +80,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
 
         _output.Write(Done.AsSpan());
         await FlushAsync(cancellationToken);
+        _exchange.Recorder?.StreamEnded();
     }
 
     /// <summary>An SSE comment: keeps proxies and clients from timing out while the answer is not ready.</summary>

@@ -39,6 +39,7 @@ internal static class CompletionWriter
         response.ContentLength = body.WrittenCount;
         exchange.MarkFirstToken();
         await response.BodyWriter.WriteAsync(body.WrittenMemory, cancellationToken);
+        exchange.Recorder?.Whole(completion, mapFinishReason);
     }
 
     private static void Write(Utf8JsonWriter w, ChatExchange exchange, ChatCompletion completion, Func<string, string> mapFinishReason)

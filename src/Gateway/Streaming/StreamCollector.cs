@@ -20,6 +20,13 @@ internal sealed class StreamCollector : IChunkSink
 
     public ValueTask WriteChunkAsync(ChatCompletionChunk chunk, CancellationToken cancellationToken)
     {
+        Add(chunk);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Adds one chunk; throws <see cref="AnswerTooLargeException"/> past the size a whole answer may have.</summary>
+    public void Add(ChatCompletionChunk chunk)
+    {
         // The same bound as a whole JSON answer: a provider streaming forever must not fill the gateway's memory.
         foreach (var choice in chunk.Choices ?? [])
         {
@@ -42,8 +49,6 @@ internal sealed class StreamCollector : IChunkSink
 
             state.Add(choice);
         }
-
-        return ValueTask.CompletedTask;
     }
 
     public ChatCompletion ToCompletion() => new()

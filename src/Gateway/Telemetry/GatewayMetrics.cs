@@ -31,6 +31,10 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _tasksCompleted;
     private readonly Counter<long> _usageWritten;
     private readonly Counter<long> _usageSpilled;
+    private readonly Counter<long> _cacheRequests;
+    private readonly Counter<long> _cacheCoalesced;
+    private readonly Counter<long> _cacheSaved;
+    private readonly Counter<long> _cacheErrors;
 
     public GatewayMetrics(IMeterFactory meters, TelemetryOptions options)
     {
@@ -61,6 +65,12 @@ internal sealed class GatewayMetrics
         _tasksCompleted = Meter.CreateCounter<long>("gateway.async_tasks.completed", "{task}", "Async tasks ended, by how: callback, poll, timeout, failed.");
         _usageWritten = Meter.CreateCounter<long>("gateway.usage.written", "{record}", "Usage records taken by the usage store.");
         _usageSpilled = Meter.CreateCounter<long>("gateway.usage.spilled", "{record}", "Usage records written to the local spill file because the store could not take them.");
+        _cacheRequests = Meter.CreateCounter<long>("gateway.cache.requests", "{request}",
+            "Chat requests by what the response cache did, gateway.cache.result: hit, miss, bypass (not cacheable, or the cache is off), refresh.");
+        _cacheCoalesced = Meter.CreateCounter<long>("gateway.cache.coalesced", "{request}", "Requests answered by an identical request's provider call instead of their own.");
+        _cacheSaved = Meter.CreateCounter<long>("gateway.cache.saved.micro_usd", "{micro_usd}", "What cache hits would have cost at the provider, in micro-dollars.");
+        _cacheErrors = Meter.CreateCounter<long>("gateway.cache.errors", "{error}",
+            "Cache operations that failed (the request went on as a miss), by gateway.cache.operation: lookup, store, lead.");
     }
 
     public Meter Meter { get; }
@@ -110,7 +120,10 @@ internal sealed class GatewayMetrics
             _cost.Add(r.CostMicros, Common(r));
         }
 
-        if (r.TimeToFirstTokenMs is { } ttft && !r.Failed)
+        CacheSaved(r.Model, r.SavedMicros);
+
+        // A cache hit's first token says nothing about the provider's speed.
+        if (r.TimeToFirstTokenMs is { } ttft && !r.Failed && !r.CacheHit)
         {
             if (_timeToFirstToken.Enabled)
             {
@@ -207,6 +220,33 @@ internal sealed class GatewayMetrics
     public void UsageWritten(int count) => _usageWritten.Add(count);
 
     public void UsageSpilled(int count) => _usageSpilled.Add(count);
+
+    public void CacheResult(string model, string result)
+    {
+        if (_cacheRequests.Enabled)
+        {
+            _cacheRequests.Add(1, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model),
+                new KeyValuePair<string, object?>("gateway.cache.result", result));
+        }
+    }
+
+    public void CacheCoalesced(string model)
+    {
+        if (_cacheCoalesced.Enabled)
+        {
+            _cacheCoalesced.Add(1, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model));
+        }
+    }
+
+    public void CacheSaved(string model, long micros)
+    {
+        if (_cacheSaved.Enabled && micros > 0)
+        {
+            _cacheSaved.Add(micros, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model));
+        }
+    }
+
+    public void CacheFailed(string operation) => Add(_cacheErrors, "gateway.cache.operation", operation);
 
     private TagList Common(UsageRecord r)
     {

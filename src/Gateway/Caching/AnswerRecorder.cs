@@ -1,0 +1,73 @@
+using Gateway.Streaming;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Caching;
+
+/// <summary>
+/// Keeps what the client of a cacheable request received, as the writers send it: a whole completion, or the chunks
+/// of a stream until its <c>[DONE]</c>. Only an answer that ended cleanly and can be replayed faithfully is offered
+/// for storing: a stream cut short, or one whose chunks carried what a replay could not reproduce (per-token
+/// logprobs, vendor fields), is not.
+/// </summary>
+internal sealed class AnswerRecorder
+{
+    private ChatCompletion? _whole;
+    private StreamCollector? _stream;
+    private Func<string, string> _mapFinishReason = static reason => reason;
+    private bool _ended;
+    private bool _unreplayable;
+
+    public void Whole(ChatCompletion completion, Func<string, string> mapFinishReason)
+    {
+        _whole = completion;
+        _mapFinishReason = mapFinishReason;
+        _ended = true;
+    }
+
+    public void Chunk(ChatCompletionChunk chunk, Func<string, string> mapFinishReason)
+    {
+        _mapFinishReason = mapFinishReason;
+        if (_unreplayable)
+        {
+            return;
+        }
+
+        foreach (var choice in chunk.Choices!)
+        {
+            _unreplayable |= choice.Logprobs is { ValueKind: not System.Text.Json.JsonValueKind.Null } || choice.Delta?.ExtensionData is { Count: > 0 };
+        }
+
+        try
+        {
+            (_stream ??= new StreamCollector()).Add(chunk);
+        }
+        catch (AnswerTooLargeException)
+        {
+            _unreplayable = true;
+            _stream = null;
+        }
+    }
+
+    public void StreamEnded() => _ended = true;
+
+    /// <summary>The answer as the client received it (finish reasons mapped), or null when it must not be stored.</summary>
+    public ChatCompletion? Answer()
+    {
+        if (!_ended || _unreplayable || (_whole ?? _stream?.ToCompletion()) is not { Choices.Count: > 0 } completion)
+        {
+            return null;
+        }
+
+        return new ChatCompletion
+        {
+            Choices = completion.Choices.Select(c => new CompletionChoice
+            {
+                Index = c.Index,
+                Message = c.Message,
+                Logprobs = c.Logprobs,
+                FinishReason = _mapFinishReason(c.FinishReason ?? "stop"),
+            }).ToList(),
+            SystemFingerprint = completion.SystemFingerprint,
+        };
+    }
+}

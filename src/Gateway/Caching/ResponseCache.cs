@@ -1,0 +1,254 @@
+using System.Collections.Concurrent;
+using Gateway.Forwarding;
+using Gateway.Telemetry;
+using Gateway.Translators.Contract;
+using Microsoft.Extensions.Caching.Distributed;
+
+namespace Gateway.Caching;
+
+/// <summary>
+/// The exact-match response cache, on <see cref="IDistributedCache"/> (Redis when configured, so every replica shares
+/// it; in memory otherwise), with coalescing: while one request of a kind calls the provider, identical ones wait for
+/// its answer instead of calling again (on other replicas too, through <see cref="IFlightLeads"/>). The cache can only
+/// ever make a request a miss: a store that fails, times out or holds a bad entry is logged and counted, never an error
+/// to the client. Waits are bounded; a waiter whose leader fails, or whose wait runs out, calls the provider itself;
+/// a client that leaves stops only its own wait.
+/// </summary>
+internal sealed partial class ResponseCache(IDistributedCache store, IFlightLeads leads, GatewayMetrics metrics, TimeProvider clock,
+    ILogger<ResponseCache> logger)
+{
+    private readonly ConcurrentDictionary<string, Flight> _flights = new(StringComparer.Ordinal);
+    private long _lastFailureLogged;
+
+    /// <summary>Decides what the cache does for the request and, when it may, looks the answer up.</summary>
+    public async Task<CacheTicket> LookUpAsync(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
+    {
+        var ticket = await DecideAsync(context, exchange, settings);
+        metrics.CacheResult(exchange.Route.Name, ticket.HeaderValue);
+        return ticket;
+    }
+
+    /// <summary>
+    /// Answers the request from the cache, or from an identical request's call it waited for; null when this request
+    /// must call the provider (and its answer is recorded for the cache when it may be stored).
+    /// </summary>
+    public async Task<AttemptResult?> ServeAsync(HttpContext context, ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings)
+    {
+        if (ticket.Status == CacheStatus.Miss && await JoinAsync(exchange, ticket, settings, context.RequestAborted) is { } landed)
+        {
+            ticket.ServedBy(landed);
+            metrics.CacheCoalesced(exchange.Route.Name);
+        }
+
+        return ticket.IsHit ? await CacheReplay.WriteAsync(context, exchange, ticket.Answer!) : null;
+    }
+
+    /// <summary>
+    /// Called once the answer has ended, however it ended: stores a clean answer and lands the flight this request led.
+    /// Storing happens off the request's path.
+    /// </summary>
+    public void Complete(CacheTicket ticket, ChatExchange exchange, AttemptResult? result)
+    {
+        if (exchange.Recorder is null && ticket.Flight is null)
+        {
+            return;
+        }
+
+        var answer = result?.Outcome == AttemptOutcome.Succeeded ? ToStore(exchange) : null;
+        _ = StoreAndLandAsync(ticket, answer);
+    }
+
+    private async Task<CacheTicket> DecideAsync(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
+    {
+        if (settings.For(exchange.Route.Cache, exchange.Key.Cache) is not { } policy)
+        {
+            return CacheTicket.Off;
+        }
+
+        var control = CacheControl.Read(context.Request.Headers, out var error);
+        if (error is not null)
+        {
+            return CacheTicket.Invalid(error);
+        }
+
+        if (control.NoStore)
+        {
+            return CacheTicket.Bypassed("no_store");
+        }
+
+        if (Repeatability.WhyNot(exchange.Request, policy) is { } reason)
+        {
+            return CacheTicket.Bypassed(reason);
+        }
+
+        var hash = CacheKey.For(exchange, policy);
+        var ttl = control.Ttl is { } asked && asked < policy.Ttl ? asked : policy.Ttl;
+        if (control.Refresh)
+        {
+            var refresh = CacheTicket.ToStore(CacheStatus.Refresh, hash, policy, ttl);
+            refresh.Record(exchange);
+            return refresh;
+        }
+
+        return await GetAsync(hash, settings) is { } found ? CacheTicket.Found(found) : CacheTicket.ToStore(CacheStatus.Miss, hash, policy, ttl);
+    }
+
+    /// <summary>For a miss: the answer of an identical request in flight, or null when this request calls the provider.</summary>
+    private async Task<CachedAnswer?> JoinAsync(ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings, CancellationToken cancellationToken)
+    {
+        var hash = ticket.Hash!;
+        if (settings.CoalesceWait <= TimeSpan.Zero)
+        {
+            ticket.Record(exchange);
+            return null;
+        }
+
+        var mine = new Flight();
+        var flight = _flights.GetOrAdd(hash, mine);
+        if (flight == mine)
+        {
+            if (await leads.TryLeadAsync(hash, settings.CoalesceWait))
+            {
+                // The answer may have landed between the lookup and the lead: then it serves everyone here.
+                if (await GetAsync(hash, settings) is { } landed)
+                {
+                    LandHere(hash, flight, landed);
+                    await leads.LandAsync(hash);
+                    return landed;
+                }
+
+                ticket.Flight = flight;
+                ticket.Record(exchange);
+                return null;
+            }
+
+            // Another replica leads: one wait here lands this replica's flight for every request on it.
+            _ = FollowAsync(hash, flight, settings);
+        }
+
+        CachedAnswer? answer;
+        try
+        {
+            answer = await flight.Landed.Task.WaitAsync(settings.CoalesceWait, clock, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            answer = null;
+        }
+
+        if (answer is null)
+        {
+            // The leader failed, or took longer than the wait: this request calls the provider itself.
+            ticket.Record(exchange);
+        }
+
+        return answer;
+    }
+
+    private async Task FollowAsync(string hash, Flight flight, ResponseCacheSettings settings)
+    {
+        CachedAnswer? answer = null;
+        try
+        {
+            await leads.WaitForLandingAsync(hash, settings.CoalesceWait);
+            answer = await GetAsync(hash, settings);
+        }
+        finally
+        {
+            LandHere(hash, flight, answer);
+        }
+    }
+
+    private void LandHere(string hash, Flight flight, CachedAnswer? answer)
+    {
+        _flights.TryRemove(new KeyValuePair<string, Flight>(hash, flight));
+        flight.Landed.TrySetResult(answer);
+    }
+
+    private CachedAnswer? ToStore(ChatExchange exchange)
+    {
+        if (exchange.Recorder?.Answer() is not { } completion)
+        {
+            return null;
+        }
+
+        var (prompt, completionTokens, estimated) = exchange.FinalUsage();
+        completion.Usage = new Usage { PromptTokens = prompt, CompletionTokens = completionTokens, TotalTokens = prompt + completionTokens };
+        return new CachedAnswer
+        {
+            Completion = completion,
+            Estimated = estimated,
+            CostMicros = exchange.CostMicros(),
+            Deployment = exchange.ServedBy?.Id,
+            StoredAt = clock.GetUtcNow().ToUnixTimeSeconds(),
+        };
+    }
+
+    private async Task StoreAndLandAsync(CacheTicket ticket, CachedAnswer? answer)
+    {
+        var hash = ticket.Hash!;
+        if (ticket.Flight is { } flight)
+        {
+            // The requests waiting here take the answer as it is, stored or not.
+            LandHere(hash, flight, answer);
+        }
+
+        try
+        {
+            var bytes = answer?.ToBytes();
+            if (bytes is not null && bytes.Length <= ticket.Policy!.MaxEntryBytes && ticket.Ttl > TimeSpan.Zero)
+            {
+                var options = new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = ticket.Ttl };
+                await store.SetAsync(hash, bytes, options).WaitAsync(TimeSpan.FromSeconds(5), clock);
+            }
+        }
+        catch (Exception ex)
+        {
+            Failed("store", ex);
+        }
+        finally
+        {
+            if (ticket.Flight is not null)
+            {
+                await leads.LandAsync(hash);
+            }
+        }
+    }
+
+    private async Task<CachedAnswer?> GetAsync(string hash, ResponseCacheSettings settings)
+    {
+        try
+        {
+            return CachedAnswer.FromBytes(await store.GetAsync(hash).WaitAsync(settings.LookupTimeout, clock));
+        }
+        catch (Exception ex)
+        {
+            Failed("lookup", ex);
+            return null;
+        }
+    }
+
+    private void Failed(string operation, Exception ex)
+    {
+        metrics.CacheFailed(operation);
+        // Once in ten seconds at most: an outage must not flood the log with one line per request.
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastFailureLogged);
+        if (now - last >= 10_000 && Interlocked.CompareExchange(ref _lastFailureLogged, now, last) == last)
+        {
+            Log.CacheFailed(logger, operation, ex.GetType().Name, ex.Message);
+        }
+    }
+
+    /// <summary>The requests of one kind on this replica waiting for the one that asks.</summary>
+    internal sealed class Flight
+    {
+        public TaskCompletionSource<CachedAnswer?> Landed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(110, LogLevel.Warning, "Response cache {Operation} failed ({Error}: {Message}); requests go on as misses")]
+        public static partial void CacheFailed(ILogger logger, string operation, string error, string message);
+    }
+}

@@ -158,16 +158,23 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
         w.WriteString("cost_usd"u8, Money.Usd(t.CostMicros));
     }
 
+    // Columns added after the first release (cache_hits, saved_micros) come after cost_usd, so a script that reads the
+    // older columns by position keeps working.
+    private const int FirstReleaseMetrics = 7;
+
     private static string Csv(UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows)
     {
         var csv = new StringBuilder();
-        csv.AppendJoin(',', query.GroupBy.Concat(RollupTotals.Metrics).Append("total_tokens").Append("cost_usd")).Append('\n');
+        csv.AppendJoin(',', query.GroupBy.Concat(RollupTotals.Metrics[..FirstReleaseMetrics]).Append("total_tokens").Append("cost_usd")
+            .Concat(RollupTotals.Metrics[FirstReleaseMetrics..])).Append('\n');
         foreach (var (group, totals) in rows)
         {
+            var values = totals.Values().Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray();
             csv.AppendJoin(',', query.GroupBy.Select(d => Quote(group[d]))
-                .Concat(totals.Values().Select(v => v.ToString(CultureInfo.InvariantCulture)))
+                .Concat(values[..FirstReleaseMetrics])
                 .Append((totals.PromptTokens + totals.CompletionTokens).ToString(CultureInfo.InvariantCulture))
-                .Append(Money.Usd(totals.CostMicros))).Append('\n');
+                .Append(Money.Usd(totals.CostMicros))
+                .Concat(values[FirstReleaseMetrics..])).Append('\n');
         }
 
         return csv.ToString();

@@ -147,7 +147,7 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
 
         var csv = await admin.GetStringAsync("/admin/usage?group_by=day,model&model=hive-llama&format=csv");
         var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("day,model,requests,failed_requests,estimated_requests,prompt_tokens,completion_tokens,cost_micros,provider_cost_micros,total_tokens,cost_usd", lines[0]);
+        Assert.Equal("day,model,requests,failed_requests,estimated_requests,prompt_tokens,completion_tokens,cost_micros,provider_cost_micros,total_tokens,cost_usd,cache_hits,saved_micros", lines[0]);
         Assert.Contains(lines.Skip(1), l => l.Contains(",hive-llama,", StringComparison.Ordinal));
 
         Assert.Equal(HttpStatusCode.Forbidden, (await f.Gateway.Http.GetAsync("/admin/usage")).StatusCode);

@@ -1,0 +1,54 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using Gateway.Tests.Infrastructure;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace Gateway.Tests.Caching;
+
+/// <summary>The cache without Redis (the embedded default): answers in this process's memory, coalescing in-process.</summary>
+public sealed class InMemoryResponseCacheTests : IAsyncLifetime
+{
+    private SimulatorHost _simulator = null!;
+    private GatewayHost _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _simulator = await SimulatorHost.StartAsync();
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Keys"]!["test"]!["Cache"] = new System.Text.Json.Nodes.JsonObject { ["TtlSeconds"] = 60 };
+        _gateway = await GatewayHost.StartAsync(config);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _simulator.DisposeAsync();
+    }
+
+    private ChatClient Chat() => new("deepinfra-llama", new ApiKeyCredential(TestConfig.Key), new OpenAIClientOptions
+    {
+        Endpoint = new Uri(_gateway.BaseUrl, "/v1"),
+        RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+    });
+
+    private async Task<int> ProviderCallsAsync(string marker)
+    {
+        var all = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<List<ProviderSimulator.LoggedRequest>>(_simulator.Control, "/_sim/requests");
+        return all!.Count(r => r.Body.Contains(marker, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AKeysCache_ServesHits_AndCoalescesConcurrentRequests_WithoutRedis()
+    {
+        var prompt = $"in memory {Guid.NewGuid():N} [sim latency_ms=500]";
+        var options = new ChatCompletionOptions { Temperature = 0 };
+        var concurrent = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Chat().CompleteChatAsync([new UserChatMessage(prompt)], options)));
+        var later = await Chat().CompleteChatAsync([new UserChatMessage(prompt)], options);
+
+        Assert.Equal(1, await ProviderCallsAsync(prompt));
+        Assert.Single(concurrent.Append(later).Select(r => r.Value.Content[0].Text).Distinct());
+        Assert.True(later.GetRawResponse().Headers.TryGetValue("x-gateway-cache", out var cache));
+        Assert.Equal("hit", cache);
+    }
+}

@@ -3,19 +3,31 @@
 # The JIT settings the container ships with (Dockerfile): gateway arms run with them.
 container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
 
-# write_gateway_config FILE UPSTREAM_PORT [budget]: one DeepInfra deployment of model bench-llama at 127.0.0.1:UPSTREAM_PORT,
-# key sk-bench-key (provider key from BENCH_DEEPINFRA_KEY), limits too high to bite; with "budget", a spending budget too.
+# wait_for URL: until it answers 2xx, at most 60 s.
+wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
+# ticks PID...: user+system CPU ticks of the processes so far (getconf CLK_TCK per second).
+ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+hz=$(getconf CLK_TCK)
+# to_us VALUE: a wrk latency (850.00us, 1.20ms, 2.00s) in whole microseconds.
+to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us$/) n*=1; else if (v ~ /s$/) n*=1000000; printf "%d", n }'; }
+# median: of the numbers on stdin, one per line.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# write_gateway_config FILE UPSTREAM_PORT [budget] [cache]: one DeepInfra deployment of model bench-llama at
+# 127.0.0.1:UPSTREAM_PORT, key sk-bench-key (provider key from BENCH_DEEPINFRA_KEY), limits too high to bite; with
+# "budget", a spending budget too; with "cache", the response cache on for the key.
 write_gateway_config() {
-  local budget=""
-  [ "${3:-}" = budget ] && budget=',
+  local budget="" cache=""
+  [[ " ${*:3} " == *" budget "* ]] && budget=',
               "BudgetUsd": 1000000, "BudgetPeriod": "month"'
+  [[ " ${*:3} " == *" cache "* ]] && cache=', "Cache": {}'
   cat >"$1" <<JSON
 {
   "Providers": { "deepinfra": { "Kind": "deepinfra", "BaseUrl": "http://127.0.0.1:$2", "ApiKeyEnv": "BENCH_DEEPINFRA_KEY" } },
   "Models": { "bench-llama": { "Deployments": [ { "Provider": "deepinfra", "UpstreamModel": "meta-llama/Meta-Llama-3.1-8B-Instruct",
               "Price": { "InputPerMillion": 0.03, "OutputPerMillion": 0.05 } } ] } },
   "Limits": { "Default": { "RequestsPerMinute": 100000000, "TokensPerMinute": 100000000000, "ConcurrentRequests": 100000$budget } },
-  "Keys": { "bench": { "Sha256": "$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)" } }
+  "Keys": { "bench": { "Sha256": "$(printf %s "sk-bench-key" | sha256sum | cut -d' ' -f1)"$cache } }
 }
 JSON
 }

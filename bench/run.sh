@@ -44,11 +44,6 @@ dotnet build src/Gateway -c Release -v q -nologo >/dev/null
 dotnet build tests/ProviderSimulator -c Release -v q -nologo >/dev/null
 dotnet build bench/LoadGen -c Release -v q -nologo >/dev/null
 
-wait_for() { # url
-  for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "not answering: $1" >&2; exit 1
-}
-
 echo "== starting the simulator, nginx, redis and two gateways"
 taskset -c $core_load dotnet tests/ProviderSimulator/bin/Release/net10.0/ProviderSimulator.dll \
   --urls "http://127.0.0.1:$sim_port" --Sim:RecordRequests=false --Logging:LogLevel:Default=Warning >"$out/simulator.log" 2>&1 &

@@ -89,9 +89,6 @@ LUA
 lua "$work/json.lua" "$body" "application/json"
 lua "$work/sse.lua" "$stream_body" "text/event-stream"
 
-wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
-ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
-hz=$(getconf CLK_TCK)
 
 run_wrk() { # url lua -> "rps p50_us p99_us requests failed"
   local text; text=$(taskset -c $core_load wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$2" "$1")
@@ -110,7 +107,6 @@ redis_per_request() { # requests -> "evalsha/commands/bytes in/bytes out"
     /^total_net_input_bytes:/ { i = $2 } /^total_net_output_bytes:/ { o = $2 }
     END { printf "%.2f/%.0f/%.0f/%.0f", e / n, c / n, i / n, o / n }'
 }
-to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us$/) n*=1; else if (v ~ /s$/) n*=1000000; printf "%d", n }'; }
 
 results=()
 for round in $(seq 1 "$rounds"); do
@@ -162,7 +158,6 @@ for arm in "${arms[@]}"; do
 done
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 last() { # arm kind field -> the value of the last round (for text fields)
   local v="-"; for r in "${results[@]}"; do IFS='|' read -r n k _ <<<"$r"; [ "$n" = "$1" ] && [ "$k" = "$2" ] && v=$(cut -d'|' -f"$3" <<<"$r"); done; echo "$v"
 }

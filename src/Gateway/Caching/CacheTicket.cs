@@ -52,7 +52,8 @@ internal sealed class CacheTicket
     /// <summary>Set while this request leads its kind: the others here wait on it.</summary>
     internal ResponseCache.Flight? Flight { get; set; }
 
-    public bool IsHit => Status == CacheStatus.Hit && Answer is not null;
+    /// <summary>An answer was found, or landed by an identical request: this request needs no provider.</summary>
+    public bool HasAnswer => Answer is not null;
 
     /// <summary>The value of <c>x-gateway-cache</c>.</summary>
     public string HeaderValue => Status switch
@@ -67,10 +68,17 @@ internal sealed class CacheTicket
 
     public static CacheTicket Invalid(GatewayError error) => new(CacheStatus.Bypass) { BypassReason = "invalid_header", Error = error };
 
-    public static CacheTicket Found(CachedAnswer answer) => new(CacheStatus.Hit) { Answer = answer };
+    public static CacheTicket ToStore(CacheStatus status, string hash, CachePolicy policy, TimeSpan ttl, bool lookUp = false) =>
+        new(status) { Hash = hash, Policy = policy, Ttl = ttl, ToLookUp = lookUp };
 
-    public static CacheTicket ToStore(CacheStatus status, string hash, CachePolicy policy, TimeSpan ttl) =>
-        new(status) { Hash = hash, Policy = policy, Ttl = ttl };
+    /// <summary>The answer is to be looked up (<see cref="ResponseCache.FindAsync"/>): until then the request counts as a miss.</summary>
+    public bool ToLookUp { get; private init; }
+
+    /// <summary>The lookup found the answer; the request becomes a hit once it is served from it (not if it is refused first).</summary>
+    public void Found(CachedAnswer answer) => Answer = answer;
+
+    /// <summary>The answer is being served from the cache.</summary>
+    public void Serving() => Status = CacheStatus.Hit;
 
     /// <summary>This request calls the provider: what its client receives is recorded, to be stored when it ends cleanly.</summary>
     public void Record(ChatExchange exchange) => exchange.Recorder = new AnswerRecorder();
@@ -78,7 +86,6 @@ internal sealed class CacheTicket
     /// <summary>An identical request's answer serves this one.</summary>
     public void ServedBy(CachedAnswer answer)
     {
-        Status = CacheStatus.Hit;
         Answer = answer;
         Coalesced = true;
     }

@@ -17,6 +17,7 @@ internal static class CachingServices
         }
 
         services.AddSingleton<ResponseCache>();
+        services.AddSingleton<CacheAwareAdmission>();
         return services;
     }
 }

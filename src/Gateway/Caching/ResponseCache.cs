@@ -20,12 +20,31 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     private readonly ConcurrentDictionary<string, Flight> _flights = new(StringComparer.Ordinal);
     private long _lastFailureLogged;
 
-    /// <summary>Decides what the cache does for the request and, when it may, looks the answer up.</summary>
-    public async Task<CacheTicket> LookUpAsync(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
+    /// <summary>
+    /// Decides what the cache does for the request, without any I/O: bypass (and why), refresh, or a lookup to make
+    /// (<see cref="CacheTicket.ToLookUp"/>, then <see cref="FindAsync"/>).
+    /// </summary>
+    public CacheTicket Decide(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
     {
-        var ticket = await DecideAsync(context, exchange, settings);
-        metrics.CacheResult(exchange.Route.Name, ticket.HeaderValue);
+        var ticket = DecideWhat(context, exchange, settings);
+        if (!ticket.ToLookUp)
+        {
+            metrics.CacheResult(exchange.Route.Name, ticket.HeaderValue);
+        }
+
         return ticket;
+    }
+
+    /// <summary>Looks the answer up: true (and the ticket a hit) when it was found.</summary>
+    public async Task<bool> FindAsync(ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings)
+    {
+        if (await GetAsync(ticket.Hash!, settings) is { } found)
+        {
+            ticket.Found(found);
+        }
+
+        metrics.CacheResult(exchange.Route.Name, ticket.HasAnswer ? "hit" : "miss");
+        return ticket.HasAnswer;
     }
 
     /// <summary>
@@ -34,13 +53,19 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     /// </summary>
     public async Task<AttemptResult?> ServeAsync(HttpContext context, ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings)
     {
-        if (ticket.Status == CacheStatus.Miss && await JoinAsync(exchange, ticket, settings, context.RequestAborted) is { } landed)
+        if (ticket.Status == CacheStatus.Miss && !ticket.HasAnswer && await JoinAsync(exchange, ticket, settings, context.RequestAborted) is { } landed)
         {
             ticket.ServedBy(landed);
             metrics.CacheCoalesced(exchange.Route.Name);
         }
 
-        return ticket.IsHit ? await CacheReplay.WriteAsync(context, exchange, ticket.Answer!) : null;
+        if (!ticket.HasAnswer)
+        {
+            return null;
+        }
+
+        ticket.Serving();
+        return await CacheReplay.WriteAsync(context, exchange, ticket.Answer!);
     }
 
     /// <summary>
@@ -58,7 +83,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         _ = StoreAndLandAsync(ticket, answer);
     }
 
-    private async Task<CacheTicket> DecideAsync(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
+    private static CacheTicket DecideWhat(HttpContext context, ChatExchange exchange, ResponseCacheSettings settings)
     {
         if (settings.For(exchange.Route.Cache, exchange.Key.Cache) is not { } policy)
         {
@@ -90,7 +115,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
             return refresh;
         }
 
-        return await GetAsync(hash, settings) is { } found ? CacheTicket.Found(found) : CacheTicket.ToStore(CacheStatus.Miss, hash, policy, ttl);
+        return CacheTicket.ToStore(CacheStatus.Miss, hash, policy, ttl, lookUp: true);
     }
 
     /// <summary>For a miss: the answer of an identical request in flight, or null when this request calls the provider.</summary>

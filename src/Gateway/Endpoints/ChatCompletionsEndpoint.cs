@@ -27,6 +27,7 @@ internal sealed partial class ChatCompletionsEndpoint(
     ChatForwarder forwarder,
     RateLimiter limiter,
     ResponseCache cache,
+    CacheAwareAdmission admissions,
     IUsageSink usage,
     RequestTelemetry telemetry,
     GatewayLifecycle lifecycle,
@@ -68,7 +69,7 @@ internal sealed partial class ChatCompletionsEndpoint(
 
         RequestTelemetry.ModelKnown(span, route.Name);
         var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock) { Routing = snapshot.Routing, Deadline = deadline };
-        var cached = await cache.LookUpAsync(context, exchange, snapshot.Cache);
+        var cached = cache.Decide(context, exchange, snapshot.Cache);
         if (cached.Error is { } cacheError)
         {
             await RefuseAsync(context, span, cacheError, key.Name, route.Name, request.IsStreaming, started);
@@ -76,8 +77,8 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
 
         CacheHeaders.Apply(context.Response, cached);
-        // A hit spends no tokens and no money: it is admitted as a request only, or not at all if hits do not count.
-        var admission = cached.IsHit && !snapshot.Cache.CountHitsAsRequests ? Admission.Unlimited : await limiter.AdmitAsync(exchange, cached.IsHit);
+        // The cache lookup goes out with the admission; a hit spends no tokens and no money.
+        var admission = await admissions.AdmitAsync(exchange, cached, snapshot.Cache);
         SetRateLimitHeaders(context, admission);
         if (!admission.Admitted)
         {

@@ -15,6 +15,7 @@ public sealed class ResponseCacheFixture : IAsyncLifetime
 {
     public const string Alice = "sk-cache-alice";
     public const string Bob = "sk-cache-bob";
+    public const string Carol = "sk-cache-carol";
 
     private readonly List<GatewayProcess> _processes = [];
 
@@ -40,6 +41,12 @@ public sealed class ResponseCacheFixture : IAsyncLifetime
             ["Limits"] = new JsonObject { ["RequestsPerMinute"] = 100000, ["TokensPerMinute"] = 10000000 },
         };
         config["Keys"]!["bob"] = new JsonObject { ["Sha256"] = TestConfig.Sha256(Bob), ["Models"] = new JsonArray("*") };
+        // Two requests a minute, and a token rate no answer fits in: only cache hits can be served to carol.
+        config["Keys"]!["carol"] = new JsonObject
+        {
+            ["Sha256"] = TestConfig.Sha256(Carol), ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["RequestsPerMinute"] = 2, ["TokensPerMinute"] = 1 },
+        };
         var directory = Directory.CreateTempSubdirectory("gateway-cache-");
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());

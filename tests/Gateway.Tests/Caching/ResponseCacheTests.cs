@@ -313,6 +313,25 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
     }
 
     [Fact]
+    public async Task AHit_CountsAsARequest_ButNeedsNoTokens()
+    {
+        var prompt = Unique("limits");
+        await AskAsync(fx.Chat(0, ResponseCacheFixture.Alice, "shared-llama"), prompt);
+
+        // carol's token rate fits no answer: a miss is refused...
+        var miss = await Assert.ThrowsAsync<ClientResultException>(() => AskAsync(fx.Chat(0, ResponseCacheFixture.Carol, "shared-llama"), Unique("limits")));
+        Assert.Equal(400, miss.Status);
+        // ...and hits are served, two a minute, as her request rate says.
+        var (first, firstCache) = await AskAsync(fx.Chat(1, ResponseCacheFixture.Carol, "shared-llama"), prompt);
+        var (_, secondCache) = await AskAsync(fx.Chat(2, ResponseCacheFixture.Carol, "shared-llama"), prompt);
+        Assert.Equal(("hit", "hit"), (firstCache, secondCache));
+        Assert.False(string.IsNullOrEmpty(first.Value.Content[0].Text));
+        var third = await Assert.ThrowsAsync<ClientResultException>(() => AskAsync(fx.Chat(0, ResponseCacheFixture.Carol, "shared-llama"), prompt));
+        Assert.Equal(429, third.Status);
+        Assert.Equal(1, await fx.ProviderCallsAsync(prompt));
+    }
+
+    [Fact]
     public async Task RedisStopped_RequestsAreMisses_NeverErrors()
     {
         var prompt = Unique("no redis");

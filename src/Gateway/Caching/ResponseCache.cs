@@ -132,23 +132,20 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         var flight = _flights.GetOrAdd(hash, mine);
         if (flight == mine)
         {
-            if (await leads.TryLeadAsync(hash, settings.CoalesceWait))
+            var (led, landed) = await LeadOrFollowAsync(hash, flight, settings);
+            if (led)
             {
-                // The answer may have landed between the lookup and the lead: then it serves everyone here.
-                if (await GetAsync(hash, settings) is { } landed)
-                {
-                    LandHere(hash, flight, landed);
-                    await leads.LandAsync(hash);
-                    return landed;
-                }
-
                 ticket.Flight = flight;
                 ticket.Record(exchange);
                 return null;
             }
 
-            // Another replica leads: one wait here lands this replica's flight for every request on it.
-            _ = FollowAsync(hash, flight, settings);
+            if (landed is not null)
+            {
+                return landed;
+            }
+
+            // Another replica leads: this request waits below, with the others here.
         }
 
         CachedAnswer? answer;
@@ -168,6 +165,38 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         }
 
         return answer;
+    }
+
+    /// <summary>
+    /// The first request of a kind on this replica: it leads (calls the provider), finds the answer landed after all,
+    /// or, when another replica leads, starts the one wait that lands this replica's flight. Whatever goes wrong, the
+    /// flight is landed (empty), so no one here waits on it for nothing.
+    /// </summary>
+    private async Task<(bool Led, CachedAnswer? Landed)> LeadOrFollowAsync(string hash, Flight flight, ResponseCacheSettings settings)
+    {
+        try
+        {
+            if (!await leads.TryLeadAsync(hash, settings.CoalesceWait))
+            {
+                _ = FollowAsync(hash, flight, settings);
+                return (false, null);
+            }
+
+            // The answer may have landed between the lookup and the lead: then it serves everyone here.
+            if (await GetAsync(hash, settings) is { } landed)
+            {
+                LandHere(hash, flight, landed);
+                await leads.LandAsync(hash);
+                return (false, landed);
+            }
+
+            return (true, null);
+        }
+        catch
+        {
+            LandHere(hash, flight, null);
+            throw;
+        }
     }
 
     private async Task FollowAsync(string hash, Flight flight, ResponseCacheSettings settings)
@@ -211,13 +240,9 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
 
     private async Task StoreAndLandAsync(CacheTicket ticket, CachedAnswer? answer)
     {
+        // Stored first, landed after: a request that missed just before the store and comes to lead just after the
+        // landing then finds the answer in the cache instead of asking the provider again.
         var hash = ticket.Hash!;
-        if (ticket.Flight is { } flight)
-        {
-            // The requests waiting here take the answer as it is, stored or not.
-            LandHere(hash, flight, answer);
-        }
-
         try
         {
             var bytes = answer?.ToBytes();
@@ -233,8 +258,10 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         }
         finally
         {
-            if (ticket.Flight is not null)
+            if (ticket.Flight is { } flight)
             {
+                // The requests waiting here take the answer as it is, stored or not.
+                LandHere(hash, flight, answer);
                 await leads.LandAsync(hash);
             }
         }

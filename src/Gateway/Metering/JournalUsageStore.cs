@@ -186,9 +186,10 @@ internal sealed partial class JournalUsageStore : IUsageStore, IDisposable
         var oldestRollupKept = OldestRollupKept();
         _journal.DeleteOlderThan(oldestRollupKept);
         var cutoff = oldestRollupKept.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var hourCutoff = today.AddDays(1 - UsageQuery.HourlyDays).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         lock (_gate)
         {
-            foreach (var key in _rollups.Keys.Where(k => string.CompareOrdinal(k.Day, cutoff) < 0).ToList())
+            foreach (var key in _rollups.Keys.Where(k => string.CompareOrdinal(k.Day, k.IsHour ? hourCutoff : cutoff) < 0).ToList())
             {
                 _rollups.Remove(key);
             }
@@ -237,6 +238,8 @@ internal sealed partial class JournalUsageStore : IUsageStore, IDisposable
         }
 
         Totals(RollupKey.Of(record)).Add(record);
+        // Hourly cells live in memory only: rebuilt at start from the segments no rollup file covers yet.
+        Totals(RollupKey.HourOf(record)).Add(record);
     }
 
     private RollupTotals Totals(RollupKey key)

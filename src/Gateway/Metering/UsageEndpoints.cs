@@ -11,7 +11,7 @@ namespace Gateway.Metering;
 /// <summary>
 /// <c>GET /v1/usage</c>: a key's own usage. <c>GET /admin/usage</c>: everyone's, for admin keys.
 /// Both take <c>start</c>/<c>end</c> (UTC days, default the last 30), <c>group_by</c> (any of
-/// day, key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
+/// day, hour (the last 3 days only), key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
 /// <c>key</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
 internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, MeteringSettings settings, TimeProvider clock)
@@ -87,7 +87,12 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
         var groupBy = ((string?)q["group_by"] ?? "day").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (groupBy.FirstOrDefault(g => !UsageQuery.Dimensions.Contains(g)) is { } unknown)
         {
-            return (null, Bad($"Cannot group by '{unknown}'; use any of day, key, model, provider.", "group_by"));
+            return (null, Bad($"Cannot group by '{unknown}'; use any of day, hour, key, model, provider.", "group_by"));
+        }
+
+        if (groupBy.Contains("hour") && (from < today.AddDays(1 - UsageQuery.HourlyDays) || to > today))
+        {
+            return (null, Bad($"Hourly usage covers the last {UsageQuery.HourlyDays} days (UTC): 'start' at or after {today.AddDays(1 - UsageQuery.HourlyDays):yyyy-MM-dd}.", "start"));
         }
 
         if (q["format"] is { Count: > 0 } format && format != "json" && format != "csv")

@@ -53,6 +53,10 @@ internal sealed record UsageRecord
     [JsonIgnore]
     public string Day => Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>The UTC hour, <c>2026-11-30T07</c>: hourly rollups are kept for <see cref="UsageQuery.HourlyDays"/> days.</summary>
+    [JsonIgnore]
+    public string Hour => Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH", System.Globalization.CultureInfo.InvariantCulture);
+
     [JsonIgnore]
     public bool Failed => Status >= 400;
 

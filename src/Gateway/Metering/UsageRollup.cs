@@ -1,9 +1,16 @@
 namespace Gateway.Metering;
 
-/// <summary>The dimensions usage is rolled up by.</summary>
+/// <summary>
+/// The dimensions usage is rolled up by. <see cref="Day"/> is the period: a UTC day (<c>2026-11-30</c>), or, for the
+/// hourly rollups of the last days, a UTC hour (<c>2026-11-30T07</c>).
+/// </summary>
 internal readonly record struct RollupKey(string Day, string Key, string Model, string Provider)
 {
     public static RollupKey Of(UsageRecord r) => new(r.Day, r.Key, r.Model, r.Provider ?? "-");
+
+    public static RollupKey HourOf(UsageRecord r) => new(r.Hour, r.Key, r.Model, r.Provider ?? "-");
+
+    public bool IsHour => Day.Length > 10;
 }
 
 /// <summary>Summed counters of one rollup cell.</summary>
@@ -89,16 +96,33 @@ internal sealed class RollupTotals
 /// <summary>A usage question: a day range, optional filters, and the dimensions to group by.</summary>
 internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, string? Model, string? Provider, IReadOnlyList<string> GroupBy)
 {
-    public static readonly string[] Dimensions = ["day", "key", "model", "provider"];
+    public static readonly string[] Dimensions = ["day", "hour", "key", "model", "provider"];
+
+    /// <summary>How many days (the last ones, today included) hourly rollups cover.</summary>
+    public const int HourlyDays = 3;
+
+    /// <summary>Grouped by hour: the hourly rollups are read.</summary>
+    public bool Hourly => GroupBy.Contains("hour");
 
     public bool Matches(RollupKey k) =>
         (Key is null || k.Key == Key) && (Model is null || k.Model == Model) && (Provider is null || k.Provider == Provider);
 
+    /// <summary>The periods to read: every day of the range, or every hour of it when <see cref="Hourly"/>.</summary>
     public IEnumerable<string> Days()
     {
         for (var d = From; d <= To; d = d.AddDays(1))
         {
-            yield return d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+            var day = d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+            if (!Hourly)
+            {
+                yield return day;
+                continue;
+            }
+
+            for (var h = 0; h < 24; h++)
+            {
+                yield return $"{day}T{h:00}";
+            }
         }
     }
 
@@ -110,7 +134,8 @@ internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, strin
         {
             var group = GroupBy.ToDictionary(d => d, d => d switch
             {
-                "day" => key.Day,
+                "day" => key.Day[..10],
+                "hour" => key.Day,
                 "key" => key.Key,
                 "model" => key.Model,
                 _ => key.Provider,

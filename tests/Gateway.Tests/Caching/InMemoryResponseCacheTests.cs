@@ -1,5 +1,6 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 using OpenAI;
 using OpenAI.Chat;
@@ -16,7 +17,11 @@ public sealed class InMemoryResponseCacheTests : IAsyncLifetime
     {
         _simulator = await SimulatorHost.StartAsync();
         var config = TestConfig.Standard(_simulator.BaseUrl);
-        config["Keys"]!["test"]!["Cache"] = new System.Text.Json.Nodes.JsonObject { ["TtlSeconds"] = 60 };
+        config["Keys"]!["test"]!["Cache"] = new JsonObject { ["TtlSeconds"] = 60 };
+        // Hits that do not count: a key allowed one request a minute still gets every hit.
+        config["Cache"] = new JsonObject { ["CountHitsAsRequests"] = false };
+        config["Keys"]!["limited"]!["Cache"] = new JsonObject();
+        config["Keys"]!["limited"]!["Limits"] = new JsonObject { ["RequestsPerMinute"] = 1 };
         _gateway = await GatewayHost.StartAsync(config);
     }
 
@@ -26,7 +31,7 @@ public sealed class InMemoryResponseCacheTests : IAsyncLifetime
         await _simulator.DisposeAsync();
     }
 
-    private ChatClient Chat() => new("deepinfra-llama", new ApiKeyCredential(TestConfig.Key), new OpenAIClientOptions
+    private ChatClient Chat(string key = TestConfig.Key) => new("deepinfra-llama", new ApiKeyCredential(key), new OpenAIClientOptions
     {
         Endpoint = new Uri(_gateway.BaseUrl, "/v1"),
         RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
@@ -50,5 +55,24 @@ public sealed class InMemoryResponseCacheTests : IAsyncLifetime
         Assert.Single(concurrent.Append(later).Select(r => r.Value.Content[0].Text).Distinct());
         Assert.True(later.GetRawResponse().Headers.TryGetValue("x-gateway-cache", out var cache));
         Assert.Equal("hit", cache);
+    }
+
+    [Fact]
+    public async Task WhenHitsDoNotCount_AKeyOutOfRequestsStillGetsHits()
+    {
+        var prompt = $"uncounted {Guid.NewGuid():N}";
+        var options = new ChatCompletionOptions { Temperature = 0 };
+        var chat = Chat(TestConfig.LimitedKey);
+        await chat.CompleteChatAsync([new UserChatMessage(prompt)], options);
+        for (var i = 0; i < 3; i++)
+        {
+            var hit = await chat.CompleteChatAsync([new UserChatMessage(prompt)], options);
+            Assert.True(hit.GetRawResponse().Headers.TryGetValue("x-gateway-cache", out var cache));
+            Assert.Equal("hit", cache);
+        }
+
+        // A miss still counts: the one request of this minute is used.
+        var miss = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage(prompt + " again")], options));
+        Assert.Equal(429, miss.Status);
     }
 }

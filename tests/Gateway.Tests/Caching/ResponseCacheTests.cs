@@ -256,6 +256,26 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
     }
 
     [Fact]
+    public async Task AStreamCutShort_IsNeverStored()
+    {
+        // The provider drops the connection after three chunks: the client's stream ends with an error event, not
+        // [DONE], and nothing is kept: the same request again is a miss and reaches the provider.
+        var prompt = Unique("cut [sim words=30 truncate_after=3]");
+        var body = $$"""{"model":"cached-llama","temperature":0,"stream":true,"messages":[{"role":"user","content":"{{prompt}}"}]}""";
+        for (var i = 0; i < 2; i++)
+        {
+            using var http = fx.Http(i, ResponseCacheFixture.Alice);
+            using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+            var stream = await response.Content.ReadAsStringAsync();
+            Assert.Equal("miss", response.Headers.GetValues("x-gateway-cache").Single());
+            Assert.DoesNotContain("[DONE]", stream);
+            Assert.Contains("\"error\"", stream);
+        }
+
+        Assert.Equal(2, await fx.ProviderCallsAsync(prompt));
+    }
+
+    [Fact]
     public async Task WaitersWhoseLeaderFails_CallTheProviderThemselves()
     {
         // The first request's call fails after 800 ms; the two waiting for it (here and on another replica) then ask on
@@ -307,6 +327,10 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
 
         // bob's hits on this model: each saved what the miss cost; the rollup's cost counts only calls that were paid.
         Assert.True(totals.GetProperty("saved_micros").GetInt64() > 0);
+        // The hourly rollups in Redis say the same.
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var hourly = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?key=bob&model=shared-llama&group_by=hour&start={today}")).RootElement;
+        Assert.Equal(totals.GetProperty("cache_hits").GetInt64(), hourly.GetProperty("totals").GetProperty("cache_hits").GetInt64());
         var csv = await admin.GetStringAsync("/admin/usage?key=bob&model=shared-llama&group_by=key&format=csv");
         Assert.Contains("cache_hits", csv.Split('\n')[0]);
         Assert.True(miss.Value.Usage.OutputTokenCount > 0);

@@ -134,6 +134,28 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
     }
 
     [Fact]
+    public async Task HourlyUsage_CoversTheLastDays_AndAddsUpToTheDay()
+    {
+        await SendAsync("""{"model":"segmind-llama","messages":[{"role":"user","content":"hourly"}]}""");
+        using var admin = new HttpClient { BaseAddress = f.Gateway.BaseUrl };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.AdminKey);
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+        // Hour cells and day cells are written together: the hours of today add up to today (once the writer caught up).
+        await Eventually.TrueAsync(async () =>
+        {
+            var day = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?start={today}&model=segmind-llama&group_by=day")).RootElement;
+            var hours = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?start={today}&model=segmind-llama&group_by=hour")).RootElement;
+            var rows = hours.GetProperty("data").EnumerateArray().ToList();
+            return rows.Count > 0 && rows.All(r => r.GetProperty("hour").GetString()!.StartsWith(today + "T", StringComparison.Ordinal)) &&
+                   hours.GetProperty("totals").GetProperty("requests").GetInt64() == day.GetProperty("totals").GetProperty("requests").GetInt64();
+        }, TimeSpan.FromSeconds(10), "hourly totals never matched the day's");
+
+        var tooOld = await admin.GetAsync($"/admin/usage?start={DateTime.UtcNow.AddDays(-5):yyyy-MM-dd}&group_by=hour");
+        Assert.Equal(HttpStatusCode.BadRequest, tooOld.StatusCode);
+    }
+
+    [Fact]
     public async Task AdminUsage_FiltersGroupsAndSpeaksCsv()
     {
         await SendAsync("""{"model":"hive-llama","messages":[{"role":"user","content":"a b c"}]}""");

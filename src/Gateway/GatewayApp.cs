@@ -1,6 +1,7 @@
 using Gateway.AsyncTasks;
 using Gateway.Auth;
 using Gateway.Caching;
+using Gateway.Dashboard;
 using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
@@ -58,6 +59,7 @@ public static class GatewayApp
         services.AddAsyncTasks(configuration);
         services.AddGatewayLimits(configuration);
         services.AddResponseCache(configuration);
+        services.AddDashboard();
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddSingleton<OpenAiStatusPages>();
         services.AddMetering(configuration);
@@ -95,6 +97,7 @@ public static class GatewayApp
         app.MapGet("/v1/usage", usage.OwnAsync);
         app.MapGet("/admin/usage", usage.AdminAsync);
         app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync);
+        DashboardEndpoints.Map(app);
         ReadinessEndpoints.Map(app);
         app.Services.GetRequiredService<StartupChecks>().Report();
         return app;

@@ -20,4 +20,10 @@ internal interface ILimitEngine
 
     /// <summary>A bare sliding-window slot (provider pacing): admitted, or how long until a slot frees.</summary>
     Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window);
+
+    /// <summary>What the plan's counters hold now, taking nothing (the dashboard's headroom).</summary>
+    Task<LimitUsage> PeekAsync(LimitPlan plan);
 }
+
+/// <summary>Counters as they stand: per window what it holds, per in-flight limit how many run, the budget spent this period.</summary>
+internal sealed record LimitUsage(IReadOnlyList<long> WindowsUsed, IReadOnlyList<long> InFlight, long BudgetSpentMicros);

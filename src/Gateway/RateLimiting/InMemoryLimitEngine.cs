@@ -199,6 +199,25 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         }
     }
 
+    public Task<LimitUsage> PeekAsync(LimitPlan plan)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var current = now / plan.BucketMs;
+        var oldest = current - (plan.WindowMs / plan.BucketMs) + 1;
+        lock (_gate)
+        {
+            var windows = plan.Windows.Select(w => Sum(Window(Id(plan.Scope, w.Id), oldest))).ToList();
+            var inflight = plan.Concurrency.Select(c => (long)Leases(Id(plan.Scope, c.Id), now).Count).ToList();
+            var spent = 0L;
+            if (plan.Budget is { } b && _budgets.TryGetValue(Id(plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id)
+            {
+                spent = s.Spent;
+            }
+
+            return Task.FromResult(new LimitUsage(windows, inflight, spent));
+        }
+    }
+
     private static string Id(string scope, string id) => scope + "\u001f" + id;
 
     private static long Sum(SortedDictionary<long, long> buckets)

@@ -206,6 +206,32 @@ internal static class LimitScripts
         """;
 
     /// <summary>
+    /// Reads what a plan's counters hold, taking nothing. KEYS: n window hashes, m in-flight sets, [budget hash].
+    /// ARGV: n, m, hasBudget, windowMs, bucketMs, [period kind]. Returns {used x n, running x m, budget spent}.
+    /// </summary>
+    public const string Peek = Prelude + "\n" + """
+        local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local oldest = floor(now / bucketMs) - floor(windowMs / bucketMs) + 1
+        local out = {}
+        for i = 1, n do
+          local h, sum = redis.call('HGETALL', KEYS[i]), 0
+          for j = 1, #h, 2 do
+            if tonumber(h[j]) >= oldest then sum = sum + tonumber(h[j + 1]) end
+          end
+          out[#out + 1] = sum
+        end
+        for j = 1, m do out[#out + 1] = redis.call('ZCOUNT', KEYS[n + j], '(' .. now, '+inf') end
+        local spent = 0
+        if hasBudget == 1 then
+          local stored = redis.call('HMGET', KEYS[n + m + 1], 'period', 'spent')
+          if tonumber(stored[1]) == period(ARGV[6]) then spent = tonumber(stored[2]) or 0 end
+        end
+        out[#out + 1] = spent
+        return out
+        """;
+
+    /// <summary>
     /// Extends the leases of requests still running (long streams), and their reservation record.
     /// KEYS: m in-flight sets, reservation hash. ARGV: m, member, leaseMs, recordMs.
     /// </summary>

@@ -14,6 +14,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
     private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);
     private static readonly RedisScript RenewScript = new("ratelimit.renew", LimitScripts.Renew);
     private static readonly RedisScript AcquireScript = new("ratelimit.acquire", LimitScripts.Acquire);
+    private static readonly RedisScript PeekScript = new("ratelimit.peek", LimitScripts.Peek);
 
     // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
     private long _clockOffsetMs;
@@ -35,6 +36,18 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
 
     /// <summary>Never a client key's name: those are configuration section names, which cannot contain ':'.</summary>
     internal const string WarmUpScope = "gateway:warm-up";
+
+    public async Task<LimitUsage> PeekAsync(LimitPlan plan)
+    {
+        var keys = plan.Windows.Select(w => (RedisKey)Key(plan.Scope, w.Id))
+            .Concat(plan.Concurrency.Select(c => (RedisKey)Key(plan.Scope, c.Id)))
+            .Concat(plan.Budget is { } b ? [(RedisKey)Key(plan.Scope, b.Id)] : []).ToArray();
+        RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1, plan.WindowMs, plan.BucketMs,
+            plan.Budget?.Period == BudgetPeriod.Day ? "day" : "month"];
+        var r = (RedisResult[])(await redis.EvalAsync(PeekScript, keys, args))!;
+        var n = plan.Windows.Count;
+        return new LimitUsage([.. r[..n].Select(x => (long)x)], [.. r[n..^1].Select(x => (long)x)], (long)r[^1]);
+    }
 
     public async Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt)
     {

@@ -1,0 +1,195 @@
+using System.Text.Json;
+using Gateway.Auth;
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Metering;
+using Gateway.RateLimiting;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Dashboard;
+
+/// <summary>
+/// The operator's dashboard: <c>GET /admin</c> (the page) and <c>/admin/assets/*</c> (its script, styles and the charting
+/// library, embedded in the gateway: it works offline), and the two data calls the page adds to <c>/admin/usage</c>:
+/// <c>GET /admin/keys</c> (each key's limits and what is left of them now) and <c>GET /admin/stats</c> (provider health
+/// from this replica's metrics). The page holds the admin key in session storage and sends it as a bearer token.
+/// </summary>
+internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth auth, ILimitEngine limits, ReplicaStats stats,
+    DashboardAssets assets, ILogger<DashboardEndpoints> logger)
+{
+    public static void Map(WebApplication app)
+    {
+        var endpoints = app.Services.GetRequiredService<DashboardEndpoints>();
+        app.MapGet("/admin", endpoints.PageAsync);
+        app.MapGet("/admin/assets/{**name}", (HttpContext context, string name) => endpoints.AssetAsync(context, name));
+        app.MapGet("/admin/keys", endpoints.KeysAsync);
+        app.MapGet("/admin/stats", endpoints.StatsAsync);
+    }
+
+    private Task PageAsync(HttpContext context) => AssetAsync(context, "index.html");
+
+    private async Task AssetAsync(HttpContext context, string name)
+    {
+        if (assets.Find(name) is not { } asset)
+        {
+            await ErrorWriter.WriteAsync(context, GatewayError.UnknownRoute("GET", context.Request.Path));
+            return;
+        }
+
+        var headers = context.Response.Headers;
+        headers.ETag = asset.ETag;
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        // Scripts only from here: an injected <script> in a key or model name cannot run. uPlot sizes its elements with
+        // inline styles, hence 'unsafe-inline' for styles only.
+        headers.ContentSecurityPolicy =
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+        headers.CacheControl = "no-cache";
+        if (context.Request.Headers.IfNoneMatch == asset.ETag)
+        {
+            context.Response.StatusCode = StatusCodes.Status304NotModified;
+            return;
+        }
+
+        context.Response.ContentType = asset.ContentType;
+        context.Response.ContentLength = asset.Bytes.Length;
+        await context.Response.Body.WriteAsync(asset.Bytes, context.RequestAborted);
+    }
+
+    /// <summary>Every key with limits: the limits, what the current window and period hold, and what is left.</summary>
+    private async Task KeysAsync(HttpContext context)
+    {
+        if (await AdminAccess.RequireAsync(context, auth, "the keys' limits") is null)
+        {
+            return;
+        }
+
+        var snapshot = config.Current;
+        var keys = snapshot.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
+        var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Name, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
+        LimitUsage[] usage;
+        try
+        {
+            // One script per key, all at once on the one connection.
+            usage = await Task.WhenAll(plans.Select(p => p.IsEmpty ? Task.FromResult(new LimitUsage([], [], 0)) : limits.PeekAsync(p)))
+                .WaitAsync(TimeSpan.FromSeconds(5), context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            Log.PeekFailed(logger, ex.GetType().Name);
+            await ErrorWriter.WriteAsync(context, new GatewayError(503, "server_error", "The limits cannot be read right now (is Redis reachable?); retry shortly.",
+                Code: "limits_unavailable") { RetryAfter = TimeSpan.FromSeconds(1) });
+            return;
+        }
+
+        context.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions);
+        w.WriteStartObject();
+        w.WriteString("object"u8, "list"u8);
+        w.WriteNumber("window_seconds"u8, snapshot.Limiter.Window.TotalSeconds);
+        w.WriteStartArray("data"u8);
+        for (var i = 0; i < keys.Count; i++)
+        {
+            WriteKey(w, keys[i], plans[i], usage[i]);
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteKey(Utf8JsonWriter w, ClientKey key, LimitPlan plan, LimitUsage usage)
+    {
+        w.WriteStartObject();
+        w.WriteString("key"u8, key.Name);
+        w.WriteBoolean("admin"u8, key.IsAdmin);
+        w.WriteStartArray("limits"u8);
+        for (var i = 0; i < plan.Windows.Count; i++)
+        {
+            var window = plan.Windows[i];
+            WriteLimit(w, window.Kind == LimitKind.Tokens ? "tokens_per_window" : "requests_per_window", window.Limit, usage.WindowsUsed[i]);
+        }
+
+        for (var j = 0; j < plan.Concurrency.Count; j++)
+        {
+            WriteLimit(w, "concurrent_requests", plan.Concurrency[j].Limit, usage.InFlight[j]);
+        }
+
+        if (plan.Budget is { } budget)
+        {
+            WriteLimit(w, budget.Period == BudgetPeriod.Day ? "budget_micros_per_day" : "budget_micros_per_month", budget.LimitMicros, usage.BudgetSpentMicros);
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteLimit(Utf8JsonWriter w, string kind, long limit, long used)
+    {
+        w.WriteStartObject();
+        w.WriteString("kind"u8, kind);
+        w.WriteNumber("limit"u8, limit);
+        w.WriteNumber("used"u8, used);
+        w.WriteNumber("remaining"u8, Math.Max(0, limit - used));
+        w.WriteEndObject();
+    }
+
+    /// <summary>Provider health from this replica's metrics over the last <c>minutes</c> (1 to 60, default 15).</summary>
+    private async Task StatsAsync(HttpContext context)
+    {
+        if (await AdminAccess.RequireAsync(context, auth, "the gateway's statistics") is null)
+        {
+            return;
+        }
+
+        var minutes = int.TryParse(context.Request.Query["minutes"], out var m) ? Math.Clamp(m, 1, ReplicaStats.Minutes) : 15;
+        var (providers, waiting) = stats.Read(minutes);
+        context.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions);
+        w.WriteStartObject();
+        w.WriteString("object"u8, "replica_stats"u8);
+        w.WriteString("replica"u8, Environment.MachineName);
+        w.WriteNumber("minutes"u8, minutes);
+        w.WriteStartArray("providers"u8);
+        foreach (var p in providers)
+        {
+            w.WriteStartObject();
+            w.WriteString("provider"u8, p.Provider);
+            w.WriteNumber("requests"u8, p.Requests);
+            w.WriteNumber("failures"u8, p.Failures);
+            w.WriteNumber("fallbacks"u8, p.Fallbacks);
+            Milliseconds(w, "first_token_p50_ms"u8, p.FirstTokenP50);
+            Milliseconds(w, "first_token_p95_ms"u8, p.FirstTokenP95);
+            Milliseconds(w, "total_p50_ms"u8, p.TotalP50);
+            Milliseconds(w, "total_p95_ms"u8, p.TotalP95);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartObject("tasks_waiting"u8);
+        foreach (var (provider, count) in waiting.OrderBy(x => x.Key, StringComparer.Ordinal))
+        {
+            w.WriteNumber(provider, count);
+        }
+
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void Milliseconds(Utf8JsonWriter w, ReadOnlySpan<byte> name, double? seconds)
+    {
+        if (seconds is { } s)
+        {
+            w.WriteNumber(name, Math.Round(s * 1000, 1));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(130, LogLevel.Warning, "Dashboard: reading the keys' limits failed ({Error})")]
+        public static partial void PeekFailed(ILogger logger, string error);
+    }
+}

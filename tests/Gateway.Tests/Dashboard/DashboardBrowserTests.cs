@@ -1,0 +1,170 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace Gateway.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard in a real browser: Debian's headless Chromium driven by Playwright for .NET (its own browser download is
+/// never used). A fresh gateway shows its empty state; traffic the test sends fills the charts and tables; filters,
+/// the CSV export, a wrong key and a phone-width screen behave. Screenshots go to the test output directory.
+/// </summary>
+public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    // Debian's package (apt-get install chromium); .ci/run installs it.
+    private const string ChromiumPath = "/usr/bin/chromium";
+
+    private SimulatorHost _simulator = null!;
+    private GatewayHost _gateway = null!;
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+
+    public async Task InitializeAsync()
+    {
+        Assert.True(File.Exists(ChromiumPath), $"{ChromiumPath} is missing: apt-get install chromium (the dashboard's browser test needs it).");
+        _simulator = await SimulatorHost.StartAsync();
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Models"]!["deepinfra-llama"]!["Cache"] = new JsonObject();
+        config["Keys"]!["test"]!["Limits"] = new JsonObject { ["RequestsPerMinute"] = 1000, ["BudgetUsd"] = 10, ["BudgetPeriod"] = "day" };
+        _gateway = await GatewayHost.StartAsync(config);
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath, Headless = true, Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+        await _gateway.DisposeAsync();
+        await _simulator.DisposeAsync();
+    }
+
+    private async Task SendTrafficAsync()
+    {
+        using var http = new HttpClient { BaseAddress = _gateway.BaseUrl };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.Key);
+        foreach (var (model, prompt) in new[]
+                 {
+                     ("deepinfra-llama", "one"), ("deepinfra-llama", "one"), ("deepinfra-llama", "two"),
+                     ("segmind-llama", "three"), ("segmind-llama", "four"), ("hive-llama", "five"),
+                 })
+        {
+            // temperature 0 makes the deepinfra requests cacheable (its model has a Cache block); Segmind's document has no temperature.
+            var body = new JsonObject { ["model"] = model, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = prompt }) };
+            if (model == "deepinfra-llama")
+            {
+                body["temperature"] = 0;
+            }
+
+            using var response = await http.PostAsJsonAsync("/v1/chat/completions", body);
+            Assert.True(response.IsSuccessStatusCode, $"{model}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    private string Screenshot(string name)
+    {
+        var directory = Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, name);
+        output.WriteLine($"screenshot: {path}");
+        return path;
+    }
+
+    private async Task<IPage> SignedInPageAsync(IBrowserContext context)
+    {
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(_gateway.BaseUrl, "/admin").ToString());
+        await page.FillAsync("#admin-key", TestConfig.AdminKey);
+        await page.PressAsync("#admin-key", "Enter");
+        await page.WaitForSelectorAsync("body[data-loaded=true]");
+        return page;
+    }
+
+    [Fact]
+    public async Task Operator_SignsIn_SeesTrafficFillTheCharts_Filters_AndExportsCsv()
+    {
+        await using var context = await _browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = 1280, Height = 800 }, AcceptDownloads = true,
+        });
+        var page = await SignedInPageAsync(context);
+
+        // A fresh gateway: the empty state says what to do, and no chart pretends to have data.
+        Assert.True(await page.IsVisibleAsync("#empty"));
+        Assert.Contains("No data", await page.InnerTextAsync("#spend-day"));
+
+        await SendTrafficAsync();
+        await page.ClickAsync("#filters button[type=submit]");
+        await page.WaitForFunctionAsync("() => document.querySelector('#empty').hidden && document.querySelectorAll('.uplot canvas').length >= 4");
+        Assert.Contains("6", await page.InnerTextAsync("#totals"));
+        Assert.Contains("test", await page.InnerTextAsync("#keys-table"));
+        Assert.Contains("deepinfra", await page.InnerTextAsync("#providers-table"));
+        Assert.Contains("1", await page.InnerTextAsync("#cache-table"));
+        var legend = await page.InnerTextAsync("#spend-day .u-legend");
+        Assert.Contains("deepinfra-llama", legend);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-1280x800.png"), FullPage = true });
+
+        // Filter to one model: every table follows.
+        await page.SelectOptionAsync("#f-model", "segmind-llama");
+        await page.ClickAsync("#filters button[type=submit]");
+        await page.WaitForFunctionAsync("() => !document.querySelector('#usage-source-table').innerText.includes('deepinfra')");
+        var sources = await page.InnerTextAsync("#usage-source-table");
+        Assert.Contains("segmind", sources);
+        Assert.DoesNotContain("hive", sources);
+
+        // The CSV export is the usage export, for the same filters.
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#download"));
+        var csv = await File.ReadAllTextAsync((await download.PathAsync())!);
+        var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("day,key,model,provider,requests", lines[0]);
+        Assert.All(lines.Skip(1), l => Assert.Contains(",segmind-llama,", l));
+        Assert.Equal(2, lines.Skip(1).Sum(l => int.Parse(l.Split(',')[4], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task AWrongKey_IsAMessage_NotABlankPage()
+    {
+        await using var context = await _browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(_gateway.BaseUrl, "/admin").ToString());
+        // A client key that is not an admin key.
+        await page.FillAsync("#admin-key", TestConfig.Key);
+        await page.PressAsync("#admin-key", "Enter");
+        await page.WaitForSelectorAsync("#message:not([hidden])");
+        Assert.Contains("refused", await page.InnerTextAsync("#message"));
+        Assert.True(await page.IsVisibleAsync("#sign-in"));
+        Assert.False(await page.IsVisibleAsync("#dashboard"));
+        // Nothing of the key is left in the tab.
+        Assert.Null(await page.EvaluateAsync<string?>("() => sessionStorage.getItem('gateway-admin-key')"));
+    }
+
+    [Fact]
+    public async Task PhoneWidth_OneColumn_NothingWiderThanTheScreen_AndKeyboardReachesEveryControl()
+    {
+        await SendTrafficAsync();
+        await using var context = await _browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = 390, Height = 844 }, IsMobile = true,
+        });
+        var page = await SignedInPageAsync(context);
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('.uplot canvas').length >= 4");
+        // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-390-phone.png"), FullPage = true });
+
+        // Tab order reaches the filters and both actions, each with a visible focus.
+        var reached = new HashSet<string>();
+        for (var i = 0; i < 40 && !reached.Contains("download"); i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+            reached.Add(await page.EvaluateAsync<string>("() => document.activeElement.id || document.activeElement.tagName"));
+        }
+
+        Assert.Superset(new HashSet<string> { "f-start", "f-end", "f-key", "f-model", "f-provider", "f-stack", "download" }, reached);
+    }
+}

@@ -25,6 +25,8 @@ internal static partial class RedisConnection
             Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
         services.AddSingleton(sp => new RedisStore(sp.GetRequiredService<IConnectionMultiplexer>(),
             sp.GetRequiredService<ConfigStore>().Current.Redis.KeyPrefix, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp => RedisBulkReads.For(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>(),
+            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddStackExchangeRedisCache(_ => { });
         services.AddOptions<RedisCacheOptions>().Configure<IConnectionMultiplexer, ConfigStore>((options, connection, config) =>
         {
@@ -34,17 +36,21 @@ internal static partial class RedisConnection
         return services;
     }
 
-    /// <summary>Connects in the background: a Redis that is down at start-up does not stop the gateway.</summary>
-    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger)
+    /// <summary>
+    /// Connects in the background: a Redis that is down at start-up does not stop the gateway. Commands time out after
+    /// <c>Redis:CommandTimeoutMilliseconds</c> unless <paramref name="commandTimeoutMilliseconds"/> says otherwise.
+    /// </summary>
+    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger, int? commandTimeoutMilliseconds = null, string name = "llm-gateway")
     {
+        var timeout = commandTimeoutMilliseconds ?? options.CommandTimeoutMilliseconds;
         var config = ConfigurationOptions.Parse(options.Configuration!);
         config.AbortOnConnectFail = false;
         config.ConnectTimeout = Math.Max(options.CommandTimeoutMilliseconds, 1000);
-        config.SyncTimeout = options.CommandTimeoutMilliseconds;
-        config.AsyncTimeout = options.CommandTimeoutMilliseconds;
+        config.SyncTimeout = timeout;
+        config.AsyncTimeout = timeout;
         config.ConnectRetry = 1;
         config.KeepAlive = 5;
-        config.ClientName ??= "llm-gateway";
+        config.ClientName ??= name;
         var connection = ConnectionMultiplexer.Connect(config);
         connection.ConnectionFailed += (_, e) => Log.ConnectionLost(logger, e.EndPoint?.ToString(), e.FailureType.ToString());
         connection.ConnectionRestored += (_, e) => Log.ConnectionRestored(logger, e.EndPoint?.ToString());

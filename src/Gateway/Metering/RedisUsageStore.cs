@@ -17,9 +17,16 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     // Per record, KEYS: seen marker, day hash, hour hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
     // m (counters per record), the m counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
+    // The batch's new records are summed per hash field first, and each field is incremented once: records of one key,
+    // model and provider in one hour (most of a batch) cost one HINCRBY per counter, not one each.
     private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen, dayTtl, hourTtl, m = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-        local written, expiring = 0, {}
+        local written, expiring, sums, order = 0, {}, {}, {}
+        local function add(hash, field, v)
+          local id = hash .. '\0' .. field
+          local s = sums[id]
+          if s then s[3] = s[3] + v else sums[id] = { hash, field, v }; order[#order + 1] = id end
+        end
         for i = 0, n - 1 do
           local a = 7 + m + i * (m + 2)
           if redis.call('SET', KEYS[i * 4 + 1], '1', 'NX', 'EX', seenTtl) then
@@ -27,16 +34,22 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             for c = 1, m do
               local v = tonumber(ARGV[a + c])
               if v ~= 0 then
-                redis.call('HINCRBY', day, ARGV[a] .. ARGV[6 + c], v)
-                redis.call('HINCRBY', hour, ARGV[a] .. ARGV[6 + c], v)
+                local field = ARGV[a] .. ARGV[6 + c]
+                add(day, field, v)
+                add(hour, field, v)
               end
             end
-            if not expiring[day] then redis.call('EXPIRE', day, dayTtl); expiring[day] = true end
-            if not expiring[hour] then redis.call('EXPIRE', hour, hourTtl); expiring[hour] = true end
+            if not expiring[day] then expiring[day] = dayTtl end
+            if not expiring[hour] then expiring[hour] = hourTtl end
             redis.call('XADD', KEYS[i * 4 + 4], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + m + 1])
             written = written + 1
           end
         end
+        for _, id in ipairs(order) do
+          local s = sums[id]
+          redis.call('HINCRBY', s[1], s[2], s[3])
+        end
+        for hash, ttl in pairs(expiring) do redis.call('EXPIRE', hash, ttl) end
         return written
         """);
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Gateway.Auth;
 using Gateway.Configuration;
-using Gateway.Errors;
 
 namespace Gateway.Routing;
 
@@ -14,16 +13,8 @@ internal sealed class DeploymentsEndpoint(ConfigStore config, ClientAuth auth, D
 {
     public async Task HandleAsync(HttpContext context)
     {
-        var key = auth.Authenticate(context, out var authError);
-        if (key is null)
+        if (await Dashboard.AdminAccess.RequireAsync(context, auth, "the deployments' state") is null)
         {
-            await ErrorWriter.WriteAsync(context, authError!);
-            return;
-        }
-
-        if (!key.IsAdmin)
-        {
-            await ErrorWriter.WriteAsync(context, new GatewayError(403, "invalid_request_error", "This key may not read the deployments' state.", Code: "forbidden"));
             return;
         }
 

@@ -37,11 +37,7 @@ public sealed class InMemoryResponseCacheTests : IAsyncLifetime
         RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
     });
 
-    private async Task<int> ProviderCallsAsync(string marker)
-    {
-        var all = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<List<ProviderSimulator.LoggedRequest>>(_simulator.Control, "/_sim/requests");
-        return all!.Count(r => r.Body.Contains(marker, StringComparison.Ordinal));
-    }
+    private Task<int> ProviderCallsAsync(string marker) => _simulator.CountRequestsContainingAsync(marker);
 
     [Fact]
     public async Task AKeysCache_ServesHits_AndCoalescesConcurrentRequests_WithoutRedis()

@@ -47,6 +47,13 @@ public sealed class SimulatorHost : IAsyncDisposable
         return Assert.Single(found);
     }
 
+    /// <summary>How many requests whose body contains <paramref name="marker"/> the simulator received (what was paid for).</summary>
+    public async Task<int> CountRequestsContainingAsync(string marker)
+    {
+        var all = await Control.GetFromJsonAsync<List<LoggedRequest>>("/_sim/requests");
+        return all!.Count(r => r.Body.Contains(marker, StringComparison.Ordinal));
+    }
+
     public async Task SetFaultsAsync(string? knobs)
     {
         var response = knobs is null

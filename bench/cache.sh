@@ -2,8 +2,10 @@
 # The response cache against the provider itself, in one run: what a warm-cache hit costs compared with a direct call to
 # the provider simulator, and compared with the same request through the gateway with the cache off.
 #
-#   bench/cache.sh [--seconds 8] [--rounds 3] [--out bench/results/cache.md]
+#   bench/cache.sh [--seconds 8] [--rounds 3] [--provider-ms 0] [--out bench/results/cache.md]
 #
+# --provider-ms N makes the simulator take N ms before answering (a knob in the prompt, the same in every arm), as a
+# real model does; 0, the default, is the hardest comparison for the cache.
 # Arms: direct (wrk straight to the simulator's DeepInfra endpoint); gateway with the cache off and with a warm cache,
 # each in the embedded default (in-memory cache, journal) and in Redis mode (the cache, limits, budget and metering in
 # Redis). Per arm: one connection (latency: what a single client waits) and 16 connections (throughput, CPU per request).
@@ -13,11 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 root=$(pwd)
-seconds=8; rounds=3; out="$root/bench/results/cache.md"
+seconds=8; rounds=3; provider_ms=0; out="$root/bench/results/cache.md"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) shift; seconds="$1" ;;
     --rounds) shift; rounds="$1" ;;
+    --provider-ms) shift; provider_ms="$1" ;;
     --out) shift; out="$1" ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -46,7 +49,8 @@ write_gateway_config "$work/on.json" $sim_port budget cache
 wait_for "http://127.0.0.1:$sim_port/_sim/health"
 
 # temperature 0: repeatable, so cacheable (README, "Which requests bypass the cache").
-messages='"temperature":0,"messages":[{"role":"user","content":"Say something short about foxes."}]'
+knob=""; [ "$provider_ms" != 0 ] && knob=" [sim latency_ms=$provider_ms]"
+messages='"temperature":0,"messages":[{"role":"user","content":"Say something short about foxes.'"$knob"'"}]'
 cat >"$work/gateway.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"model":"bench-llama",$messages}'
@@ -107,9 +111,13 @@ figure() { for r in "${results[@]}"; do IFS='|' read -r n _ <<<"$r"; [ "$n" = "$
 {
   echo "# The response cache: a warm hit against the provider (median of $rounds rounds, ${seconds}s per measurement)"
   echo
-  echo "- Command: \`bench/cache.sh --seconds $seconds --rounds $rounds\`"
+  echo "- Command: \`bench/cache.sh --seconds $seconds --rounds $rounds --provider-ms $provider_ms\`"
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(redis-server --version | cut -d' ' -f1-3)"
-  echo "- Provider: the simulator's DeepInfra endpoint, answering at once (no model latency: a real provider takes 100s of ms, so this is the hardest comparison for the cache). wrk, the simulator and Redis on CPU 0; the gateway alone on CPU 1."
+  if [ "$provider_ms" = 0 ]; then
+    echo "- Provider: the simulator's DeepInfra endpoint, answering at once (no model latency: a real provider takes 100s of ms, so this is the hardest comparison for the cache). wrk, the simulator and Redis on CPU 0; the gateway alone on CPU 1."
+  else
+    echo "- Provider: the simulator's DeepInfra endpoint, taking $provider_ms ms before it answers (a knob in the prompt, in every arm). wrk, the simulator and Redis on CPU 0; the gateway alone on CPU 1."
+  fi
   echo "- Latency: one connection, one request at a time. Throughput and CPU: 16 connections. CPU per request is the system under test's user+system time (the simulator for direct; the gateway, plus redis-server in Redis mode) over the requests wrk completed."
   echo "- Every gateway arm has a key with limits and a budget (as production); 'cache hit' arms were checked to answer x-gateway-cache: hit before measuring."
   echo

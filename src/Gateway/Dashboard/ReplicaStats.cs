@@ -60,7 +60,8 @@ internal sealed class ReplicaStats : IDisposable
 
     private void OnLong(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
     {
-        if (Tag(tags, GatewayTelemetry.System) is not string provider)
+        // Requests refused before any provider was chosen say "(none)": they tell nothing about a provider.
+        if (Tag(tags, GatewayTelemetry.System) is not string provider || provider == Metering.UsageRecords.None)
         {
             return;
         }

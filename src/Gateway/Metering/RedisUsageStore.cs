@@ -91,7 +91,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     {
         // Every period's hash at once (pipelined): 30 days or 72 hours cost one round trip, not 30 or 72; on the bulk
         // connection, so the replies never queue in front of the rate limiter's admissions.
-        var reader = bulk?.Store ?? redis;
+        var reader = bulk is null ? redis : await bulk.StoreAsync.WaitAsync(cancellationToken);
         var periods = days.ToList();
         var reads = periods.Select(day => reader.RunAsync("usage.read",
             db => db.HashGetAllAsync(redis.Key((day.Length > 10 ? "{usage}:hour:" : "{usage}:day:") + day)))).ToList();

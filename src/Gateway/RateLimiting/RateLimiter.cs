@@ -63,7 +63,8 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         var settings = snapshot.Limiter;
         var size = cacheHit ? default : ReservationSize.Of(exchange, settings);
         // A hit may be admitted after the same request was refused as a miss: its own reservation id keeps the two apart.
-        var plan = LimitPlan.Build(cacheHit ? exchange.RecordId + ".hit" : exchange.RecordId, exchange.Key.Name, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
+        var reservationId = cacheHit ? exchange.RecordId + ".hit" : exchange.RecordId;
+        var plan = LimitPlan.Build(reservationId, exchange.Key.Name, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
             settings, ReservationSize.LeaseFor(exchange.Route));
         if (cacheHit)
         {

@@ -38,11 +38,17 @@ internal static partial class RedisConnection
 
     /// <summary>
     /// Connects in the background: a Redis that is down at start-up does not stop the gateway. Commands time out after
-    /// <c>Redis:CommandTimeoutMilliseconds</c> unless <paramref name="commandTimeoutMilliseconds"/> says otherwise.
+    /// <c>Redis:CommandTimeoutMilliseconds</c>.
     /// </summary>
-    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger, int? commandTimeoutMilliseconds = null, string name = "llm-gateway")
+    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger) =>
+        Watch(ConnectionMultiplexer.Connect(Options(options, options.CommandTimeoutMilliseconds, "llm-gateway")), logger);
+
+    /// <summary>The same, without holding a thread while it connects, and with its own command timeout and client name.</summary>
+    public static async Task<ConnectionMultiplexer> ConnectAsync(RedisOptions options, ILogger logger, int commandTimeoutMilliseconds, string name) =>
+        Watch(await ConnectionMultiplexer.ConnectAsync(Options(options, commandTimeoutMilliseconds, name)), logger);
+
+    private static ConfigurationOptions Options(RedisOptions options, int timeout, string name)
     {
-        var timeout = commandTimeoutMilliseconds ?? options.CommandTimeoutMilliseconds;
         var config = ConfigurationOptions.Parse(options.Configuration!);
         config.AbortOnConnectFail = false;
         config.ConnectTimeout = Math.Max(options.CommandTimeoutMilliseconds, 1000);
@@ -51,7 +57,11 @@ internal static partial class RedisConnection
         config.ConnectRetry = 1;
         config.KeepAlive = 5;
         config.ClientName ??= name;
-        var connection = ConnectionMultiplexer.Connect(config);
+        return config;
+    }
+
+    private static ConnectionMultiplexer Watch(ConnectionMultiplexer connection, ILogger logger)
+    {
         connection.ConnectionFailed += (_, e) => Log.ConnectionLost(logger, e.EndPoint?.ToString(), e.FailureType.ToString());
         connection.ConnectionRestored += (_, e) => Log.ConnectionRestored(logger, e.EndPoint?.ToString());
         return connection;

@@ -44,8 +44,7 @@ internal sealed partial class GatewayLifecycle(
         // The journal (without Redis) is replayed into the rollups when the store is built.
         var store = services.GetRequiredService<IUsageStore>();
         var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>(),
-            services.GetService<Routing.ICircuitShare>(), services.GetService<Caching.IFlightLeads>(),
-            services.GetService<Redis.RedisBulkReads>() }
+            services.GetService<Routing.ICircuitShare>(), services.GetService<Caching.IFlightLeads>() }
             .OfType<IWarmUp>().ToList();
         // Compiling runs alongside the rest, and is waited for longer: it only takes CPU, and a replica taking traffic
         // while it still compiles would answer its first requests late.

@@ -9,11 +9,12 @@ namespace Gateway.Metering;
 /// and an append-only event stream capped in length, all written in one Lua step per batch that skips records already
 /// taken (by id), so a retried write never counts twice.
 /// </summary>
-internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings, RedisBulkReads? bulk = null) : IUsageStore, Lifecycle.IWarmUp
+internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore, Lifecycle.IWarmUp
 {
     public Task WarmUpAsync() => redis.PreloadAsync([WriteScript]);
 
     private const char Separator = '\u001f';
+    private const int ReadsInFlight = 4;
 
     // Per record, KEYS: seen marker, day hash, hour hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
     // m (counters per record), the m counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
@@ -89,13 +90,24 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     public async Task<List<(RollupKey Key, RollupTotals Totals)>> ReadRollupsAsync(IEnumerable<string> days, CancellationToken cancellationToken)
     {
-        // Every period's hash at once (pipelined): 30 days or 72 hours cost one round trip, not 30 or 72; on the bulk
-        // connection, so the replies never queue in front of the rate limiter's admissions.
-        var reader = bulk is null ? redis : await bulk.StoreAsync.WaitAsync(cancellationToken);
+        // A few periods' hashes at a time: each is a reply of up to a few hundred KB (a month of 50 keys x 10 models is about
+        // 100,000 fields), and on the one shared connection every reply in flight is one an admission may queue behind. Four
+        // at a time keeps that wait to milliseconds, and every read within its command timeout (all at once, a dashboard
+        // refresh timed out at 500 ms).
         var periods = days.ToList();
-        var reads = periods.Select(day => reader.RunAsync("usage.read",
-            db => db.HashGetAllAsync(redis.Key((day.Length > 10 ? "{usage}:hour:" : "{usage}:day:") + day)))).ToList();
-        var all = await Task.WhenAll(reads).WaitAsync(TimeSpan.FromMilliseconds(RedisBulkReads.TimeoutMilliseconds), cancellationToken);
+        var all = new HashEntry[periods.Count][];
+        for (var first = 0; first < periods.Count; first += ReadsInFlight)
+        {
+            var batch = Enumerable.Range(first, Math.Min(ReadsInFlight, periods.Count - first)).ToList();
+            var replies = await Task.WhenAll(batch.Select(p => redis.RunAsync("usage.read",
+                db => db.HashGetAllAsync(redis.Key((periods[p].Length > 10 ? "{usage}:hour:" : "{usage}:day:") + periods[p])))))
+                .WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                all[batch[i]] = replies[i];
+            }
+        }
+
         var cells = new List<(RollupKey, RollupTotals)>();
         for (var p = 0; p < periods.Count; p++)
         {

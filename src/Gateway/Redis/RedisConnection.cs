@@ -25,8 +25,6 @@ internal static partial class RedisConnection
             Connect(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>()));
         services.AddSingleton(sp => new RedisStore(sp.GetRequiredService<IConnectionMultiplexer>(),
             sp.GetRequiredService<ConfigStore>().Current.Redis.KeyPrefix, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton(sp => RedisBulkReads.For(sp.GetRequiredService<ConfigStore>().Current.Redis, sp.GetRequiredService<ILogger<RedisStore>>(),
-            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddStackExchangeRedisCache(_ => { });
         services.AddOptions<RedisCacheOptions>().Configure<IConnectionMultiplexer, ConfigStore>((options, connection, config) =>
         {
@@ -36,32 +34,18 @@ internal static partial class RedisConnection
         return services;
     }
 
-    /// <summary>
-    /// Connects in the background: a Redis that is down at start-up does not stop the gateway. Commands time out after
-    /// <c>Redis:CommandTimeoutMilliseconds</c>.
-    /// </summary>
-    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger) =>
-        Watch(ConnectionMultiplexer.Connect(Options(options, options.CommandTimeoutMilliseconds, "llm-gateway")), logger);
-
-    /// <summary>The same, without holding a thread while it connects, and with its own command timeout and client name.</summary>
-    public static async Task<ConnectionMultiplexer> ConnectAsync(RedisOptions options, ILogger logger, int commandTimeoutMilliseconds, string name) =>
-        Watch(await ConnectionMultiplexer.ConnectAsync(Options(options, commandTimeoutMilliseconds, name)), logger);
-
-    private static ConfigurationOptions Options(RedisOptions options, int timeout, string name)
+    /// <summary>Connects in the background: a Redis that is down at start-up does not stop the gateway.</summary>
+    public static ConnectionMultiplexer Connect(RedisOptions options, ILogger logger)
     {
         var config = ConfigurationOptions.Parse(options.Configuration!);
         config.AbortOnConnectFail = false;
         config.ConnectTimeout = Math.Max(options.CommandTimeoutMilliseconds, 1000);
-        config.SyncTimeout = timeout;
-        config.AsyncTimeout = timeout;
+        config.SyncTimeout = options.CommandTimeoutMilliseconds;
+        config.AsyncTimeout = options.CommandTimeoutMilliseconds;
         config.ConnectRetry = 1;
         config.KeepAlive = 5;
-        config.ClientName ??= name;
-        return config;
-    }
-
-    private static ConnectionMultiplexer Watch(ConnectionMultiplexer connection, ILogger logger)
-    {
+        config.ClientName ??= "llm-gateway";
+        var connection = ConnectionMultiplexer.Connect(config);
         connection.ConnectionFailed += (_, e) => Log.ConnectionLost(logger, e.EndPoint?.ToString(), e.FailureType.ToString());
         connection.ConnectionRestored += (_, e) => Log.ConnectionRestored(logger, e.EndPoint?.ToString());
         return connection;

@@ -5,9 +5,10 @@ namespace Gateway.Caching;
 
 /// <summary>
 /// Whether asking again would give the same answer, so that a stored one may stand in for it. A request that samples
-/// (<c>temperature</c> above 0, or unset, which means the provider's default, above 0 for every provider here,
-/// without a <c>seed</c>; or <c>n</c> above 1) would get a different answer each time; one that offers <c>tools</c> may
-/// be answered with an action for the client to take. Both bypass the cache unless the policy says to cache them.
+/// (<c>temperature</c> above 0, or unset, without a <c>seed</c>; or <c>n</c> above 1) would get a different answer each
+/// time. Unset means the provider's default, which the provider documents (shared/seeds) do not state: it is read
+/// conservatively, as sampling. A request that offers <c>tools</c> may be answered with an action for the client to
+/// take. Both bypass the cache unless the policy says to cache them.
 /// </summary>
 internal static class Repeatability
 {

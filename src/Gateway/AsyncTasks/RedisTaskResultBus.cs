@@ -11,7 +11,7 @@ namespace Gateway.AsyncTasks;
 /// </summary>
 internal sealed partial class RedisTaskResultBus : ITaskResultBus, Lifecycle.IWarmUp
 {
-    public Task WarmUpAsync() => Task.WhenAll(_redis.PreloadAsync([CompleteScript]), EnsureSubscribedAsync());
+    public Task WarmUpAsync() => Task.WhenAll(_redis.PreloadAsync([CompleteScript]), _announcements.EnsureAsync());
 
     private static readonly TimeSpan ResultLifetime = TimeSpan.FromMinutes(10);
 
@@ -31,19 +31,19 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus, Lifecycle.IWa
     private readonly ILogger<RedisTaskResultBus> _logger;
     private readonly string _channel;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiters = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
-    private Task? _subscription;
+    private readonly ChannelSubscription _announcements;
 
     public RedisTaskResultBus(RedisStore redis, ILogger<RedisTaskResultBus> logger)
     {
         _redis = redis;
         _logger = logger;
         _channel = redis.Key("tasks:done");
+        _announcements = new ChannelSubscription(redis, _channel, OnAnnounced);
     }
 
     public async Task RegisterAsync(string correlationId, TimeSpan lifetime)
     {
-        await EnsureSubscribedAsync();
+        await _announcements.EnsureAsync();
         await _redis.RunAsync("tasks.register", db => db.StringSetAsync(PendingKey(correlationId), "1", lifetime));
     }
 
@@ -104,20 +104,6 @@ internal sealed partial class RedisTaskResultBus : ITaskResultBus, Lifecycle.IWa
             // Redis trouble: the waiter keeps polling the provider instead.
             Log.LookupFailed(_logger, ex, correlationId);
             return null;
-        }
-    }
-
-    /// <summary>Subscribes once per process; a failed attempt (Redis down) is retried by the next task.</summary>
-    private Task EnsureSubscribedAsync()
-    {
-        lock (_gate)
-        {
-            if (_subscription is null || _subscription.IsFaulted || _subscription.IsCanceled)
-            {
-                _subscription = _redis.SubscribeAsync(_channel, OnAnnounced);
-            }
-
-            return _subscription;
         }
     }
 

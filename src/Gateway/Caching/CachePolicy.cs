@@ -63,13 +63,20 @@ internal sealed record CachePolicy(bool Enabled, TimeSpan Ttl, long MaxEntryByte
                 return null;
             }
 
-            Over(new CachePolicy(true, TimeSpan.FromSeconds(1), 1, false, false, false), options, at, errors);
+            Check(options, at, errors);
             return new Block(options);
         }
     }
 
     /// <summary>Checks the fields that are set and applies them over <paramref name="under"/>.</summary>
     public static CachePolicy Over(CachePolicy under, CachePolicyOptions options, string at, List<string> errors)
+    {
+        Check(options, at, errors);
+        return new Block(options).Apply(under);
+    }
+
+    /// <summary>Names every field that is set to something the cache cannot use.</summary>
+    private static void Check(CachePolicyOptions options, string at, List<string> errors)
     {
         if (options.TtlSeconds is <= 0 or > 365 * 86400)
         {
@@ -85,7 +92,5 @@ internal sealed record CachePolicy(bool Enabled, TimeSpan Ttl, long MaxEntryByte
         {
             errors.Add($"{at}:Scope: must be 'key' (each key its own entries, the default) or 'shared' (every key).");
         }
-
-        return new Block(options).Apply(under);
     }
 }

@@ -36,27 +36,36 @@ internal sealed class LocalFlightLeads : IFlightLeads
 /// announced. A waiting replica also looks at the lock now and then, so a leader that died (its lease runs out) or an
 /// announcement that was lost never holds anyone longer than the look interval.
 /// </summary>
-internal sealed class RedisFlightLeads(RedisStore redis, GatewayMetrics metrics) : IFlightLeads, Lifecycle.IWarmUp
+internal sealed class RedisFlightLeads : IFlightLeads, Lifecycle.IWarmUp
 {
     private static readonly TimeSpan LookInterval = TimeSpan.FromMilliseconds(250);
 
+    private readonly RedisStore _redis;
+    private readonly GatewayMetrics _metrics;
     private readonly string _holder = Guid.NewGuid().ToString("N");
-    private readonly string _channel = redis.Key("cache:landed");
+    private readonly string _channel;
+    private readonly ChannelSubscription _landings;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiting = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
-    private Task? _subscription;
 
-    public Task WarmUpAsync() => EnsureSubscribedAsync();
+    public RedisFlightLeads(RedisStore redis, GatewayMetrics metrics)
+    {
+        _redis = redis;
+        _metrics = metrics;
+        _channel = redis.Key("cache:landed");
+        _landings = new ChannelSubscription(redis, _channel, OnLanded);
+    }
+
+    public Task WarmUpAsync() => _landings.EnsureAsync();
 
     public async Task<bool> TryLeadAsync(string hash, TimeSpan lease)
     {
         try
         {
-            return await redis.RunAsync("cache.lead", db => db.LockTakeAsync(LeadKey(hash), _holder, lease));
+            return await _redis.RunAsync("cache.lead", db => db.LockTakeAsync(LeadKey(hash), _holder, lease));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            metrics.CacheFailed("lead");
+            _metrics.CacheFailed("lead");
             return true;
         }
     }
@@ -69,7 +78,7 @@ internal sealed class RedisFlightLeads(RedisStore redis, GatewayMetrics metrics)
         {
             try
             {
-                await EnsureSubscribedAsync();
+                await _landings.EnsureAsync();
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
@@ -105,13 +114,13 @@ internal sealed class RedisFlightLeads(RedisStore redis, GatewayMetrics metrics)
     {
         try
         {
-            await redis.RunAsync("cache.land", db => db.LockReleaseAsync(LeadKey(hash), _holder));
-            await redis.RunAsync("cache.land", db => db.PublishAsync(RedisChannel.Literal(_channel), hash));
+            await _redis.RunAsync("cache.land", db => db.LockReleaseAsync(LeadKey(hash), _holder));
+            await _redis.RunAsync("cache.land", db => db.PublishAsync(RedisChannel.Literal(_channel), hash));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // The waiters see the lease run out instead.
-            metrics.CacheFailed("lead");
+            _metrics.CacheFailed("lead");
         }
     }
 
@@ -119,30 +128,16 @@ internal sealed class RedisFlightLeads(RedisStore redis, GatewayMetrics metrics)
     {
         try
         {
-            return await redis.RunAsync("cache.lead", db => db.KeyExistsAsync(LeadKey(hash)));
+            return await _redis.RunAsync("cache.lead", db => db.KeyExistsAsync(LeadKey(hash)));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            metrics.CacheFailed("lead");
+            _metrics.CacheFailed("lead");
             return false;
         }
     }
 
-    private string LeadKey(string hash) => redis.Key("cache-lead:" + hash);
-
-    /// <summary>Subscribes once per process; a failed attempt (Redis down) is retried by the next lead.</summary>
-    private Task EnsureSubscribedAsync()
-    {
-        lock (_gate)
-        {
-            if (_subscription is null || _subscription.IsFaulted || _subscription.IsCanceled)
-            {
-                _subscription = redis.SubscribeAsync(_channel, OnLanded);
-            }
-
-            return _subscription;
-        }
-    }
+    private string LeadKey(string hash) => _redis.Key("cache-lead:" + hash);
 
     private void OnLanded(string hash)
     {

@@ -96,13 +96,15 @@ internal sealed partial class AsyncTaskInvoker(
                 Log.TaskFailed(logger, exchange.RequestId, provider.Name, taskId!, state?.FailureMessage ?? "task failed");
                 error = GatewayError.StreamFailed();
             }
+            // A task still running at the deadline is as long as the client asked it to be: not the deployment's fault alone.
+            var shaped = wait.EndedBy == "timeout" && state is null;
             if (writer is { ClientResponseStarted: true })
             {
                 await writer.FailAsync(error, clientAborted);
-                return AttemptResult.During(error);
+                return AttemptResult.During(error) with { ShapedByRequest = shaped };
             }
 
-            return AttemptResult.Before(error, retryable: true);
+            return AttemptResult.Before(error, retryable: true) with { ShapedByRequest = shaped };
         }
         catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {

@@ -7,8 +7,10 @@ namespace Gateway.Auth;
 
 /// <summary>
 /// Authenticates client keys, and slows down addresses that keep presenting wrong ones: after
-/// <c>Server:AuthFailuresPerMinute</c> failures within a minute, an address gets 429 without its key being
-/// looked at, until the minute has passed. Guessing keys becomes slow, and a flood of strangers costs little.
+/// <c>Server:AuthFailuresPerMinute</c> failures within a minute, a wrong key from that address gets 429 instead of 401
+/// until the minute has passed. A valid key is always let in: keys are long random secrets, so what the throttle
+/// protects is the gateway's time and records from a flood of wrong ones, never the keys from guessing, and an address
+/// (a shared NAT, a proxy, a forged X-Forwarded-For) must not let one caller lock out another.
 /// The table of addresses is bounded; the client address is the one ASP.NET resolved (trusted proxies only).
 /// </summary>
 internal sealed class ClientAuth(ConfigStore config, TimeProvider clock)
@@ -19,23 +21,26 @@ internal sealed class ClientAuth(ConfigStore config, TimeProvider clock)
 
     public ClientKey? Authenticate(HttpContext context, GatewaySnapshot snapshot, out GatewayError? error)
     {
+        // The key is looked at first: a valid key is never refused because of what others sent from its address (behind
+        // a shared proxy or NAT, or forged into X-Forwarded-For by a neighbour, the address is not the caller's alone).
+        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out error);
         var limit = snapshot.Server.AuthFailuresPerMinute;
         var address = context.Connection.RemoteIpAddress;
+        if (key is not null || limit <= 0 || address is null)
+        {
+            return key;
+        }
+
         var now = clock.GetUtcNow();
-        if (limit > 0 && address is not null && _failures.TryGetValue(address, out var seen) && seen.Count >= limit && now - seen.Since < Window)
+        if (_failures.TryGetValue(address, out var seen) && seen.Count >= limit && now - seen.Since < Window)
         {
             error = new GatewayError(429, "requests", "Too many failed authentication attempts from this address; retry later.",
                 Code: "too_many_authentication_failures") { RetryAfter = seen.Since + Window - now };
             return null;
         }
 
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out error);
-        if (key is null && limit > 0 && address is not null)
-        {
-            Count(address, now);
-        }
-
-        return key;
+        Count(address, now);
+        return null;
     }
 
     public ClientKey? Authenticate(HttpContext context, out GatewayError? error) => Authenticate(context, config.Current, out error);

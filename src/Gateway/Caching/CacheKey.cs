@@ -8,7 +8,7 @@ using Gateway.Translators.Contract;
 namespace Gateway.Caching;
 
 /// <summary>
-/// The identity of a request's answer: a SHA-256 over the public model, the scope (the key's name, or shared), the
+/// The identity of a request's answer: a SHA-256 over the public model, the scope (the key's identity, never its reusable name, or shared), the
 /// model's deployments, and the canonical request: every field that can change the answer, with object members
 /// sorted and strings unescaped, so field order, whitespace and escaping do not matter. Fields that only shape the
 /// delivery (<c>stream</c>, <c>stream_options</c>) or label the caller (<c>user</c>, <c>metadata</c>, <c>store</c>)
@@ -29,7 +29,7 @@ internal static class CacheKey
         }
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var scope = policy.Shared ? "shared" : "key:" + exchange.Key.Name;
+        var scope = policy.Shared ? "shared" : "key:" + exchange.Key.Id;
         var deployments = string.Join(',', exchange.Route.Deployments.Select(d => d.Id));
         hash.AppendData(Encoding.UTF8.GetBytes($"llm-gateway cache v1\n{scope}\n{exchange.PublicModel}\n{deployments}\n"));
         hash.AppendData(canonical.WrittenSpan);

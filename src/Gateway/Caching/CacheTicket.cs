@@ -31,7 +31,8 @@ internal sealed class CacheTicket
 
     public CacheStatus Status { get; private set; }
 
-    /// <summary>Why the cache was bypassed: <c>off</c>, <c>no_store</c>, <c>n_above_1</c>, <c>sampled_without_seed</c>, <c>tools</c>.</summary>
+    /// <summary>Why the cache was bypassed: <c>off</c>, <c>no_store</c>, <c>n_above_1</c>, <c>sampled_without_seed</c>, <c>tools</c>,
+    /// <c>refresh_needs_admin</c> (no-cache on a shared entry from a key that is not an admin).</summary>
     public string? BypassReason { get; private init; }
 
     /// <summary>A header the client got wrong (a 400 before anything else happens).</summary>

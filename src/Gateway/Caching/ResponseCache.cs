@@ -108,6 +108,13 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
 
         var hash = CacheKey.For(exchange, policy);
         var ttl = control.Ttl is { } asked && asked < policy.Ttl ? asked : policy.Ttl;
+        if (control.Refresh && policy.Shared && !exchange.Key.IsAdmin)
+        {
+            // A shared entry is every key's answer: one key may not replace it for the others. It still gets what it
+            // asked for, a fresh answer from the provider, which is not stored.
+            return CacheTicket.Bypassed("refresh_needs_admin");
+        }
+
         if (control.Refresh)
         {
             var refresh = CacheTicket.ToStore(CacheStatus.Refresh, hash, policy, ttl);

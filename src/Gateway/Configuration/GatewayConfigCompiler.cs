@@ -313,6 +313,19 @@ internal static partial class GatewayConfigCompiler
         if (!string.IsNullOrEmpty(bootstrapKey))
         {
             var hash = KeyHasher.HashHex(bootstrapKey);
+            // The bootstrap key must not stand in for a configured key, nor share its name (usage and the dashboard go by name).
+            if (result.TryGetValue(hash, out var same))
+            {
+                errors.Add($"{ConfigStore.BootstrapKeyVariable}: it is the key configured as '{same.Name}'; unset it or use another secret.");
+                return result;
+            }
+
+            if (options.Keys.ContainsKey("bootstrap"))
+            {
+                errors.Add($"Keys:bootstrap: the name 'bootstrap' is the bootstrap key's while {ConfigStore.BootstrapKeyVariable} is set; rename the key or unset the variable.");
+                return result;
+            }
+
             result[hash] = new ClientKey("bootstrap", Convert.FromHexString(hash), new HashSet<string> { "*" })
             {
                 Limits = CompileKeyLimits(options.Limits.Default, null, models, "Limits:Default", errors),

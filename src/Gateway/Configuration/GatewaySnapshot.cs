@@ -86,6 +86,13 @@ internal readonly record struct Price(long InputMicrosPerMillion, long OutputMic
 
 internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> Models)
 {
+    /// <summary>
+    /// The key's identity for per-key state that other keys must never inherit (cache scope, limit counters, circuit
+    /// evidence): derived from the secret's hash, so a name reused for a new key, or two configurations that happen to
+    /// use the same name, never share it. Not secret, and not the hash itself.
+    /// </summary>
+    public string Id { get; } = Auth.KeyHasher.IdentityOf(Hash);
+
     public KeyLimits Limits { get; init; } = KeyLimits.None;
 
     public bool IsAdmin { get; init; }

@@ -66,7 +66,7 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth 
 
         var snapshot = config.Current;
         var keys = snapshot.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
-        var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Name, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
+        var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Id, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
         LimitUsage[] usage;
         try
         {

@@ -18,8 +18,9 @@ namespace Gateway.Endpoints;
 /// <summary>
 /// <c>POST /v1/chat/completions</c>: authenticate, read and validate the body once, resolve the
 /// model, look the answer up in the response cache, admit against limits, answer from the cache or
-/// forward, settle, meter. Every refusal is an OpenAI error, and every request, refused or not,
-/// leaves exactly one usage record (and its telemetry).
+/// forward, settle, meter. Every refusal is an OpenAI error, and every request leaves its telemetry and is
+/// counted in usage: an admitted one as a record of its own, a refused one (nothing sent, nothing spent) in an
+/// aggregate per key, model and outcome, so refusals cost storage per second, not per request.
 /// </summary>
 internal sealed partial class ChatCompletionsEndpoint(
     ConfigStore config,
@@ -45,7 +46,7 @@ internal sealed partial class ChatCompletionsEndpoint(
             await ErrorWriter.WriteAsync(context, authError!);
             var refusal = UsageRecords.Refused(RequestIds.Get(context), null, null, authError!.Status, authError.Code ?? "refused", false,
                 clock.GetElapsedTime(started), clock.GetUtcNow());
-            usage.CountAnonymous(refusal);
+            usage.CountRefusal(refusal);
             telemetry.Completed(refusal, span, anonymous: true);
             return;
         }
@@ -69,6 +70,8 @@ internal sealed partial class ChatCompletionsEndpoint(
 
         RequestTelemetry.ModelKnown(span, route.Name);
         var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock) { Routing = snapshot.Routing, Deadline = deadline };
+        // The request as it will be sent (the key's completion cap applied), before anything is keyed on it.
+        limiter.CapMaxTokens(exchange);
         var cached = cache.Decide(context, exchange, snapshot.Cache);
         if (cached.Error is { } cacheError)
         {
@@ -83,7 +86,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         if (!admission.Admitted)
         {
             await ErrorWriter.WriteAsync(context, admission.Error!);
-            Finish(UsageRecords.From(exchange, null, admission.Error!.Status) with { Outcome = admission.Error.Code ?? "rejected" }, span);
+            Refused(UsageRecords.From(exchange, null, admission.Error!.Status) with { Outcome = admission.Error.Code ?? "rejected" }, span);
             return;
         }
 
@@ -149,10 +152,17 @@ internal sealed partial class ChatCompletionsEndpoint(
         telemetry.Completed(record, span);
     }
 
+    /// <summary>A request refused before anything was sent or spent: counted in an aggregate, not stored on its own.</summary>
+    private void Refused(UsageRecord record, Activity? span)
+    {
+        usage.CountRefusal(record);
+        telemetry.Completed(record, span);
+    }
+
     private async Task RefuseAsync(HttpContext context, Activity? span, GatewayError error, string? key, string? model, bool streamed, long started)
     {
         await ErrorWriter.WriteAsync(context, error);
-        Finish(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,
+        Refused(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,
             clock.GetElapsedTime(started), clock.GetUtcNow()), span);
     }
 

@@ -57,8 +57,10 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
     public static GatewayError UpstreamUnreachable() => new(502, ServerError,
         "The model's provider could not be reached. Retry shortly.", Code: "upstream_unreachable");
 
+    public const string UpstreamTimeoutCode = "upstream_timeout";
+
     public static GatewayError UpstreamTimeout() => new(504, ServerError,
-        "The model's provider did not answer in time.", Code: "upstream_timeout");
+        "The model's provider did not answer in time.", Code: UpstreamTimeoutCode);
 
     public static GatewayError UpstreamInvalidResponse() => new(502, ServerError,
         "The model's provider sent an answer the gateway could not read.", Code: "upstream_invalid_response");

@@ -26,8 +26,20 @@ internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error
     /// <summary>The provider's own status when it answered with an error (routing retries its 502/503, not its 500).</summary>
     public int? UpstreamStatus { get; init; }
 
-    /// <summary>A failure that says the deployment is unwell (its circuit counts it): the provider's fault, not the request's or a rate limit.</summary>
-    public bool IsDeploymentFault => Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse && Error is { Status: >= 500 };
+    /// <summary>
+    /// The failure may have been shaped by what the client asked or how it reads: a whole answer that took longer than the
+    /// provider's response timeout (the client chose how long to generate), a stream that outlived its total limit. The
+    /// client gets the same error, and another deployment may still try, but the deployment's circuit does not count it.
+    /// </summary>
+    public bool ShapedByRequest { get; init; }
+
+    /// <summary>
+    /// A failure that says the deployment is unwell (its circuit counts it): the provider's fault, not the request's or a
+    /// rate limit. An answer the provider gave with a 4xx status never counts, whatever the gateway made of it (Hive's 400
+    /// for a model it does not serve is classified by its message, and the message can echo text the client sent).
+    /// </summary>
+    public bool IsDeploymentFault => Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse && Error is { Status: >= 500 }
+        && !ShapedByRequest && UpstreamStatus is null or >= 500;
 
     public static readonly AttemptResult Success = new(AttemptOutcome.Succeeded);
     public static readonly AttemptResult Gone = new(AttemptOutcome.ClientGone);

@@ -171,7 +171,7 @@ internal sealed partial class ChatForwarder(
         }
 
         CircuitChange? change = result.Outcome == AttemptOutcome.Succeeded ? circuit.OnSuccess(probe)
-            : result.IsDeploymentFault ? circuit.OnFailure(probe, clock.GetUtcNow(), settings)
+            : result.IsDeploymentFault ? circuit.OnFailure(probe, clock.GetUtcNow(), settings, exchange.Key.Id)
             : null;
         if (result.Outcome != AttemptOutcome.Succeeded && !result.IsDeploymentFault)
         {

@@ -49,11 +49,13 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
 
         var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
         Log.TransportFailed(logger, exception, exchange.RequestId, provider.Name, error);
+        // Without an upstream stream the response headers come only with the whole answer, whose length the client chose:
+        // such a timeout is not counted against the deployment. A stream's headers come before any generation.
         return AttemptResult.Before(error switch
         {
             ForwarderError.RequestTimedOut => GatewayError.UpstreamTimeout(),
             _ => GatewayError.UpstreamUnreachable(),
-        }, retryable: true);
+        }, retryable: true) with { ShapedByRequest = error == ForwarderError.RequestTimedOut && !upstreamStream };
     }
 
     private static partial class Log

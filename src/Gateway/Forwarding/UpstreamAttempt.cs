@@ -105,8 +105,9 @@ internal sealed partial class UpstreamAttempt(
         else
         {
             var completion = await ReadCompletionAsync(upstream, clientAborted);
+            // A whole answer that outlasts the response timeout is as long as the client asked for: not counted against the deployment.
             result = completion.Error is { } error
-                ? AttemptResult.Before(error, retryable: true)
+                ? AttemptResult.Before(error, retryable: true) with { ShapedByRequest = error.Code == GatewayError.UpstreamTimeoutCode }
                 : await relay.CompletionAsync(response, completion.Value!, clientAborted);
         }
 

@@ -7,7 +7,7 @@ namespace Gateway.Lifecycle;
 /// <summary>
 /// <c>/healthz</c>: the process answers. <c>/readyz</c>: this replica should receive traffic (200 <c>ready</c>), or not
 /// (503 <c>starting</c> / <c>draining</c>). Problems every replica shares (no client keys, a provider key unset, Redis
-/// unreachable) are reported by <c>/readyz?verbose</c> but do not make a replica unready: taking all replicas out of
+/// unreachable) are reported by <c>/readyz?verbose</c> (to an admin key) but do not make a replica unready: taking all replicas out of
 /// the balancer would turn a degraded service into none.
 /// </summary>
 internal static class ReadinessEndpoints
@@ -16,6 +16,7 @@ internal static class ReadinessEndpoints
     {
         var lifecycle = app.Services.GetRequiredService<GatewayLifecycle>();
         var checks = app.Services.GetRequiredService<StartupChecks>();
+        var auth = app.Services.GetRequiredService<Auth.ClientAuth>();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", async (HttpContext context) =>
         {
@@ -25,6 +26,20 @@ internal static class ReadinessEndpoints
             {
                 context.Response.ContentType = "text/plain";
                 await context.Response.WriteAsync(state == ReplicaState.Ready ? "ready" : state.ToString().ToLowerInvariant());
+                return;
+            }
+
+            // The checks name provider key variables, paths and counts: an admin key's business, not a stranger's. The
+            // plain answer above stays public for probes; without an admin key the detail is refused with a hint.
+            var key = auth.Authenticate(context, out _);
+            if (key is not { IsAdmin: true })
+            {
+                context.Response.ContentType = "application/json";
+                await using var refusal = new Utf8JsonWriter(context.Response.Body);
+                refusal.WriteStartObject();
+                refusal.WriteString("status", state.ToString().ToLowerInvariant());
+                refusal.WriteString("checks", "send an admin key (Authorization: Bearer) to see the checks; the gateway's first log lines list them too");
+                refusal.WriteEndObject();
                 return;
             }
 

@@ -20,7 +20,10 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
     private readonly UsageJournal _journal;
     private readonly ILogger<UsagePipeline> _logger;
     private readonly GatewayMetrics _metrics;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Day, string Outcome, int Status), long> _anonymous = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<RefusalCell, long> _refusals = new();
+
+    /// <summary>What refusals are aggregated by; the set of cells is bounded by keys x models x outcomes (unknown models are (none)).</summary>
+    private readonly record struct RefusalCell(string Day, string Key, string Model, string Outcome, int Status);
 
     public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, GatewayMetrics metrics, ILogger<UsagePipeline> logger)
     {
@@ -41,20 +44,20 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
     /// <summary>Bytes waiting in the spill files for the store to come back.</summary>
     public long SpillBytes => _journal.SpillBytes();
 
-    public void CountAnonymous(UsageRecord refusal) =>
-        _anonymous.AddOrUpdate((refusal.Day, refusal.Outcome, refusal.Status), 1, (_, n) => n + 1);
+    public void CountRefusal(UsageRecord refusal) =>
+        _refusals.AddOrUpdate(new RefusalCell(refusal.Day, refusal.Key, refusal.Model, refusal.Outcome, refusal.Status), 1, static (_, n) => n + 1);
 
-    /// <summary>The anonymous refusals counted since the last call, as one aggregate record per day, outcome and status.</summary>
-    private List<UsageRecord> TakeAnonymous()
+    /// <summary>The refusals counted since the last call, as one aggregate record per cell.</summary>
+    private List<UsageRecord> TakeRefusals()
     {
         var records = new List<UsageRecord>();
-        foreach (var cell in _anonymous.Keys)
+        foreach (var cell in _refusals.Keys)
         {
-            if (_anonymous.TryRemove(cell, out var n) && n > 0)
+            if (_refusals.TryRemove(cell, out var n) && n > 0)
             {
                 records.Add(new UsageRecord
                 {
-                    Id = UsageRecords.NewId(), RequestId = "(aggregate)", Key = UsageRecords.None, Model = UsageRecords.None,
+                    Id = UsageRecords.NewId(), RequestId = "(aggregate)", Key = cell.Key, Model = cell.Model,
                     Status = cell.Status, Outcome = cell.Outcome, Count = n,
                     Timestamp = DateTimeOffset.ParseExact(cell.Day, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal),
                 });
@@ -119,9 +122,9 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
 
             if (DateTime.UtcNow >= nextReplay)
             {
-                if (TakeAnonymous() is { Count: > 0 } anonymous)
+                if (TakeRefusals() is { Count: > 0 } refusals)
                 {
-                    await WriteOrSpillAsync(anonymous, stoppingToken);
+                    await WriteOrSpillAsync(refusals, stoppingToken);
                 }
 
                 SyncJournal();
@@ -144,7 +147,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
         _buffer.Writer.TryComplete();
-        var rest = TakeAnonymous();
+        var rest = TakeRefusals();
         while (_buffer.Reader.TryRead(out var record))
         {
             rest.Add(record);

@@ -50,7 +50,7 @@ internal sealed record LimitPlan(
         : index < Windows.Count + Concurrency.Count ? LimitKind.Concurrency
         : LimitKind.Budget;
 
-    public static LimitPlan Build(string reservationId, string keyName, KeyLimits limits, string model, long tokens, long costMicros,
+    public static LimitPlan Build(string reservationId, string keyId, KeyLimits limits, string model, long tokens, long costMicros,
         LimiterSettings settings, TimeSpan lease)
     {
         var windows = new List<WindowCheck>();
@@ -58,7 +58,7 @@ internal sealed record LimitPlan(
         Add("", limits.Key);
         Add($"m:{model}:", limits.ForModel(model));
         var budget = limits.Budget is { } b ? new BudgetCheck("budget", b.LimitMicros, costMicros, b.Period) : null;
-        return new LimitPlan(reservationId, keyName, windows, concurrency, budget, settings.Window, lease);
+        return new LimitPlan(reservationId, keyId, windows, concurrency, budget, settings.Window, lease);
 
         void Add(string prefix, LimitSet set)
         {

@@ -49,6 +49,27 @@ internal sealed record Admission(LimitPlan? Plan, AdmissionResult? Result, Gatew
 internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engine, SettlementQueue settlements, LeaseRenewer leases,
     TimeProvider clock, GatewayMetrics metrics, ILogger<RateLimiter> logger)
 {
+    /// <summary>
+    /// The request as it will really be sent: a key whose tokens or money are limited gets the default completion limit
+    /// (<c>Limits:DefaultMaxTokens</c>) when it set none, so what admission reserves is what the provider may produce.
+    /// Its own step, before the response cache computes the request's key: a cache entry is always keyed on what went
+    /// upstream, so a capped key's cut answer is never served to an uncapped key, nor the other way round.
+    /// </summary>
+    public void CapMaxTokens(ChatExchange exchange)
+    {
+        var settings = config.Current.Limiter;
+        var limits = exchange.Key.Limits;
+        if (!settings.CapMaxTokens || limits.IsEmpty || exchange.Request.EffectiveMaxTokens is not null)
+        {
+            return;
+        }
+
+        if (limits.Budget is not null || limits.Key.TokensPerMinute is not null || limits.ForModel(exchange.Route.Name).TokensPerMinute is not null)
+        {
+            exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
+        }
+    }
+
     /// <param name="exchange">The request.</param>
     /// <param name="cacheHit">The answer comes from the response cache: only request rates and concurrency apply.</param>
     public async Task<Admission> AdmitAsync(ChatExchange exchange, bool cacheHit = false)
@@ -64,7 +85,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         var size = cacheHit ? default : ReservationSize.Of(exchange, settings);
         // A hit may be admitted after the same request was refused as a miss: its own reservation id keeps the two apart.
         var reservationId = cacheHit ? exchange.RecordId + ".hit" : exchange.RecordId;
-        var plan = LimitPlan.Build(reservationId, exchange.Key.Name, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
+        var plan = LimitPlan.Build(reservationId, exchange.Key.Id, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
             settings, ReservationSize.LeaseFor(exchange.Route));
         if (cacheHit)
         {
@@ -80,12 +101,6 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         {
             Record("rejected_too_large");
             return new Admission(null, null, impossible);
-        }
-
-        // What was reserved is also what the provider may produce: a client that set no limit gets the default one.
-        if (!cacheHit && settings.CapMaxTokens && exchange.Request.EffectiveMaxTokens is null && (plan.Budget is not null || plan.Windows.Any(w => w.Kind == LimitKind.Tokens)))
-        {
-            exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
         }
 
         using var span = GatewayTelemetry.Source.StartActivity("ratelimit.admit");

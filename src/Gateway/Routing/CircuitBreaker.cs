@@ -19,7 +19,8 @@ internal readonly record struct CircuitChange(bool Opened, TimeSpan BreakFor);
 internal readonly record struct CircuitView(CircuitState State, int ConsecutiveFailures, DateTimeOffset? OpenUntil, int Trips);
 
 /// <summary>
-/// The circuit of one deployment: <see cref="RoutingSettings.FailureThreshold"/> consecutive failed attempts open it for
+/// The circuit of one deployment: <see cref="RoutingSettings.FailureThreshold"/> consecutive failed attempts, made by at
+/// least <see cref="RoutingSettings.CircuitMinKeys"/> different client keys, open it for
 /// a cool-down; after it, one probe is let through: success closes the circuit, failure opens it again for twice as
 /// long (up to the maximum). A state machine only: the caller reports every attempt it let in, and shares the changes
 /// it gets back with the other replicas.
@@ -32,6 +33,10 @@ internal sealed class CircuitBreaker
     private int _trips;
     private DateTimeOffset _openUntil;
     private bool _probing;
+
+    // The keys among the current run of consecutive failures (at most as many as the settings ask for): one key's
+    // traffic, however it fails, is not evidence enough to take a shared deployment away from every other key.
+    private readonly List<string> _failingKeys = [];
 
     public CircuitView View(DateTimeOffset now)
     {
@@ -90,6 +95,7 @@ internal sealed class CircuitBreaker
         {
             ReleaseProbe(probe);
             _failures = 0;
+            _failingKeys.Clear();
             if (_state == CircuitState.Closed)
             {
                 return null;
@@ -102,13 +108,21 @@ internal sealed class CircuitBreaker
     }
 
     /// <summary>A failed attempt: the failure that reaches the threshold, or a failed probe, opens the circuit.</summary>
-    public CircuitChange? OnFailure(bool probe, DateTimeOffset now, RoutingSettings settings)
+    /// <param name="keyId">The identity of the client key whose request failed.</param>
+    public CircuitChange? OnFailure(bool probe, DateTimeOffset now, RoutingSettings settings, string keyId)
     {
         lock (_gate)
         {
             ReleaseProbe(probe);
             _failures++;
-            var trip = _state == CircuitState.HalfOpen ? probe : _state == CircuitState.Closed && _failures >= settings.FailureThreshold;
+            if (_failingKeys.Count < settings.CircuitMinKeys && !_failingKeys.Contains(keyId))
+            {
+                _failingKeys.Add(keyId);
+            }
+
+            var trip = _state == CircuitState.HalfOpen
+                ? probe
+                : _state == CircuitState.Closed && _failures >= settings.FailureThreshold && _failingKeys.Count >= settings.CircuitMinKeys;
             if (!trip)
             {
                 return null;
@@ -155,6 +169,7 @@ internal sealed class CircuitBreaker
         {
             _state = CircuitState.Closed;
             _failures = 0;
+            _failingKeys.Clear();
             _trips = 0;
         }
     }

@@ -52,6 +52,13 @@ public sealed class CircuitOptions
     public double BreakSeconds { get; set; } = 30;
 
     public double MaxBreakSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// How many different client keys must be among the consecutive failures before the circuit opens. A circuit is
+    /// shared by every key, so one key's traffic alone (however it fails) must not send everyone else to the fallback.
+    /// 1 restores the single-tenant behaviour (any key's failures count), for a gateway that serves one team.
+    /// </summary>
+    public int MinKeys { get; set; } = 2;
 }
 
 /// <summary>The validated, immutable form of <see cref="RoutingOptions"/> that requests read.</summary>
@@ -63,6 +70,7 @@ internal sealed record RoutingSettings(
     int FailureThreshold,
     TimeSpan BreakDuration,
     TimeSpan MaxBreakDuration,
+    int CircuitMinKeys,
     TimeSpan? DefaultTimeout,
     TimeSpan MaxTimeout,
     double ExplorationRate)
@@ -88,6 +96,7 @@ internal sealed record RoutingSettings(
         Check(o.Circuit.FailureThreshold >= 0, "Circuit:FailureThreshold: must not be negative (0 turns circuit breaking off).");
         Check(o.Circuit.BreakSeconds > 0, "Circuit:BreakSeconds: must be positive.");
         Check(o.Circuit.MaxBreakSeconds >= o.Circuit.BreakSeconds, "Circuit:MaxBreakSeconds: must be at least BreakSeconds.");
+        Check(o.Circuit.MinKeys is >= 1 and <= 100, "Circuit:MinKeys: must be 1 to 100.");
         Check(o.DefaultTimeoutSeconds >= 0, "DefaultTimeoutSeconds: must not be negative (0 = no deadline).");
         Check(o.MaxTimeoutSeconds > 0, "MaxTimeoutSeconds: must be positive.");
         Check(o.ExplorationRate is >= 0 and <= 1, "ExplorationRate: must be between 0 and 1.");
@@ -99,6 +108,7 @@ internal sealed record RoutingSettings(
             Math.Max(0, o.Circuit.FailureThreshold),
             TimeSpan.FromSeconds(Math.Max(0.001, o.Circuit.BreakSeconds)),
             TimeSpan.FromSeconds(Math.Max(o.Circuit.BreakSeconds, o.Circuit.MaxBreakSeconds)),
+            Math.Clamp(o.Circuit.MinKeys, 1, 100),
             o.DefaultTimeoutSeconds > 0 ? TimeSpan.FromSeconds(o.DefaultTimeoutSeconds) : null,
             TimeSpan.FromSeconds(Math.Max(0.001, o.MaxTimeoutSeconds)),
             Math.Clamp(o.ExplorationRate, 0, 1));

@@ -33,11 +33,11 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
         Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
         if (!writer.ClientResponseStarted)
         {
-            return AttemptResult.Before(error, retryable: true);
+            return AttemptResult.Before(error, retryable: true) with { ShapedByRequest = end == StreamEnd.TooLong };
         }
 
         await writer.FailAsync(error, clientAborted);
-        return AttemptResult.During(error);
+        return AttemptResult.During(error) with { ShapedByRequest = end == StreamEnd.TooLong };
     }
 
     public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
@@ -53,7 +53,8 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
                 return AttemptResult.Gone;
             default:
                 Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
-                return AttemptResult.Before(StreamError(end, message), retryable: true);
+                // A collected stream that ran past its total limit was as long as the client asked for.
+                return AttemptResult.Before(StreamError(end, message), retryable: true) with { ShapedByRequest = end == StreamEnd.TooLong };
         }
     }
 

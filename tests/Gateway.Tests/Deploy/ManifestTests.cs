@@ -130,8 +130,23 @@ public sealed partial class ManifestTests
             var volumes = ((YamlSequenceNode)At(service, "volumes")).Children.Select(v => ((YamlScalarNode)v).Value!).ToList();
             Assert.Contains(volumes, v => v.EndsWith(":/etc/gateway/gateway.json:ro", StringComparison.Ordinal));
             Assert.Contains(volumes, v => v.EndsWith(":/var/lib/gateway", StringComparison.Ordinal));
+
+            // X-Forwarded-For is believed from the balancer's one address only, never from a network its neighbours share.
+            var trusted = env.Where(e => e.Key.StartsWith("Server__TrustedProxies__", StringComparison.Ordinal)).Select(e => e.Value).ToList();
+            Assert.Equal(["172.28.0.10/32"], trusted);
         }
 
+        Assert.Equal("172.28.0.10", Scalar(compose, "services", "lb", "networks", "default", "ipv4_address"));
+        Assert.Equal("172.28.0.0/24", Scalar(At(compose, "networks", "default", "ipam", "config", 0), "subnet"));
+    }
+
+    [Fact]
+    public void Kubernetes_TrustsNoProxyNetwork_ForForwardedAddresses()
+    {
+        var container = At(Yaml("kubernetes/deployment.yaml"), "spec", "template", "spec", "containers", 0);
+        var env = ((YamlSequenceNode)At(container, "env")).Children.Select(e => Scalar(e, "name")).ToList();
+        // Any pod could otherwise claim any client address; an operator lists only the ingress controller's pods.
+        Assert.DoesNotContain(env, n => n.StartsWith("Server__TrustedProxies", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -61,7 +61,9 @@ public sealed class RoutingTests : IAsyncLifetime
         for (var i = 0; i < 2; i++)
         {
             var id = Sse.NewRequestId();
-            await gateway.Chat("circuit-llama", headers: new Dictionary<string, string> { ["x-request-id"] = id }).CompleteChatAsync([new UserChatMessage(failing)]);
+            // Two keys' failures: one key's alone never opens a circuit every key shares (Circuit:MinKeys, TenantTests).
+            await gateway.Chat("circuit-llama", i == 0 ? TestConfig.Key : TestConfig.AdminKey, headers: new Dictionary<string, string> { ["x-request-id"] = id })
+                .CompleteChatAsync([new UserChatMessage(failing)]);
             Assert.Equal(["deepinfra", "segmind"], (await _simulator.RequestsAsync(id)).Select(r => r.Provider));
         }
 
@@ -93,7 +95,8 @@ public sealed class RoutingTests : IAsyncLifetime
         var config = Config(new JsonObject
         {
             ["Retry"] = new JsonObject { ["MaxRetries"] = 0 },
-            ["Circuit"] = new JsonObject { ["FailureThreshold"] = 1, ["BreakSeconds"] = 60 },
+            // One key's one failure is enough here (a single-tenant setting): this test is about sharing the opening.
+            ["Circuit"] = new JsonObject { ["FailureThreshold"] = 1, ["BreakSeconds"] = 60, ["MinKeys"] = 1 },
         });
         config["Redis"] = new JsonObject { ["Configuration"] = redis.Configuration };
         config["Models"]!["shared-circuit"] = TestConfig.Model(("deepinfra", Fast), ("segmind", "llama-v3p1-8b-instruct"));

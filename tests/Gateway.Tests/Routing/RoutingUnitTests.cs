@@ -12,10 +12,11 @@ public sealed class RoutingUnitTests
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.Parse("2026-11-30T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static RoutingSettings Settings(int threshold = 3, double breakSeconds = 10, double maxBreakSeconds = 25, double maxRetryAfter = 5) =>
+    private static RoutingSettings Settings(int threshold = 3, double breakSeconds = 10, double maxBreakSeconds = 25, double maxRetryAfter = 5,
+        int minKeys = 2) =>
         RoutingSettings.Compile(new RoutingOptions
         {
-            Circuit = new CircuitOptions { FailureThreshold = threshold, BreakSeconds = breakSeconds, MaxBreakSeconds = maxBreakSeconds },
+            Circuit = new CircuitOptions { FailureThreshold = threshold, BreakSeconds = breakSeconds, MaxBreakSeconds = maxBreakSeconds, MinKeys = minKeys },
             Retry = new RetryOptions { MaxRetryAfterSeconds = maxRetryAfter },
         }, []);
 
@@ -24,12 +25,12 @@ public sealed class RoutingUnitTests
     {
         var s = Settings();
         var c = new CircuitBreaker();
-        Assert.Null(c.OnFailure(false, T0, s));
-        Assert.Null(c.OnFailure(false, T0, s));
+        Assert.Null(c.OnFailure(false, T0, s, "kA"));
+        Assert.Null(c.OnFailure(false, T0, s, "kB"));
         Assert.Null(c.OnSuccess(false)); // a success in between starts the count again
-        Assert.Null(c.OnFailure(false, T0, s));
-        Assert.Null(c.OnFailure(false, T0, s));
-        var opened = c.OnFailure(false, T0, s);
+        Assert.Null(c.OnFailure(false, T0, s, "kA"));
+        Assert.Null(c.OnFailure(false, T0, s, "kB"));
+        var opened = c.OnFailure(false, T0, s, "kA");
         Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(10)), opened);
 
         Assert.False(c.TryEnter(T0.AddSeconds(9.9), out _));
@@ -41,11 +42,11 @@ public sealed class RoutingUnitTests
         Assert.Equal(CircuitState.HalfOpen, c.View(T0.AddSeconds(10)).State);
 
         // The probe fails: twice the cool-down.
-        Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(20)), c.OnFailure(probe, T0.AddSeconds(10), s));
+        Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(20)), c.OnFailure(probe, T0.AddSeconds(10), s, "kA"));
         Assert.False(c.TryEnter(T0.AddSeconds(29), out _));
         Assert.True(c.TryEnter(T0.AddSeconds(30), out probe));
         // And again, capped at the maximum.
-        Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(25)), c.OnFailure(probe, T0.AddSeconds(30), s));
+        Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(25)), c.OnFailure(probe, T0.AddSeconds(30), s, "kA"));
 
         Assert.True(c.TryEnter(T0.AddSeconds(55), out probe));
         Assert.Equal(new CircuitChange(false, TimeSpan.Zero), c.OnSuccess(probe));
@@ -55,11 +56,41 @@ public sealed class RoutingUnitTests
     }
 
     [Fact]
+    public void Circuit_OneKeysFailures_NeverOpenIt_ASecondKeysDo()
+    {
+        var s = Settings(threshold: 3);
+        var c = new CircuitBreaker();
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Null(c.OnFailure(false, T0, s, "attacker"));
+        }
+
+        Assert.Equal(CircuitState.Closed, c.View(T0).State);
+        // Another key failing too is evidence that the deployment, not one tenant's traffic, is the problem.
+        Assert.Equal(new CircuitChange(true, TimeSpan.FromSeconds(10)), c.OnFailure(false, T0, s, "victim"));
+
+        // A success forgets who failed: the next run must again come from two keys.
+        Assert.True(c.TryEnter(T0.AddSeconds(10), out var probe));
+        c.OnSuccess(probe);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Null(c.OnFailure(false, T0.AddSeconds(11), s, "victim"));
+        }
+
+        // With MinKeys 1 (one team's gateway), one key's failures are enough.
+        var single = new CircuitBreaker();
+        var one = Settings(threshold: 3, minKeys: 1);
+        Assert.Null(single.OnFailure(false, T0, one, "kA"));
+        Assert.Null(single.OnFailure(false, T0, one, "kA"));
+        Assert.NotNull(single.OnFailure(false, T0, one, "kA"));
+    }
+
+    [Fact]
     public void Circuit_AProbeThatSaysNothing_LetsTheNextRequestProbe()
     {
-        var s = Settings(threshold: 1);
+        var s = Settings(threshold: 1, minKeys: 1);
         var c = new CircuitBreaker();
-        c.OnFailure(false, T0, s);
+        c.OnFailure(false, T0, s, "kA");
         Assert.True(c.TryEnter(T0.AddSeconds(10), out var probe));
         c.OnNeutral(probe); // e.g. the client left
         Assert.True(c.TryEnter(T0.AddSeconds(10), out probe));

@@ -18,9 +18,10 @@ public sealed class CacheRulesTests
         return request!;
     }
 
-    private static string KeyOf(string json, string keyName = "alice", CachePolicy? policy = null)
+    private static string KeyOf(string json, string keyName = "alice", CachePolicy? policy = null, byte[]? secret = null)
     {
-        var key = new ClientKey(keyName, new byte[32], new HashSet<string> { "*" });
+        var key = new ClientKey(keyName, secret ?? System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("sk-" + keyName)),
+            new HashSet<string> { "*" });
         var route = new ModelRoute("m", "test", 0, []);
         return CacheKey.For(new ChatExchange("r", key, Read(json), route, TimeProvider.System), policy ?? PerKey);
     }
@@ -51,6 +52,8 @@ public sealed class CacheRulesTests
         var shared = PerKey with { Shared = true };
         Assert.Equal(KeyOf(json, "alice", shared), KeyOf(json, "bob", shared));
         Assert.NotEqual(KeyOf(json, "alice", shared), KeyOf(json, "alice"));
+        // The scope is the key's identity, not its name: a name reused for another secret (a new tenant) shares nothing.
+        Assert.NotEqual(KeyOf(json, "alice"), KeyOf(json, "alice", secret: new byte[32]));
     }
 
     [Theory]

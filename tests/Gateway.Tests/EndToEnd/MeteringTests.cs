@@ -83,8 +83,33 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
     }
 
     [Theory]
-    [InlineData("""{"model":"deepinfra-llama","messages":[]}""", TestConfig.Key, 400, "test", "(none)")]
-    [InlineData("""{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}""", TestConfig.Key, 404, "test", "(none)")]
+    [InlineData("""{"model":"deepinfra-llama","messages":[]}""", 400, "invalid_value")]
+    [InlineData("""{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}""", 404, "model_not_found")]
+    public async Task Refusals_AreCountedInAnAggregatePerKeyModelAndOutcome(string json, int status, string outcome)
+    {
+        // Nothing was sent or spent: a refusal is counted, not stored on its own (a flood of them must not fill the store).
+        var requestId = Sse.NewRequestId();
+        var (response, _) = await Sse.PostAsync(f.Gateway.Http, json, requestId);
+        Assert.Equal(status, (int)response.StatusCode);
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var records = Directory.EnumerateFiles(f.Gateway.JournalDirectory, "usage-*.jsonl").SelectMany(file => UsageJournal.Read(file)).ToList();
+            Assert.DoesNotContain(records, r => r.RequestId == requestId);
+            var aggregate = records.Where(r => r.RequestId == "(aggregate)" && r.Key == "test" && r.Model == "(none)" && r.Status == status).ToList();
+            if (aggregate.Count > 0)
+            {
+                Assert.All(aggregate, r => Assert.Equal((0, 0, 0L), (r.PromptTokens, r.CompletionTokens, r.CostMicros)));
+                Assert.Contains(aggregate, r => r.Outcome == outcome && r.Requests >= 1);
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the refusal was not counted");
+            await Task.Delay(50);
+        }
+    }
+
+    [Theory]
     [InlineData("""{"model":"deepinfra-llama","messages":[{"role":"user","content":"x [sim status=500]"}]}""", TestConfig.Key, 502, "test", "deepinfra-llama")]
     public async Task Refusals_AndFailures_AreRecordedToo(string json, string key, int status, string expectedKey, string expectedModel)
     {

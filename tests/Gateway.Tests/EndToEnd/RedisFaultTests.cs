@@ -158,17 +158,20 @@ public sealed class RedisFaultTests : IAsyncLifetime
         // Settlements wait and are retried; the data survived the restart, so the leases are still there to release.
         await Task.Delay(TimeSpan.FromSeconds(1));
         await _redis.RestartAsync();
-        Assert.Equal("2", await _redis.CliAsync("ZCARD", "gw:rl:{k:fault}:inflight"));
+        Assert.Equal("2", await _redis.CliAsync("ZCARD", Counters + ":inflight"));
         await AssertNothingLeftBehindAsync();
     }
+
+    // The key's counters live under its identity (derived from its hash), never its reusable name.
+    private static readonly string Counters = "gw:rl:{k:" + Gateway.Auth.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";
 
     private async Task AssertNothingLeftBehindAsync()
     {
         long spent = 0, metered = -1, inflight = -1;
         await Eventually.TrueAsync(async () =>
         {
-            inflight = long.Parse(await _redis.CliAsync("ZCARD", "gw:rl:{k:fault}:inflight"), CultureInfo.InvariantCulture);
-            spent = long.Parse(await _redis.CliAsync("HGET", "gw:rl:{k:fault}:budget", "spent") is { Length: > 0 } s ? s : "0", CultureInfo.InvariantCulture);
+            inflight = long.Parse(await _redis.CliAsync("ZCARD", Counters + ":inflight"), CultureInfo.InvariantCulture);
+            spent = long.Parse(await _redis.CliAsync("HGET", Counters + ":budget", "spent") is { Length: > 0 } s ? s : "0", CultureInfo.InvariantCulture);
             metered = await MeteredCostAsync();
             return inflight == 0 && spent == metered && metered > 0;
         }, TimeSpan.FromSeconds(30), $"left behind: in flight {inflight}, budget spent {spent}, metered {metered}");

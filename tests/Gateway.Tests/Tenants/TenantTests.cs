@@ -1,0 +1,269 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Gateway.Tests.Tenants;
+
+/// <summary>
+/// What one key can do to another through what they share (circuits, the response cache, a replica's address
+/// throttle, Redis), on three gateway processes and one redis-server. Each test lets one key attack and asserts that
+/// another key's service (status, deployment, answer) is unchanged.
+/// </summary>
+public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
+{
+    private static string Body(string model, string prompt, bool stream = false, string? extra = null) =>
+        $$"""{"model":"{{model}}","messages":[{"role":"user","content":{{JsonSerializer.Serialize(prompt)}}}]{{(stream ? ",\"stream\":true" : "")}}{{extra ?? ""}}}""";
+
+    private static async Task<(HttpResponseMessage Response, string Body)> PostAsync(HttpClient http, string body, string? requestId = null,
+        string? cacheControl = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (requestId is not null)
+        {
+            request.Headers.Add("x-request-id", requestId);
+        }
+
+        if (cacheControl is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Cache-Control", cacheControl);
+        }
+
+        var response = await http.SendAsync(request);
+        return (response, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>The providers the simulator saw for one request, in order.</summary>
+    private async Task<List<string>> ProvidersAsync(string requestId) => [.. (await fx.Simulator.RequestsAsync(requestId)).Select(r => r.Provider)];
+
+    private async Task<string> CircuitAsync(int replica, string model, string deployment)
+    {
+        using var http = fx.Http(replica, TenantFixture.Admin);
+        var doc = JsonDocument.Parse(await http.GetStringAsync("/admin/deployments"));
+        var route = doc.RootElement.GetProperty("data").EnumerateArray().Single(m => m.GetProperty("model").GetString() == model);
+        return route.GetProperty("deployments").EnumerateArray().Single(d => d.GetProperty("id").GetString() == deployment)
+            .GetProperty("circuit").GetString()!;
+    }
+
+    [Fact]
+    public async Task Circuit_OneKeysSlowGenerations_LongStreams_ModelWordedErrors_AndOwnFailures_LeaveItClosedForOthers()
+    {
+        using var attacker = fx.Http(0, TenantFixture.Attacker);
+        var attacks = new List<Task>();
+        for (var i = 0; i < 4; i++)
+        {
+            // (a) Whole answers that take longer than the provider's response timeout (1 s): the client chose the length.
+            attacks.Add(PostAsync(attacker, Body("tenant-llama", $"slow {i} [sim only=deepinfra latency_ms=2500]")));
+            // (b) Streams that outlive MaxStreamSeconds (1.5 s), however lively: the client chose the length and the pace.
+            attacks.Add(PostAsync(attacker, Body("tenant-llama", $"long {i} [sim only=deepinfra words=120 chunk_delay_ms=25]", stream: true)));
+            // (c) A Hive 400 whose message the client can steer into "model ... not supported".
+            attacks.Add(PostAsync(attacker, Body("tenant-hive", $"worded {i} [sim only=hive status=400 error_message=\"this model is not supported for the request\"]")));
+        }
+
+        await Task.WhenAll(attacks);
+        // (d) Real provider failures, but all of them the attacker's own requests.
+        for (var i = 0; i < 5; i++)
+        {
+            await PostAsync(attacker, Body("tenant-llama", $"fail {i} [sim only=deepinfra status=500]"));
+            await PostAsync(attacker, Body("tenant-hive", $"fail {i} [sim only=hive status=500]"));
+        }
+
+        Assert.Equal("closed", await CircuitAsync(0, "tenant-llama", "deepinfra-tight/" + TenantFixture.Fast));
+        Assert.Equal("closed", await CircuitAsync(0, "tenant-hive", "hive/meta-llama/llama-3.2-1b-instruct"));
+
+        // The victim's requests still go to each model's first deployment, on the replica that was attacked.
+        using var victim = fx.Http(0, TenantFixture.Victim);
+        foreach (var (model, provider) in new[] { ("tenant-llama", "deepinfra"), ("tenant-hive", "hive-v3") })
+        {
+            var id = Sse.NewRequestId();
+            var (response, _) = await PostAsync(victim, Body(model, "hello"), id);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal([provider], await ProvidersAsync(id));
+        }
+    }
+
+    [Fact]
+    public async Task Circuit_FailuresFromTwoKeys_StillOpenIt()
+    {
+        // The guard above does not switch circuits off: a deployment failing for two keys is skipped for everyone.
+        using var attacker = fx.Http(1, TenantFixture.Attacker);
+        using var accomplice = fx.Http(1, TenantFixture.Accomplice);
+        for (var i = 0; i < 2; i++)
+        {
+            await PostAsync(attacker, Body("tenant-turbo", $"fail a{i} [sim only=deepinfra status=500]"));
+            await PostAsync(accomplice, Body("tenant-turbo", $"fail b{i} [sim only=deepinfra status=500]"));
+        }
+
+        Assert.Equal("open", await CircuitAsync(1, "tenant-turbo", "deepinfra-tight/" + TenantFixture.Turbo));
+        using var victim = fx.Http(1, TenantFixture.Victim);
+        var id = Sse.NewRequestId();
+        var (response, _) = await PostAsync(victim, Body("tenant-turbo", "hello"), id);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(["segmind"], await ProvidersAsync(id));
+    }
+
+    [Fact]
+    public async Task SharedCache_ACappedKeysCutAnswer_IsNeverServedToAnUncappedKey()
+    {
+        var prompt = $"cap {Guid.NewGuid():N} [sim words=12]";
+        var body = Body("tenant-shared-cache", prompt, extra: ",\"temperature\":0");
+        using var attacker = fx.Http(0, TenantFixture.Attacker);
+        using var victim = fx.Http(1, TenantFixture.Victim);
+
+        // The attacker has a token limit: its request goes upstream with max_tokens 3 and comes back cut.
+        var (cut, cutBody) = await PostAsync(attacker, body);
+        Assert.Equal("miss", cut.Headers.GetValues("x-gateway-cache").Single());
+        Assert.Equal("length", JsonDocument.Parse(cutBody).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+
+        // The victim's identical body is a different request upstream (no cap): not the attacker's entry.
+        var victimId = Sse.NewRequestId();
+        var (whole, wholeBody) = await PostAsync(victim, body, victimId);
+        Assert.Equal("miss", whole.Headers.GetValues("x-gateway-cache").Single());
+        var choice = JsonDocument.Parse(wholeBody).RootElement.GetProperty("choices")[0];
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        Assert.Equal(12, choice.GetProperty("message").GetProperty("content").GetString()!.Split(' ').Length);
+        Assert.DoesNotContain("max_tokens", (await fx.Simulator.SingleRequestAsync(victimId)).Body);
+
+        // Each now hits its own entry: the attacker's cut answer, the victim's whole one.
+        var (again, againBody) = await PostAsync(victim, body);
+        Assert.Equal("hit", again.Headers.GetValues("x-gateway-cache").Single());
+        Assert.Equal(12, JsonDocument.Parse(againBody).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!.Split(' ').Length);
+        var (cutAgain, _) = await PostAsync(attacker, body);
+        Assert.Equal("hit", cutAgain.Headers.GetValues("x-gateway-cache").Single());
+    }
+
+    [Fact]
+    public async Task SharedCache_NoCacheFromAnotherKey_DoesNotReplaceTheEntry_AnAdminsDoes()
+    {
+        var prompt = $"refresh {Guid.NewGuid():N}";
+        var body = Body("tenant-shared-cache", prompt, extra: ",\"temperature\":0");
+        using var victim = fx.Http(0, TenantFixture.Victim);
+        using var other = fx.Http(1, TenantFixture.Accomplice);
+        using var admin = fx.Http(2, TenantFixture.Admin);
+
+        Assert.Equal("miss", (await PostAsync(victim, body)).Response.Headers.GetValues("x-gateway-cache").Single());
+        var (refused, _) = await PostAsync(other, body, cacheControl: "no-cache");
+        Assert.Equal(HttpStatusCode.OK, refused.StatusCode);
+        Assert.Equal("bypass", refused.Headers.GetValues("x-gateway-cache").Single());
+        Assert.Equal("refresh_needs_admin", refused.Headers.GetValues("x-gateway-cache-reason").Single());
+        Assert.Equal("hit", (await PostAsync(victim, body)).Response.Headers.GetValues("x-gateway-cache").Single());
+
+        var (refreshed, _) = await PostAsync(admin, body, cacheControl: "no-cache");
+        Assert.Equal("refresh", refreshed.Headers.GetValues("x-gateway-cache").Single());
+        // The victim's miss, the other key's fresh answer (not stored), the admin's refresh.
+        Assert.Equal(3, await fx.Simulator.CountRequestsContainingAsync(prompt));
+    }
+
+    [Fact]
+    public async Task RefusedRequests_CostRedisAFixedAmount_NotOnePerRequest()
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(fx.Redis.Configuration + ",allowAdmin=true");
+        var server = redis.GetServer(fx.Redis.Configuration);
+        using var refused = fx.Http(0, TenantFixture.Refused);
+        var body = Body("tenant-llama", "hello");
+        // The first is admitted (one request a minute); warm-up refusals make the rollup cells exist before measuring.
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(refused, body)).Response.StatusCode);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await PostAsync(refused, body)).Response.StatusCode);
+        }
+
+        await WaitForRefusalsAsync(redis, 20);
+        var before = await UsedMemoryAsync(server);
+
+        const int Flood = 2000;
+        var sent = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref sent) <= Flood)
+            {
+                var (response, _) = await PostAsync(refused, body);
+                Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+            }
+        }));
+        await WaitForRefusalsAsync(redis, 20 + Flood);
+        var perRequest = (double)(await UsedMemoryAsync(server) - before) / Flood;
+
+        // One record and its seen-marker each was ~500 bytes a request; aggregated, a flush a second is all it costs.
+        Assert.True(perRequest < 25, $"{perRequest:F1} bytes of Redis memory per refused request");
+        // And the victim is served meanwhile.
+        using var victim = fx.Http(0, TenantFixture.Victim);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(victim, body)).Response.StatusCode);
+    }
+
+    private static async Task<long> UsedMemoryAsync(IServer server)
+    {
+        var info = await server.InfoAsync("memory");
+        return long.Parse(info.SelectMany(g => g).Single(p => p.Key == "used_memory").Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Waits until the day's rollup counts <paramref name="count"/> refused requests of the refused key.</summary>
+    private static async Task WaitForRefusalsAsync(ConnectionMultiplexer redis, long count)
+    {
+        var day = "gw:{usage}:day:" + DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await Eventually.TrueAsync(async () =>
+        {
+            var fields = await redis.GetDatabase().HashGetAllAsync(day);
+            var rejected = fields.Where(f => ((string)f.Name!).StartsWith("refused\u001f", StringComparison.Ordinal) &&
+                                             ((string)f.Name!).EndsWith("\u001ffailed_requests", StringComparison.Ordinal))
+                .Sum(f => (long)f.Value);
+            return rejected >= count;
+        }, TimeSpan.FromSeconds(30), $"the rollup did not count {count} refusals");
+    }
+
+    [Fact]
+    public async Task AddressThrottle_NeverRefusesAValidKey()
+    {
+        // Wrong keys from this address until it is throttled...
+        using var stranger = fx.Http(2, "sk-wrong-guess");
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 70; i++)
+        {
+            statuses.Add((await PostAsync(stranger, Body("tenant-llama", "x"))).Response.StatusCode);
+        }
+
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        // ...and the victim and the admin from the same address are served as ever.
+        using var victim = fx.Http(2, TenantFixture.Victim);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(victim, Body("tenant-llama", "hello"))).Response.StatusCode);
+        using var admin = fx.Http(2, TenantFixture.Admin);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/admin/deployments")).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await PostAsync(stranger, Body("tenant-llama", "x"))).Response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("max_to\u212Aens")] // the Kelvin sign folds to k
+    [InlineData("\u017Ftream")] // the long s folds to s
+    [InlineData("MAX_TOKENS")]
+    public async Task FieldNames_ThatFoldToAKnownOne_NeverReachAPassingDeployment(string name)
+    {
+        // tenant-llama passes undocumented OpenAI parameters; a Go decoder would read these names as the real ones.
+        using var attacker = fx.Http(0, TenantFixture.Accomplice);
+        var id = Sse.NewRequestId();
+        var (response, _) = await PostAsync(attacker, Body("tenant-llama", "hello", extra: $",{JsonSerializer.Serialize(name)}:1"), id);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = (await fx.Simulator.SingleRequestAsync(id)).Body;
+        Assert.DoesNotContain(JsonSerializer.Serialize(name)[1..^1], sent);
+        Assert.DoesNotContain(name, JsonDocument.Parse(sent).RootElement.EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
+    public async Task VerboseReadiness_ShowsItsDetailToAdminsOnly()
+    {
+        using var stranger = fx.Http(1, null);
+        var plain = await stranger.GetStringAsync("/readyz?verbose");
+        Assert.DoesNotContain("GW_TEST", plain);
+        Assert.DoesNotContain("provider:", plain);
+        using var victim = fx.Http(1, TenantFixture.Victim);
+        Assert.DoesNotContain("provider:", await victim.GetStringAsync("/readyz?verbose"));
+        Assert.Equal("ready", await stranger.GetStringAsync("/readyz"));
+
+        using var admin = fx.Http(1, TenantFixture.Admin);
+        var checks = JsonDocument.Parse(await admin.GetStringAsync("/readyz?verbose")).RootElement.GetProperty("checks").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("status").GetString());
+        Assert.Equal("ok", checks["provider:deepinfra"]);
+    }
+}

@@ -4,8 +4,8 @@ using Gateway.Translators.Contract;
 namespace Gateway.Caching;
 
 /// <summary>
-/// Keeps what the client of a cacheable request received, as the writers send it: a whole completion, or the chunks
-/// of a stream until its <c>[DONE]</c>. Only an answer that ended cleanly and can be replayed faithfully is offered
+/// Keeps what the client of a cacheable request is sent, as the writers send it: a whole completion, or the chunks
+/// of a stream until the provider's stream ended. Only an answer that ended cleanly and can be replayed faithfully is offered
 /// for storing: a stream cut short, or one whose chunks carried what a replay could not reproduce (per-token
 /// logprobs, vendor fields), is not.
 /// </summary>
@@ -17,11 +17,14 @@ internal sealed class AnswerRecorder
     private bool _ended;
     private bool _unreplayable;
 
+    /// <summary>Called once, when the answer is whole: the cache stores it and lands the flight without waiting for the client.</summary>
+    public Action? Ended { get; set; }
+
     public void Whole(ChatCompletion completion, Func<string, string> mapFinishReason)
     {
         _whole = completion;
         _mapFinishReason = mapFinishReason;
-        _ended = true;
+        End();
     }
 
     public void Chunk(ChatCompletionChunk chunk, Func<string, string> mapFinishReason)
@@ -48,7 +51,18 @@ internal sealed class AnswerRecorder
         }
     }
 
-    public void StreamEnded() => _ended = true;
+    public void StreamEnded() => End();
+
+    private void End()
+    {
+        if (_ended)
+        {
+            return;
+        }
+
+        _ended = true;
+        Ended?.Invoke();
+    }
 
     /// <summary>The answer as the client received it (finish reasons mapped), or null when it must not be stored.</summary>
     public ChatCompletion? Answer()

@@ -53,6 +53,9 @@ internal sealed class CacheTicket
     /// <summary>Set while this request leads its kind: the others here wait on it.</summary>
     internal ResponseCache.Flight? Flight { get; set; }
 
+    /// <summary>The answer was stored (and the flight landed) as soon as it was whole; the end of the request has nothing left to do.</summary>
+    internal bool Settled { get; set; }
+
     /// <summary>An answer was found, or landed by an identical request: this request needs no provider.</summary>
     public bool HasAnswer => Answer is not null;
 

@@ -74,7 +74,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     /// </summary>
     public void Complete(CacheTicket ticket, ChatExchange exchange, AttemptResult? result)
     {
-        if (exchange.Recorder is null && ticket.Flight is null)
+        if ((exchange.Recorder is null && ticket.Flight is null) || ticket.Settled)
         {
             return;
         }
@@ -125,13 +125,30 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         return CacheTicket.ToStore(CacheStatus.Miss, hash, policy, ttl, lookUp: true);
     }
 
+    /// <summary>
+    /// This request calls the provider: its answer is recorded, and stored (landing its flight) the moment it is whole,
+    /// not when this request's client has read it: a slow reader must not hold other keys' identical requests.
+    /// </summary>
+    private void Record(CacheTicket ticket, ChatExchange exchange)
+    {
+        ticket.Record(exchange);
+        exchange.Recorder!.Ended = () =>
+        {
+            if (ToStore(exchange) is { } answer)
+            {
+                ticket.Settled = true;
+                _ = StoreAndLandAsync(ticket, answer);
+            }
+        };
+    }
+
     /// <summary>For a miss: the answer of an identical request in flight, or null when this request calls the provider.</summary>
     private async Task<CachedAnswer?> JoinAsync(ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings, CancellationToken cancellationToken)
     {
         var hash = ticket.Hash!;
         if (settings.CoalesceWait <= TimeSpan.Zero)
         {
-            ticket.Record(exchange);
+            Record(ticket, exchange);
             return null;
         }
 
@@ -143,7 +160,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
             if (led)
             {
                 ticket.Flight = flight;
-                ticket.Record(exchange);
+                Record(ticket, exchange);
                 return null;
             }
 
@@ -168,7 +185,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         if (answer is null)
         {
             // The leader failed, or took longer than the wait: this request calls the provider itself.
-            ticket.Record(exchange);
+            Record(ticket, exchange);
         }
 
         return answer;

@@ -35,11 +35,12 @@ internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error
 
     /// <summary>
     /// A failure that says the deployment is unwell (its circuit counts it): the provider's fault, not the request's or a
-    /// rate limit. An answer the provider gave with a 4xx status never counts, whatever the gateway made of it (Hive's 400
-    /// for a model it does not serve is classified by its message, and the message can echo text the client sent).
+    /// rate limit. A provider answer whose status is about the request's content (400, 409, 413, 422) never counts, whatever
+    /// the gateway made of it: Hive's 400 for a model it does not serve is classified by its message, and the message can
+    /// echo text the client sent. Refused credentials, an exhausted account or a wrong URL (401-405) do count.
     /// </summary>
     public bool IsDeploymentFault => Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse && Error is { Status: >= 500 }
-        && !ShapedByRequest && UpstreamStatus is null or >= 500;
+        && !ShapedByRequest && UpstreamStatus is not (400 or 409 or 413 or 422);
 
     public static readonly AttemptResult Success = new(AttemptOutcome.Succeeded);
     public static readonly AttemptResult Gone = new(AttemptOutcome.ClientGone);

@@ -65,6 +65,8 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
     /// <summary>Ends a complete stream: the usage chunk if asked for, then <c>[DONE]</c>.</summary>
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
     {
+        // Every chunk of the answer has been read from the provider: it is whole, before the last writes reach the client.
+        _exchange.Recorder?.StreamEnded();
         Start();
         if (_exchange.Request.IncludeUsageInStream)
         {
@@ -80,7 +82,6 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
 
         _output.Write(Done.AsSpan());
         await FlushAsync(cancellationToken);
-        _exchange.Recorder?.StreamEnded();
     }
 
     /// <summary>An SSE comment: keeps proxies and clients from timing out while the answer is not ready.</summary>

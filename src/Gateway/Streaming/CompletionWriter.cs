@@ -38,8 +38,10 @@ internal static class CompletionWriter
 
         response.ContentLength = body.WrittenCount;
         exchange.MarkFirstToken();
-        await response.BodyWriter.WriteAsync(body.WrittenMemory, cancellationToken);
+        // Recorded before it is written: the answer is whole now, however slowly this client reads it, and identical
+        // requests waiting for it (other keys' too) are served at once.
         exchange.Recorder?.Whole(completion, mapFinishReason);
+        await response.BodyWriter.WriteAsync(body.WrittenMemory, cancellationToken);
     }
 
     private static void Write(Utf8JsonWriter w, ChatExchange exchange, ChatCompletion completion, Func<string, string> mapFinishReason)

@@ -89,6 +89,27 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
         Assert.DoesNotContain("sk-bootstrap-123", gateway.Output);
     }
 
+    [Theory]
+    [InlineData(TestConfig.Key, "GATEWAY_BOOTSTRAP_KEY: it is the key configured as 'test'")]
+    [InlineData("sk-another-secret", "Keys:bootstrap: the name 'bootstrap' is the bootstrap key's")]
+    public async Task BootstrapKey_ThatClashesWithAConfiguredKey_StopsTheStart(string bootstrap, string message)
+    {
+        // The same secret, or a configured key named 'bootstrap': usage, limits and the dashboard could not tell them apart.
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        config["Keys"]!["bootstrap"] = new JsonObject { ["Sha256"] = TestConfig.Sha256("sk-configured-bootstrap"), ["Models"] = new JsonArray("*") };
+        if (bootstrap == TestConfig.Key)
+        {
+            ((JsonObject)config["Keys"]!).Remove("bootstrap");
+        }
+
+        var path = await WriteTempConfigAsync(config.ToJsonString());
+        await using var gateway = GatewayProcess.Start(path, new Dictionary<string, string> { ["GATEWAY_BOOTSTRAP_KEY"] = bootstrap });
+
+        Assert.Equal(1, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(message, gateway.Output);
+        Assert.DoesNotContain(bootstrap, gateway.Output);
+    }
+
     [Fact]
     public async Task FileChange_IsAppliedWithoutRestart()
     {

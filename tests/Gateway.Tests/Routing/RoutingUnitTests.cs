@@ -86,6 +86,20 @@ public sealed class RoutingUnitTests
     }
 
     [Fact]
+    public void Circuit_CountsOnlyFaultsTheClientCouldNotHaveCaused()
+    {
+        Assert.True(AttemptResult.Before(GatewayError.UpstreamUnreachable(), retryable: true).IsDeploymentFault);
+        Assert.True(AttemptResult.FromUpstream(new UpstreamError(UpstreamErrorClass.Transient, 503, "down")).IsDeploymentFault);
+        // A generation as long as the client asked for, a stream past its total limit.
+        Assert.False((AttemptResult.Before(GatewayError.UpstreamTimeout(), retryable: true) with { ShapedByRequest = true }).IsDeploymentFault);
+        Assert.False((AttemptResult.During(GatewayError.UpstreamTimeout()) with { ShapedByRequest = true }).IsDeploymentFault);
+        // A provider's 4xx, even when its wording made it the deployment's (Hive's "model not supported" 400).
+        Assert.False(AttemptResult.FromUpstream(new UpstreamError(UpstreamErrorClass.Misconfigured, 400, "model is not supported")).IsDeploymentFault);
+        // The gateway's own credentials refused: no client did that.
+        Assert.True(AttemptResult.FromUpstream(new UpstreamError(UpstreamErrorClass.Credential, 401, "bad key")).IsDeploymentFault);
+    }
+
+    [Fact]
     public void Circuit_AProbeThatSaysNothing_LetsTheNextRequestProbe()
     {
         var s = Settings(threshold: 1, minKeys: 1);

@@ -57,7 +57,7 @@ public sealed class TenantFixture : IAsyncLifetime
             .With(d => d["PassParameters"] = passed.DeepClone());
         config["Models"]!["tenant-hive"] = TestConfig.Model(("hive", "meta-llama/llama-3.2-1b-instruct"), ("deepinfra", Fast));
         var cached = TestConfig.Model(("deepinfra", Fast)).With(d => d["PassParameters"] = passed.DeepClone());
-        cached["Cache"] = new JsonObject { ["Scope"] = "shared" };
+        cached["Cache"] = new JsonObject { ["Scope"] = "shared", ["MaxEntryBytes"] = 16 * 1024 * 1024 };
         config["Models"]!["tenant-shared-cache"] = cached;
         var keys = (JsonObject)config["Keys"]!;
         // The attacker has a token limit, so its requests without max_tokens are capped at DefaultMaxTokens.

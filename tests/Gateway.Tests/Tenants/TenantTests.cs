@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -155,6 +156,29 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
         Assert.Equal("refresh", refreshed.Headers.GetValues("x-gateway-cache").Single());
         // The victim's miss, the other key's fresh answer (not stored), the admin's refresh.
         Assert.Equal(3, await fx.Simulator.CountRequestsContainingAsync(prompt));
+    }
+
+    [Fact]
+    public async Task Coalescing_ALeaderWhoseClientReadsSlowly_DoesNotHoldAnotherKeysIdenticalRequest()
+    {
+        // A large answer (~2 MB) to a client that never reads, through a 4 KB receive window: its write cannot finish.
+        var prompt = $"big {Guid.NewGuid():N} [sim words=300000]";
+        var body = Encoding.UTF8.GetBytes(Body("tenant-shared-cache", prompt, extra: ",\"temperature\":0"));
+        using var leader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await leader.ConnectAsync(fx.Replicas[0].Host, fx.Replicas[0].Port);
+        var head = Encoding.ASCII.GetBytes($"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TenantFixture.Accomplice}\r\n" +
+            $"Content-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n");
+        await leader.SendAsync(head.Concat(body).ToArray());
+        await Eventually.TrueAsync(async () => await fx.Simulator.CountRequestsContainingAsync(prompt) == 1, because: "the leader never called the provider");
+
+        // The victim's identical request is served from the leader's answer as soon as the provider's answer is whole
+        // (before: it waited the whole CoalesceWaitSeconds, 20 s, behind the leader's client, then called the provider itself).
+        using var victim = fx.Http(0, TenantFixture.Victim);
+        var (response, answer) = await PostAsync(victim, Encoding.UTF8.GetString(body));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("hit", response.Headers.GetValues("x-gateway-cache").Single());
+        Assert.Equal(300000, JsonDocument.Parse(answer).RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(1, await fx.Simulator.CountRequestsContainingAsync(prompt));
     }
 
     [Fact]

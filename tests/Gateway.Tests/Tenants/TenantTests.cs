@@ -161,8 +161,8 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
     [Fact]
     public async Task Coalescing_ALeaderWhoseClientReadsSlowly_DoesNotHoldAnotherKeysIdenticalRequest()
     {
-        // A large answer (~2 MB) to a client that never reads, through a 4 KB receive window: its write cannot finish.
-        var prompt = $"big {Guid.NewGuid():N} [sim words=300000]";
+        // A large answer (~10 MB: more than the kernel buffers and Kestrel hold) to a client that never reads: its write cannot finish.
+        var prompt = $"big {Guid.NewGuid():N} [sim words=1500000]";
         var body = Encoding.UTF8.GetBytes(Body("tenant-shared-cache", prompt, extra: ",\"temperature\":0"));
         using var leader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await leader.ConnectAsync(fx.Replicas[0].Host, fx.Replicas[0].Port);
@@ -177,7 +177,7 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
         var (response, answer) = await PostAsync(victim, Encoding.UTF8.GetString(body));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("hit", response.Headers.GetValues("x-gateway-cache").Single());
-        Assert.Equal(300000, JsonDocument.Parse(answer).RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(1500000, JsonDocument.Parse(answer).RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         Assert.Equal(1, await fx.Simulator.CountRequestsContainingAsync(prompt));
     }
 

@@ -56,7 +56,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         var (request, readError) = deadline is null ? (null, deadlineError) : await ReadRequestAsync(context, snapshot);
         if (request is null)
         {
-            await RefuseAsync(context, span, readError!, key.Name, null, false, started);
+            await RefuseAsync(context, span, readError!, key, null, false, started);
             return;
         }
 
@@ -64,7 +64,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         if (route is null)
         {
             // Unknown names are not recorded as models: they would flood the rollups.
-            await RefuseAsync(context, span, GatewayError.ModelNotFound(request.Model!), key.Name, null, request.IsStreaming, started);
+            await RefuseAsync(context, span, GatewayError.ModelNotFound(request.Model!), key, null, request.IsStreaming, started);
             return;
         }
 
@@ -75,7 +75,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         var cached = cache.Decide(context, exchange, snapshot.Cache);
         if (cached.Error is { } cacheError)
         {
-            await RefuseAsync(context, span, cacheError, key.Name, route.Name, request.IsStreaming, started);
+            await RefuseAsync(context, span, cacheError, key, route.Name, request.IsStreaming, started);
             return;
         }
 
@@ -159,7 +159,7 @@ internal sealed partial class ChatCompletionsEndpoint(
         telemetry.Completed(record, span);
     }
 
-    private async Task RefuseAsync(HttpContext context, Activity? span, GatewayError error, string? key, string? model, bool streamed, long started)
+    private async Task RefuseAsync(HttpContext context, Activity? span, GatewayError error, ClientKey key, string? model, bool streamed, long started)
     {
         await ErrorWriter.WriteAsync(context, error);
         Refused(UsageRecords.Refused(RequestIds.Get(context), key, model, error.Status, error.Code ?? "refused", streamed,

@@ -85,14 +85,25 @@ internal sealed partial class JournalUsageStore : IUsageStore, IDisposable
         return Task.CompletedTask;
     }
 
-    public Task<List<(RollupKey Key, RollupTotals Totals)>> ReadRollupsAsync(IEnumerable<string> days, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The rollups are in this process's memory already; a key's own view is filtered here by name (one instance,
+    /// configured by one operator: a name reused for another key does share its history in this mode).
+    /// </remarks>
+    public Task ReadRollupsAsync(IEnumerable<string> periods, UsageScope scope, Action<RollupKey, RollupTotals> take, CancellationToken cancellationToken)
     {
-        var wanted = days.ToHashSet(StringComparer.Ordinal);
+        var wanted = periods.ToHashSet(StringComparer.Ordinal);
         lock (_gate)
         {
-            return Task.FromResult(_rollups.Where(r => wanted.Contains(r.Key.Day))
-                .Select(r => (r.Key, Copy(r.Value))).ToList());
+            foreach (var (key, totals) in _rollups)
+            {
+                if (wanted.Contains(key.Day) && (!scope.IsOwn || key.Key == scope.KeyName))
+                {
+                    take(key, Copy(totals));
+                }
+            }
         }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>Waits for a maintenance pass in progress (tests, shutdown).</summary>

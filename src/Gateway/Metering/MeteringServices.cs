@@ -25,6 +25,7 @@ internal static class MeteringServices
         services.AddSingleton<IUsageSink>(sp => sp.GetRequiredService<UsagePipeline>());
         services.AddHostedService(sp => sp.GetRequiredService<UsagePipeline>());
         services.AddSingleton<UsageEndpoints>();
+        services.AddSingleton<UsageReadGate>();
         return services;
     }
 }

@@ -6,8 +6,9 @@ namespace Gateway.Metering;
 
 /// <summary>
 /// Usage in Redis: per day a hash of rollup cells (key, model, provider, counter), the same per hour for the last days,
-/// and an append-only event stream capped in length, all written in one Lua step per batch that skips records already
-/// taken (by id), so a retried write never counts twice.
+/// the same two again per client key (under its identity, so a key's own view reads only its own cells), and an
+/// append-only event stream capped in length, all written in one Lua step per batch that skips records already taken
+/// (by id), so a retried write never counts twice.
 /// </summary>
 internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore, Lifecycle.IWarmUp
 {
@@ -16,7 +17,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private const char Separator = '\u001f';
     private const int ReadsInFlight = 4;
 
-    // Per record, KEYS: seen marker, day hash, hour hash, stream. ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
+    // Per record, KEYS: seen marker, day hash, hour hash, the key's day hash, the key's hour hash, stream.
+    // ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
     // m (counters per record), the m counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
     // The batch's new records are summed per hash field first, and each field is incremented once: records of one key,
     // model and provider in one hour (most of a batch) cost one HINCRBY per counter, not one each.
@@ -30,19 +32,24 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         end
         for i = 0, n - 1 do
           local a = 7 + m + i * (m + 2)
-          if redis.call('SET', KEYS[i * 4 + 1], '1', 'NX', 'EX', seenTtl) then
-            local day, hour = KEYS[i * 4 + 2], KEYS[i * 4 + 3]
+          local k = i * 6
+          if redis.call('SET', KEYS[k + 1], '1', 'NX', 'EX', seenTtl) then
+            local day, hour, keyDay, keyHour = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
             for c = 1, m do
               local v = tonumber(ARGV[a + c])
               if v ~= 0 then
                 local field = ARGV[a] .. ARGV[6 + c]
                 add(day, field, v)
                 add(hour, field, v)
+                add(keyDay, field, v)
+                add(keyHour, field, v)
               end
             end
-            if not expiring[day] then expiring[day] = dayTtl end
-            if not expiring[hour] then expiring[hour] = hourTtl end
-            redis.call('XADD', KEYS[i * 4 + 4], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + m + 1])
+            expiring[day] = dayTtl
+            expiring[hour] = hourTtl
+            expiring[keyDay] = dayTtl
+            expiring[keyHour] = hourTtl
+            redis.call('XADD', KEYS[k + 6], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + m + 1])
             written = written + 1
           end
         end
@@ -56,7 +63,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     public async Task WriteAsync(IReadOnlyList<UsageRecord> batch, CancellationToken cancellationToken)
     {
-        var keys = new List<RedisKey>(batch.Count * 4);
+        var keys = new List<RedisKey>(batch.Count * 6);
         var metrics = RollupTotals.Metrics;
         var args = new List<RedisValue>(5 + metrics.Length + batch.Count * (metrics.Length + 2))
         {
@@ -74,6 +81,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             keys.Add(redis.Key("{usage}:seen:" + r.Id));
             keys.Add(redis.Key("{usage}:day:" + r.Day));
             keys.Add(redis.Key("{usage}:hour:" + r.Hour));
+            keys.Add(redis.Key(KeyPeriod(r.Day, r.KeyId)));
+            keys.Add(redis.Key(KeyPeriod(r.Hour, r.KeyId)));
             keys.Add(stream);
             var k = RollupKey.Of(r);
             args.Add($"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}");
@@ -88,50 +97,57 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         await redis.EvalAsync(WriteScript, [.. keys], [.. args]).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
     }
 
-    public async Task<List<(RollupKey Key, RollupTotals Totals)>> ReadRollupsAsync(IEnumerable<string> days, CancellationToken cancellationToken)
+    /// <summary>The hash of one key's cells for one period (a day, or an hour); requests without a key share "-".</summary>
+    private static string KeyPeriod(string period, string? keyId) =>
+        (period.Length > 10 ? "{usage}:khour:" : "{usage}:kday:") + period + ":" + (keyId ?? "-");
+
+    private string PeriodHash(string period, UsageScope scope) => redis.Key(scope.IsOwn
+        ? KeyPeriod(period, scope.KeyId)
+        : (period.Length > 10 ? "{usage}:hour:" : "{usage}:day:") + period);
+
+    public async Task ReadRollupsAsync(IEnumerable<string> periods, UsageScope scope, Action<RollupKey, RollupTotals> take,
+        CancellationToken cancellationToken)
     {
-        // A few periods' hashes at a time: each is a reply of up to a few hundred KB (a month of 50 keys x 10 models is about
-        // 100,000 fields), and on the one shared connection every reply in flight is one an admission may queue behind. Four
-        // at a time keeps that wait to milliseconds, and every read within its command timeout (all at once, a dashboard
-        // refresh timed out at 500 ms).
-        var periods = days.ToList();
-        var all = new HashEntry[periods.Count][];
-        for (var first = 0; first < periods.Count; first += ReadsInFlight)
+        // A few periods' hashes at a time, each handed on as soon as it arrives: a day of everyone's cells is a reply of up
+        // to a few hundred KB (a month of 50 keys x 10 models is about 100,000 fields), and on the one shared connection
+        // every reply in flight is one an admission may queue behind. Four at a time keeps that wait to milliseconds, and
+        // every read within its command timeout; a key's own view reads only its own hashes.
+        var all = periods.ToList();
+        for (var first = 0; first < all.Count; first += ReadsInFlight)
         {
-            var batch = Enumerable.Range(first, Math.Min(ReadsInFlight, periods.Count - first)).ToList();
-            var replies = await Task.WhenAll(batch.Select(p => redis.RunAsync("usage.read",
-                db => db.HashGetAllAsync(redis.Key((periods[p].Length > 10 ? "{usage}:hour:" : "{usage}:day:") + periods[p])))))
+            var batch = all.GetRange(first, Math.Min(ReadsInFlight, all.Count - first));
+            var replies = await Task.WhenAll(batch.Select(p => redis.RunAsync("usage.read", db => db.HashGetAllAsync(PeriodHash(p, scope)))))
                 .WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
             for (var i = 0; i < batch.Count; i++)
             {
-                all[batch[i]] = replies[i];
+                Emit(batch[i], replies[i], take);
             }
         }
+    }
 
-        var cells = new List<(RollupKey, RollupTotals)>();
-        for (var p = 0; p < periods.Count; p++)
+    private static void Emit(string period, HashEntry[] entries, Action<RollupKey, RollupTotals> take)
+    {
+        var byCell = new Dictionary<RollupKey, RollupTotals>();
+        foreach (var entry in entries)
         {
-            var byCell = new Dictionary<RollupKey, RollupTotals>();
-            foreach (var entry in all[p])
+            var parts = ((string)entry.Name!).Split(Separator);
+            if (parts.Length != 4)
             {
-                var parts = ((string)entry.Name!).Split(Separator);
-                if (parts.Length != 4)
-                {
-                    continue;
-                }
-
-                var key = new RollupKey(periods[p], parts[0], parts[1], parts[2]);
-                if (!byCell.TryGetValue(key, out var totals))
-                {
-                    byCell[key] = totals = new RollupTotals();
-                }
-
-                totals.Set(parts[3], (long)entry.Value);
+                continue;
             }
 
-            cells.AddRange(byCell.Select(c => (c.Key, c.Value)));
+            var key = new RollupKey(period, parts[0], parts[1], parts[2]);
+            if (!byCell.TryGetValue(key, out var totals))
+            {
+                byCell[key] = totals = new RollupTotals();
+            }
+
+            totals.Set(parts[3], (long)entry.Value);
         }
 
-        return cells;
+        foreach (var (key, totals) in byCell)
+        {
+            take(key, totals);
+        }
     }
 }

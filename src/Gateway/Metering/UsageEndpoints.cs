@@ -14,8 +14,11 @@ namespace Gateway.Metering;
 /// day, hour (the last 3 days only), key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
 /// <c>key</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
-internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, MeteringSettings settings, TimeProvider clock)
+internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock)
 {
+    /// <summary>The most rows one answer holds; a range and grouping that would make more is refused with a hint.</summary>
+    public const int MaxRows = 100_000;
+
     public Task OwnAsync(HttpContext context) => HandleAsync(context, admin: false);
 
     public Task AdminAsync(HttpContext context) => HandleAsync(context, admin: true);
@@ -42,10 +45,22 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
             return;
         }
 
-        List<(RollupKey Key, RollupTotals Totals)> cells;
+        using var lease = await gate.EnterAsync(key, context.RequestAborted);
+        if (lease is null)
+        {
+            await ErrorWriter.WriteAsync(context, new GatewayError(429, "requests",
+                "Usage is being read for this key already, or this replica is busy with usage reads; retry shortly.", Code: "usage_read_busy")
+            {
+                RetryAfter = TimeSpan.FromSeconds(1),
+            });
+            return;
+        }
+
+        // A key's own view reads only that key's rollups; the admin view reads everyone's, one period at a time.
+        var aggregate = new UsageAggregate(query, MaxRows);
         try
         {
-            cells = await store.ReadRollupsAsync(query.Days(), context.RequestAborted);
+            await store.ReadRollupsAsync(query.Days(), admin ? UsageScope.Everyone : UsageScope.Own(key), aggregate.Add, context.RequestAborted);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
@@ -54,18 +69,24 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
             return;
         }
 
-        var rows = query.Aggregate(cells);
+        if (aggregate.Overflowed)
+        {
+            await ErrorWriter.WriteAsync(context, Bad($"The answer would have more than {MaxRows:N0} rows; narrow the range, filter, or group by fewer dimensions.", "group_by"));
+            return;
+        }
+
+        var rows = aggregate.Rows();
         if (context.Request.Query["format"] == "csv")
         {
             context.Response.ContentType = "text/csv; charset=utf-8";
-            await context.Response.WriteAsync(Csv(query, rows), context.RequestAborted);
+            await WriteCsvAsync(context.Response, query, rows, context.RequestAborted);
             return;
         }
 
         context.Response.ContentType = "application/json";
         await using (var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions))
         {
-            WriteJson(w, query, rows);
+            await WriteJsonAsync(w, context.Response, query, rows, context.RequestAborted);
         }
 
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
@@ -116,7 +137,11 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
 
     private static GatewayError Bad(string message, string param) => new(400, "invalid_request_error", message, param, "invalid_value");
 
-    private static void WriteJson(Utf8JsonWriter w, UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows)
+    // Rows go out in slices, flushed as they are written: the answer never sits whole in memory.
+    private const int RowsPerFlush = 1000;
+
+    private static async Task WriteJsonAsync(Utf8JsonWriter w, HttpResponse response, UsageQuery query,
+        List<(Dictionary<string, string> Group, RollupTotals Totals)> rows, CancellationToken cancellationToken)
     {
         w.WriteStartObject();
         w.WriteString("object"u8, "usage"u8);
@@ -131,8 +156,9 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
         w.WriteEndArray();
         w.WriteStartArray("data"u8);
         var totals = new RollupTotals();
-        foreach (var (group, row) in rows)
+        for (var i = 0; i < rows.Count; i++)
         {
+            var (group, row) = rows[i];
             w.WriteStartObject();
             foreach (var (dimension, value) in group)
             {
@@ -142,6 +168,11 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
             WriteTotals(w, row);
             w.WriteEndObject();
             totals.Add(row);
+            if ((i + 1) % RowsPerFlush == 0)
+            {
+                await w.FlushAsync(cancellationToken);
+                await response.BodyWriter.FlushAsync(cancellationToken);
+            }
         }
 
         w.WriteEndArray();
@@ -167,22 +198,29 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, Meterin
     // older columns by position keeps working.
     private const int FirstReleaseMetrics = 7;
 
-    private static string Csv(UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows)
+    private static async Task WriteCsvAsync(HttpResponse response, UsageQuery query, List<(Dictionary<string, string> Group, RollupTotals Totals)> rows,
+        CancellationToken cancellationToken)
     {
         var csv = new StringBuilder();
         csv.AppendJoin(',', query.GroupBy.Concat(RollupTotals.Metrics[..FirstReleaseMetrics]).Append("total_tokens").Append("cost_usd")
             .Concat(RollupTotals.Metrics[FirstReleaseMetrics..])).Append('\n');
-        foreach (var (group, totals) in rows)
+        for (var i = 0; i < rows.Count; i++)
         {
+            var (group, totals) = rows[i];
             var values = totals.Values().Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray();
             csv.AppendJoin(',', query.GroupBy.Select(d => Quote(group[d]))
                 .Concat(values[..FirstReleaseMetrics])
                 .Append((totals.PromptTokens + totals.CompletionTokens).ToString(CultureInfo.InvariantCulture))
                 .Append(Money.Usd(totals.CostMicros))
                 .Concat(values[FirstReleaseMetrics..])).Append('\n');
+            if ((i + 1) % RowsPerFlush == 0)
+            {
+                await response.WriteAsync(csv.ToString(), cancellationToken);
+                csv.Clear();
+            }
         }
 
-        return csv.ToString();
+        await response.WriteAsync(csv.ToString(), cancellationToken);
     }
 
     // RFC 4180 quoting, and no leading = + - @ that a spreadsheet would run as a formula.

@@ -23,7 +23,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
     private readonly System.Collections.Concurrent.ConcurrentDictionary<RefusalCell, long> _refusals = new();
 
     /// <summary>What refusals are aggregated by; the set of cells is bounded by keys x models x outcomes (unknown models are (none)).</summary>
-    private readonly record struct RefusalCell(string Day, string Key, string Model, string Outcome, int Status);
+    private readonly record struct RefusalCell(string Day, string Key, string? KeyId, string Model, string Outcome, int Status);
 
     public UsagePipeline(IUsageStore store, UsageJournal journal, MeteringSettings settings, GatewayMetrics metrics, ILogger<UsagePipeline> logger)
     {
@@ -45,7 +45,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
     public long SpillBytes => _journal.SpillBytes();
 
     public void CountRefusal(UsageRecord refusal) =>
-        _refusals.AddOrUpdate(new RefusalCell(refusal.Day, refusal.Key, refusal.Model, refusal.Outcome, refusal.Status), 1, static (_, n) => n + 1);
+        _refusals.AddOrUpdate(new RefusalCell(refusal.Day, refusal.Key, refusal.KeyId, refusal.Model, refusal.Outcome, refusal.Status), 1, static (_, n) => n + 1);
 
     /// <summary>The refusals counted since the last call, as one aggregate record per cell.</summary>
     private List<UsageRecord> TakeRefusals()
@@ -57,7 +57,7 @@ internal sealed partial class UsagePipeline : BackgroundService, IHostedLifecycl
             {
                 records.Add(new UsageRecord
                 {
-                    Id = UsageRecords.NewId(), RequestId = "(aggregate)", Key = cell.Key, Model = cell.Model,
+                    Id = UsageRecords.NewId(), RequestId = "(aggregate)", Key = cell.Key, KeyId = cell.KeyId, Model = cell.Model,
                     Status = cell.Status, Outcome = cell.Outcome, Count = n,
                     Timestamp = DateTimeOffset.ParseExact(cell.Day, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal),
                 });

@@ -15,6 +15,12 @@ internal sealed record UsageRecord
     /// <summary>The client key's name; "(none)" when the request had no valid key.</summary>
     public required string Key { get; init; }
 
+    /// <summary>
+    /// The client key's identity (<see cref="Configuration.ClientKey.Id"/>), which a name reused for another key never
+    /// shares: the key's own usage view reads the rollups kept under it. Absent for requests without a valid key.
+    /// </summary>
+    public string? KeyId { get; init; }
+
     /// <summary>The public model name; "(none)" when the request named no known model.</summary>
     public required string Model { get; init; }
 

@@ -20,6 +20,7 @@ internal static class UsageRecords
             Id = x.RecordId,
             RequestId = x.RequestId,
             Key = x.Key.Name,
+            KeyId = x.Key.Id,
             Model = x.Route.Name,
             Provider = x.ServedBy?.Provider.Name,
             UpstreamModel = x.ServedBy?.Target.UpstreamModel,
@@ -49,12 +50,13 @@ internal static class UsageRecords
     }
 
     /// <summary>The record of a request refused before it had a key and model (bad key, bad body, unknown model).</summary>
-    public static UsageRecord Refused(string requestId, string? key, string? model, int status, string outcome, bool streamed,
+    public static UsageRecord Refused(string requestId, Configuration.ClientKey? key, string? model, int status, string outcome, bool streamed,
         TimeSpan latency, DateTimeOffset now) => new()
     {
         Id = NewId(),
         RequestId = requestId,
-        Key = key ?? None,
+        Key = key?.Name ?? None,
+        KeyId = key?.Id,
         Model = model ?? None,
         Status = status,
         Outcome = outcome,

@@ -129,26 +129,58 @@ internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, strin
     /// <summary>Sums the cells that match into one row per group.</summary>
     public List<(Dictionary<string, string> Group, RollupTotals Totals)> Aggregate(IEnumerable<(RollupKey Key, RollupTotals Totals)> cells)
     {
-        var rows = new Dictionary<string, (Dictionary<string, string> Group, RollupTotals Totals)>(StringComparer.Ordinal);
-        foreach (var (key, totals) in cells.Where(c => Matches(c.Key)))
+        var aggregate = new UsageAggregate(this, int.MaxValue);
+        foreach (var (key, totals) in cells)
         {
-            var group = GroupBy.ToDictionary(d => d, d => d switch
-            {
-                "day" => key.Day[..10],
-                "hour" => key.Day,
-                "key" => key.Key,
-                "model" => key.Model,
-                _ => key.Provider,
-            });
-            var id = string.Join('\u001f', GroupBy.Select(d => group[d]));
-            if (!rows.TryGetValue(id, out var row))
-            {
-                rows[id] = row = (group, new RollupTotals());
-            }
-
-            row.Totals.Add(totals);
+            aggregate.Add(key, totals);
         }
 
-        return rows.Values.OrderBy(r => string.Join('\u001f', GroupBy.Select(d => r.Group[d])), StringComparer.Ordinal).ToList();
+        return aggregate.Rows();
     }
+}
+
+/// <summary>
+/// The rows of a <see cref="UsageQuery"/>, summed as the store hands cells over. Bounded: past <c>maxRows</c> groups the
+/// answer is refused (<see cref="Overflowed"/>) rather than grown, so no range or grouping can take a replica's memory.
+/// </summary>
+internal sealed class UsageAggregate(UsageQuery query, int maxRows)
+{
+    private readonly Dictionary<string, (Dictionary<string, string> Group, RollupTotals Totals)> _rows = new(StringComparer.Ordinal);
+
+    public bool Overflowed { get; private set; }
+
+    public void Add(RollupKey key, RollupTotals totals)
+    {
+        if (Overflowed || !query.Matches(key))
+        {
+            return;
+        }
+
+        var id = string.Join('\u001f', query.GroupBy.Select(d => Dimension(key, d)));
+        if (!_rows.TryGetValue(id, out var row))
+        {
+            if (_rows.Count >= maxRows)
+            {
+                Overflowed = true;
+                _rows.Clear();
+                return;
+            }
+
+            _rows[id] = row = (query.GroupBy.ToDictionary(d => d, d => Dimension(key, d)), new RollupTotals());
+        }
+
+        row.Totals.Add(totals);
+    }
+
+    public List<(Dictionary<string, string> Group, RollupTotals Totals)> Rows() =>
+        _rows.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => r.Value).ToList();
+
+    private static string Dimension(RollupKey key, string dimension) => dimension switch
+    {
+        "day" => key.Day[..10],
+        "hour" => key.Day,
+        "key" => key.Key,
+        "model" => key.Model,
+        _ => key.Provider,
+    };
 }

@@ -114,7 +114,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         await store.WriteAsync([record], CancellationToken.None);
         await store.WriteAsync([record, record], CancellationToken.None);
 
-        var cells = await store.ReadRollupsAsync([record.Day], CancellationToken.None);
+        var cells = await ((IUsageStore)store).ReadAllAsync([record.Day]);
         var totals = Assert.Single(cells).Totals;
         Assert.Equal((1, 5, 7, 11), (totals.Requests, totals.PromptTokens, totals.CompletionTokens, totals.CostMicros));
         Assert.Equal("1", await Redis.CliAsync("XLEN", "idem:{usage}:events"));

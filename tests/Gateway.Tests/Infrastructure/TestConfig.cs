@@ -161,3 +161,15 @@ public static class TestConfig
         return model;
     }
 }
+
+/// <summary>Reads a store's rollups into a list, as the usage endpoints' aggregate receives them.</summary>
+internal static class UsageStoreReading
+{
+    public static async Task<List<(Gateway.Metering.RollupKey Key, Gateway.Metering.RollupTotals Totals)>> ReadAllAsync(
+        this Gateway.Metering.IUsageStore store, IEnumerable<string> periods, Gateway.Metering.UsageScope scope = default)
+    {
+        var cells = new List<(Gateway.Metering.RollupKey, Gateway.Metering.RollupTotals)>();
+        await store.ReadRollupsAsync(periods, scope, (k, t) => cells.Add((k, t)), CancellationToken.None);
+        return cells;
+    }
+}

@@ -1,3 +1,4 @@
+using Gateway.Tests.Infrastructure;
 using System.Text;
 using Gateway.Metering;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -195,7 +196,7 @@ public sealed class JournalMaintenanceTests : IDisposable
 
     private static async Task<(long Requests, long Cost)> TotalsAsync(JournalUsageStore store, DateOnly day)
     {
-        var cells = await store.ReadRollupsAsync([day.ToString("yyyy-MM-dd")], CancellationToken.None);
+        var cells = await ((IUsageStore)store).ReadAllAsync([day.ToString("yyyy-MM-dd")]);
         return (cells.Sum(c => c.Totals.Requests), cells.Sum(c => c.Totals.CostMicros));
     }
 

@@ -107,6 +107,8 @@ public sealed class TenantFixture : IAsyncLifetime
 
     public string Output(int replica) => _processes[replica].Output;
 
+    public long ResidentBytes(int replica) => _processes[replica].ResidentBytes;
+
     public async Task DisposeAsync()
     {
         foreach (var process in _processes)

@@ -182,6 +182,69 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
     }
 
     [Fact]
+    public async Task UsageReads_OfOneKey_TouchOnlyItsOwnRollups_AndAreLimited()
+    {
+        // A fleet with history: 400 days of 300 other cells each (keys x models x providers) in the shared day rollups.
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(fx.Redis.Configuration);
+        await redis.GetDatabase().ScriptEvaluateAsync("""
+            local today = tonumber(ARGV[1])
+            for d = 0, 399 do
+              local day = KEYS[1] .. ARGV[d + 2]
+              for c = 1, 300 do
+                local cell = 'other-' .. (c % 50) .. '\31model-' .. (c % 6) .. '\31p\31'
+                redis.call('HSET', day, cell .. 'requests', 7, cell .. 'prompt_tokens', 100, cell .. 'completion_tokens', 50, cell .. 'cost_micros', 9)
+              end
+            end
+            return 1
+            """, ["gw:{usage}:day:"], [0, .. Enumerable.Range(0, 400).Select(d => (RedisValue)DateTime.UtcNow.AddDays(-d).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))]);
+
+        using var attacker = fx.Http(1, TenantFixture.Attacker);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(attacker, Body("tenant-llama", "usage of my own"))).Response.StatusCode);
+        var start = DateTime.UtcNow.AddDays(-399).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var url = $"/v1/usage?start={start}&group_by=day,key,model,provider";
+        await Eventually.TrueAsync(async () => JsonDocument.Parse(await attacker.GetStringAsync(url)).RootElement
+            .GetProperty("totals").GetProperty("requests").GetInt64() >= 1, because: "the attacker's own usage never showed");
+        var before = fx.ResidentBytes(1);
+        var peak = before;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, fx.ResidentBytes(1));
+                await Task.Delay(20);
+            }
+        });
+
+        // Twelve at once, as the attack was made; the victim's chat requests go on meanwhile.
+        var reads = Enumerable.Range(0, 12).Select(_ => attacker.GetAsync(url)).ToList();
+        using var victim = fx.Http(1, TenantFixture.Victim);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(victim, Body("tenant-llama", $"during usage reads {i}"))).Response.StatusCode);
+        }
+
+        var answers = await Task.WhenAll(reads);
+        await sampling.CancelAsync();
+        await sampler;
+        var statuses = answers.Select(a => a.StatusCode).ToList();
+        // One read at a time per key: the others are told to retry, and none is a 5xx.
+        Assert.Contains(HttpStatusCode.OK, statuses);
+        Assert.All(statuses, s => Assert.True(s is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"usage read answered {s}"));
+        Assert.True(statuses.Count(s => s == HttpStatusCode.TooManyRequests) >= 6, $"{statuses.Count(s => s == HttpStatusCode.OK)} of 12 reads ran");
+        var own = JsonDocument.Parse(await answers.First(a => a.StatusCode == HttpStatusCode.OK).Content.ReadAsStringAsync()).RootElement;
+        Assert.All(own.GetProperty("data").EnumerateArray(), r => Assert.Equal("attacker", r.GetProperty("key").GetString()));
+        Assert.True(own.GetProperty("totals").GetProperty("requests").GetInt64() >= 1);
+        // The replica read only the attacker's own cells: its memory barely moved (it was ~1.7 GB for this before).
+        Assert.True(peak - before < 64 * 1024 * 1024, $"resident memory grew by {(peak - before) / 1048576} MB during the reads");
+
+        // The admin view still sees everyone.
+        using var admin = fx.Http(1, TenantFixture.Admin);
+        var all = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?start={start}&group_by=key")).RootElement;
+        Assert.Contains(all.GetProperty("data").EnumerateArray(), r => r.GetProperty("key").GetString() == "other-1");
+    }
+
+    [Fact]
     public async Task RefusedRequests_CostRedisAFixedAmount_NotOnePerRequest()
     {
         await using var redis = await ConnectionMultiplexer.ConnectAsync(fx.Redis.Configuration + ",allowAdmin=true");

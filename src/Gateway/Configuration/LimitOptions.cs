@@ -24,7 +24,11 @@ public sealed class LimitsOptions
     /// </summary>
     public bool CapMaxTokens { get; set; } = true;
 
-    /// <summary>Longest a request waits for the admission decision before the failure policy applies.</summary>
+    /// <summary>
+    /// The admission decision's deadline, enforced by Redis on its own clock: a decision that would start later takes
+    /// nothing and is asked again (<see cref="DecisionAttempts"/>). The replica itself waits up to four times as long (at
+    /// least a second) for a reply, so a reply that is only late to be read on a busy replica still counts.
+    /// </summary>
     public int DecisionTimeoutMilliseconds { get; set; } = 250;
 
     /// <summary>

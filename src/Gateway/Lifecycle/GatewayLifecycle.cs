@@ -66,6 +66,9 @@ internal sealed partial class GatewayLifecycle(
     {
         // Records spilled by an earlier run go to the store before this replica takes traffic.
         await usage.InitialReplay.WaitAsync(TimeSpan.FromSeconds(30), clock, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Not ready before an admission fits its timeout here (whatever the JIT settings): a replica that cannot decide yet
+        // would refuse its first budgeted requests. A Redis that stays slow does not keep the fleet out of the balancer.
+        await services.GetRequiredService<RateLimiting.RateLimiter>().ProbeAsync(TimeSpan.FromSeconds(20), cancellationToken);
         _state = ReplicaState.Ready;
         Log.Ready(logger);
     }

@@ -33,6 +33,14 @@ internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bo
 
     public bool CapMaxTokens { get; init; } = true;
 
-    /// <summary>How many times an admission is asked before the failure policy applies (each waits <see cref="DecisionTimeout"/>).</summary>
+    /// <summary>How many times an admission is asked before the failure policy applies (each waits <see cref="LocalPatience"/>).</summary>
     public int DecisionAttempts { get; init; } = 2;
+
+    /// <summary>
+    /// How long this replica waits for an answer it asked for. <see cref="DecisionTimeout"/> is enforced by the limits store
+    /// on its own clock (a decision that starts after it takes nothing), so a reply that is merely late to be read here (a
+    /// replica short of CPU: compiling at start, a GC pause, a busy host) is still a valid decision and is waited for;
+    /// only a store that does not answer at all runs into this patience: four decision timeouts, at least a second.
+    /// </summary>
+    public TimeSpan LocalPatience => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, DecisionTimeout.Ticks * 4));
 }

@@ -142,6 +142,41 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         return new Admission(plan, result, Rejection(kind, plan, result, exchange.Key.Name));
     }
 
+    /// <summary>
+    /// Before the replica takes traffic: real admissions through the engine (a requests window no request can fill, on a
+    /// scope of its own), until one is decided within <see cref="LimiterSettings.DecisionTimeout"/> as this replica sees
+    /// it, or <paramref name="patience"/> is over. It warms the whole decision path (connection, script, clock offset, the
+    /// code itself) so the replica's first budgeted request is not the one that pays for it. True when one fitted.
+    /// </summary>
+    public async Task<bool> ProbeAsync(TimeSpan patience, CancellationToken cancellationToken)
+    {
+        var probe = new KeyLimits(new LimitSet(long.MaxValue / 4, null, null), null, new Dictionary<string, LimitSet>());
+        var until = clock.GetUtcNow() + patience;
+        for (var attempt = 1; ; attempt++)
+        {
+            var settings = config.Current.Limiter;
+            var plan = LimitPlan.Build($"readiness-{Guid.NewGuid():N}", "readiness-probe", probe, "", 0, 0, settings, TimeSpan.FromSeconds(5));
+            var started = clock.GetTimestamp();
+            var (decided, _) = await DecideAsync(plan, settings);
+            var took = clock.GetElapsedTime(started);
+            // Whatever happened, the probe holds nothing.
+            settlements.Enqueue(Settlement.For(plan, 0, 0, cancel: true));
+            if (decided is not null && took <= settings.DecisionTimeout)
+            {
+                Log.ProbeDecided(logger, (long)took.TotalMilliseconds, attempt);
+                return true;
+            }
+
+            if (clock.GetUtcNow() >= until || cancellationToken.IsCancellationRequested)
+            {
+                Log.ProbeGaveUp(logger, attempt, (long)settings.DecisionTimeout.TotalMilliseconds);
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), clock, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
     /// <summary>Books what the request really used, exactly once, off the request's path.</summary>
     public void Settle(Admission admission, long actualTokens, long actualCostMicros)
     {
@@ -162,8 +197,10 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         try
         {
             var decision = engine.AdmitAsync(plan, giveUpAt);
-            // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout.
-            result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.DecisionTimeout, clock);
+            // The in-memory engine answers at once; only a pending (Redis) answer needs a timeout. Redis refuses to decide past
+            // giveUpAt by its own clock, so the wait here is longer: CPU pressure on this replica must not turn a decision
+            // Redis made in time into a refusal.
+            result = decision.IsCompleted ? await decision : await decision.WaitAsync(settings.LocalPatience, clock);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -216,6 +253,12 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
 
     private static partial class Log
     {
+        [LoggerMessage(140, LogLevel.Information, "An admission was decided in {Milliseconds} ms (probe {Attempt}): limits are ready")]
+        public static partial void ProbeDecided(ILogger logger, long milliseconds, int attempt);
+
+        [LoggerMessage(141, LogLevel.Warning, "No admission was decided within {Timeout} ms in {Attempts} probes; taking traffic anyway (limits fall back as configured while Redis is slow)")]
+        public static partial void ProbeGaveUp(ILogger logger, int attempts, long timeout);
+
         [LoggerMessage(80, LogLevel.Warning, "Rate limiter could not decide ({Reason}, {Attempts} attempts) for {RequestId}; {Policy} the request")]
         public static partial void EngineFailed(ILogger logger, string reason, int attempts, string requestId, string policy);
 

@@ -39,14 +39,22 @@ public sealed class GatewayHost : IAsyncDisposable
         StartAsync(config, port, Directory.CreateTempSubdirectory("gateway-test-"), args);
 
     /// <summary>Starts a gateway in <paramref name="directory"/> (reusing it keeps the journal: a restart).</summary>
-    public static async Task<GatewayHost> StartAsync(JsonObject config, int port, DirectoryInfo directory, params string[] args)
+    public static Task<GatewayHost> StartAsync(JsonObject config, int port, DirectoryInfo directory, params string[] args) =>
+        StartAsync(config, port, directory, null, args);
+
+    /// <summary>Starts a gateway whose services <paramref name="configure"/> may replace (a clock, say).</summary>
+    public static Task<GatewayHost> StartAsync(JsonObject config, Action<WebApplicationBuilder> configure, params string[] args) =>
+        StartAsync(config, 0, Directory.CreateTempSubdirectory("gateway-test-"), configure, args);
+
+    private static async Task<GatewayHost> StartAsync(JsonObject config, int port, DirectoryInfo directory, Action<WebApplicationBuilder>? configure,
+        params string[] args)
     {
         var path = Path.Combine(directory.FullName, "gateway.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var app = GatewayApp.Create(
             // No drain delay: a test host has no load balancer to tell (the lifecycle tests set their own).
             [$"--urls=http://127.0.0.1:{port}", $"--GATEWAY_CONFIG={path}", "--Logging:LogLevel:Default=Warning", "--Lifecycle:DrainDelaySeconds=0",
-             $"--Metering:JournalDirectory={Path.Combine(directory.FullName, "usage")}", .. args]);
+             $"--Metering:JournalDirectory={Path.Combine(directory.FullName, "usage")}", .. args], configure);
         await app.StartAsync();
         return new GatewayHost(app, new Uri(app.Urls.First()), path);
     }

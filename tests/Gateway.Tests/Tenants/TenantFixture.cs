@@ -73,7 +73,8 @@ public sealed class TenantFixture : IAsyncLifetime
         await File.WriteAllTextAsync(path, config.ToJsonString());
         for (var i = 0; i < 3; i++)
         {
-            _processes.Add(GatewayProcess.Start(path));
+            _processes.Add(GatewayProcess.Start(path, null, "--Logging:LogLevel:Gateway.RateLimiting.RateLimiter=Information",
+                "--Logging:LogLevel:Gateway.Lifecycle.GatewayLifecycle=Information"));
         }
 
         foreach (var process in _processes)

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
 namespace Gateway.Tests.Tenants;
@@ -299,6 +300,51 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
                 .Sum(f => (long)f.Value);
             return rejected >= count;
         }, TimeSpan.FromSeconds(30), $"the rollup did not count {count} refusals");
+    }
+
+    [Fact]
+    public async Task BudgetedKeys_AreNotRefused_WhenTheReplicaReadsRedisRepliesLate()
+    {
+        // A replica short of CPU (compiling at start, a busy host) reads Redis's replies late: modelled by a clock whose
+        // timers up to the decision timeout fire at once, before the reply is read. Redis decided in time by its own clock.
+        var config = TestConfig.Standard(fx.Simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = fx.Redis.Configuration, ["KeyPrefix"] = "late:" };
+        config["Limits"] = new JsonObject { ["DecisionTimeoutMilliseconds"] = 250 };
+        config["Keys"]!["budgeted"] = new JsonObject
+        {
+            ["Sha256"] = TestConfig.Sha256(TenantFixture.Victim), ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["BudgetUsd"] = 100, ["BudgetPeriod"] = "day" },
+        };
+        await using var gateway = await GatewayHost.StartAsync(config,
+            builder => builder.Services.AddSingleton<TimeProvider>(new LateReadingClock(TimeSpan.FromMilliseconds(300))));
+
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TenantFixture.Victim);
+        for (var i = 0; i < 5; i++)
+        {
+            var (response, body) = await Sse.PostAsync(http,
+                """{"model":"deepinfra-llama","messages":[{"role":"user","content":"under pressure"}]}""");
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {body}");
+        }
+    }
+
+    [Fact]
+    public void Replicas_AreReadyOnlyAfterARealAdmissionFittedItsTimeout()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            var output = fx.Output(i);
+            var decided = output.IndexOf("An admission was decided in", StringComparison.Ordinal);
+            var ready = output.IndexOf("Ready: configuration in force", StringComparison.Ordinal);
+            Assert.True(decided >= 0 && ready > decided, $"replica {i} was ready before an admission was decided:\n{output}");
+        }
+    }
+
+    /// <summary>The system clock, except that timers due within <paramref name="upTo"/> fire at once.</summary>
+    private sealed class LateReadingClock(TimeSpan upTo) : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            System.CreateTimer(callback, state, dueTime > TimeSpan.Zero && dueTime <= upTo ? TimeSpan.Zero : dueTime, period);
     }
 
     [Fact]

@@ -11,6 +11,9 @@ internal static partial class GatewayConfigCompiler
         Positive(limits.DefaultMaxTokens, "Limits:DefaultMaxTokens", errors);
         Positive(limits.DecisionTimeoutMilliseconds, "Limits:DecisionTimeoutMilliseconds", errors);
         Positive(limits.DecisionAttempts, "Limits:DecisionAttempts", errors);
+        Positive(limits.LeaseMarginSeconds, "Limits:LeaseMarginSeconds", errors);
+        Positive(limits.LostReservationGraceSeconds, "Limits:LostReservationGraceSeconds", errors);
+        Positive(limits.LostReservationSweepSeconds, "Limits:LostReservationSweepSeconds", errors);
         if (limits.OnRedisFailure is not ("allow" or "reject"))
         {
             errors.Add("Limits:OnRedisFailure: must be 'allow' (fail open) or 'reject' (503).");
@@ -27,6 +30,9 @@ internal static partial class GatewayConfigCompiler
             BudgetFailOpen = limits.BudgetOnRedisFailure == "allow",
             CapMaxTokens = limits.CapMaxTokens,
             DecisionAttempts = Math.Max(limits.DecisionAttempts, 1),
+            LeaseMargin = TimeSpan.FromSeconds(Math.Max(limits.LeaseMarginSeconds, 0.1)),
+            LostReservationGrace = TimeSpan.FromSeconds(Math.Max(limits.LostReservationGraceSeconds, 0.1)),
+            LostReservationSweep = TimeSpan.FromSeconds(Math.Max(limits.LostReservationSweepSeconds, 0.1)),
         };
     }
 

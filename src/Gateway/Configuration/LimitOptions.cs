@@ -37,6 +37,18 @@ public sealed class LimitsOptions
     /// </summary>
     public int DecisionAttempts { get; set; } = 2;
 
+    /// <summary>
+    /// Added to the longest a request may take (provider timeouts, queueing) to make its lease: a running request renews
+    /// it; a lease that runs out means the replica holding it is gone.
+    /// </summary>
+    public double LeaseMarginSeconds { get; set; } = 30;
+
+    /// <summary>How long past its lease an unsettled reservation waits before a surviving replica records it as <c>replica_lost</c>.</summary>
+    public double LostReservationGraceSeconds { get; set; } = 30;
+
+    /// <summary>How often each replica looks for reservations whose replica is gone.</summary>
+    public double LostReservationSweepSeconds { get; set; } = 15;
+
     public KeyLimitOptions Default { get; set; } = new();
 }
 

@@ -23,6 +23,13 @@ internal interface ILimitEngine
 
     /// <summary>What the plan's counters hold now, taking nothing (the dashboard's headroom).</summary>
     Task<LimitUsage> PeekAsync(LimitPlan plan);
+
+    /// <summary>
+    /// Claims the reservations of one key whose lease ended more than <paramref name="grace"/> ago without a settlement
+    /// (their replica is gone), at most <paramref name="max"/>: each is claimed by exactly one caller, and stays booked at
+    /// its reserved figures. An engine without shared state (one process) has none to find.
+    /// </summary>
+    Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max);
 }
 
 /// <summary>Counters as they stand: per window what it holds, per in-flight limit how many run, the budget spent this period.</summary>

@@ -199,6 +199,10 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         }
     }
 
+    /// <summary>One process: its reservations die with it, counters and all.</summary>
+    public Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max) =>
+        Task.FromResult<IReadOnlyList<LostReservation>>([]);
+
     public Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();

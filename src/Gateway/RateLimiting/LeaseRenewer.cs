@@ -8,7 +8,9 @@ namespace Gateway.RateLimiting;
 /// </summary>
 internal sealed partial class LeaseRenewer(ILimitEngine engine, TimeProvider clock, ILogger<LeaseRenewer> logger) : BackgroundService
 {
-    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
+    // Often enough for any lease (each is renewed at half its length; only those due are touched), so a request still
+    // running is never taken for one whose replica is gone (LostReservations).
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
     private readonly ConcurrentDictionary<string, (LimitPlan Plan, DateTimeOffset RenewAt)> _running = new(StringComparer.Ordinal);
 
     public void Track(LimitPlan plan) => _running[plan.ReservationId] = (plan, clock.GetUtcNow() + (plan.Lease / 2));

@@ -32,6 +32,12 @@ internal sealed record LimitPlan(
     TimeSpan Window,
     TimeSpan Lease)
 {
+    /// <summary>
+    /// What to record if the replica that admitted this request dies before settling it: kept with the reservation, so a
+    /// surviving replica can write its usage record (<see cref="LostReservations"/>). Null for plans no request stands behind.
+    /// </summary>
+    public LostRecord? Recovery { get; init; }
+
     public bool IsEmpty => Windows.Count == 0 && Concurrency.Count == 0 && Budget is null;
 
     /// <summary>The plan of a cache hit: it counts as a request (and is in flight while it is written), but spends no tokens and no money.</summary>
@@ -112,7 +118,17 @@ internal sealed record Settlement(
     long ActualCostMicros,
     bool Cancel)
 {
+    /// <summary>The reservation is listed among those a surviving replica would record if this one died: the listing ends too.</summary>
+    public bool Recoverable { get; init; }
+
     public static Settlement For(LimitPlan plan, long actualTokens, long actualCostMicros, bool cancel = false) => new(
         plan.ReservationId, plan.Scope, [.. plan.Windows.Select(w => w.Id)], [.. plan.Concurrency.Select(c => c.Id)], plan.Budget?.Id,
-        actualTokens, actualCostMicros, cancel);
+        actualTokens, actualCostMicros, cancel) { Recoverable = plan.Recovery is not null };
 }
+
+/// <summary>The usage record a reservation stands for, should its replica die: its id, and the reserved (worst-case) figures.</summary>
+internal sealed record LostRecord(string RecordId, string RequestId, string KeyName, string Model, long PromptTokens, long CompletionTokens,
+    long CostMicros, bool Streamed);
+
+/// <summary>A reservation claimed by a surviving replica: what to record for it, and when it was admitted.</summary>
+internal sealed record LostReservation(string Scope, LostRecord Record, DateTimeOffset AdmittedAt);

@@ -42,5 +42,11 @@ internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bo
     /// replica short of CPU: compiling at start, a GC pause, a busy host) is still a valid decision and is waited for;
     /// only a store that does not answer at all runs into this patience: four decision timeouts, at least a second.
     /// </summary>
+    public TimeSpan LeaseMargin { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan LostReservationGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan LostReservationSweep { get; init; } = TimeSpan.FromSeconds(15);
+
     public TimeSpan LocalPatience => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, DecisionTimeout.Ticks * 4));
 }

@@ -47,11 +47,13 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// KEYS: n window hashes, m in-flight sets, [budget hash], reservation hash (all in one hash slot).
+    /// KEYS: n window hashes, m in-flight sets, [budget hash], reservation hash, [open set] (all in one hash slot).
     /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
-    /// (limit, cost, isTokens) x n, limit x m, [budgetLimit, budgetCost, period].
+    /// (limit, cost, isTokens) x n, limit x m, [budgetLimit, budgetCost, period],
+    /// [recordId, requestId, keyName, model, promptTokens, completionTokens, costMicros, streamed] with the open set.
     /// Returns {admitted, rejectedIndex (0-based; -1 none, -2 past its deadline, -3 cancelled), retryMs, bucket, period, now,
-    /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once.
+    /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once;
+    /// with the open set, it is also listed there by lease end, with what to record should its replica die.
     /// </summary>
     public const string Admit = Prelude + "\n" + """
         local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -153,8 +155,20 @@ internal static class LimitScripts
           for i = 1, n do
             if ARGV[8 + 3 * i] == '1' then fields[#fields + 1] = 'w' .. i; fields[#fields + 1] = ARGV[7 + 3 * i] end
           end
+          local resTtl = leaseMs + windowMs
+          local open = KEYS[n + m + hasBudget + 2]
+          if open then
+            local r = bbase + (hasBudget == 1 and 3 or 0)
+            local names = { 'rid', 'req', 'key', 'model', 'pt', 'ct', 'usd', 'st' }
+            for i = 1, 8 do fields[#fields + 1] = names[i]; fields[#fields + 1] = ARGV[r + i] end
+            fields[#fields + 1] = 'at'; fields[#fields + 1] = now
+            redis.call('ZADD', open, now + leaseMs, member)
+            if redis.call('PTTL', open) < leaseMs + 86400000 then redis.call('PEXPIRE', open, leaseMs + 86400000) end
+            -- Kept until a survivor has had time to find it, should this replica die.
+            resTtl = resTtl + 3600000
+          end
           redis.call('HSET', res, unpack(fields))
-          redis.call('PEXPIRE', res, leaseMs + windowMs)
+          redis.call('PEXPIRE', res, resTtl)
         end
         for i = 1, n do
           out[#out + 1] = used[i]
@@ -167,7 +181,7 @@ internal static class LimitScripts
     /// Settles (or cancels) one reservation, exactly once: a booked reservation's token buckets and budget move to
     /// what was really used and its leases end; an unknown one (never admitted, already settled) is left alone, and
     /// when cancelling, marked so that an admission arriving late takes nothing.
-    /// KEYS: n window hashes (in admission order), m in-flight sets, [budget hash], reservation hash.
+    /// KEYS: n window hashes (in admission order), m in-flight sets, [budget hash], reservation hash, [open set].
     /// ARGV: n, m, hasBudget, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
     /// Returns 1 settled, 0 nothing to settle.
     /// </summary>
@@ -195,6 +209,7 @@ internal static class LimitScripts
           end
         end
         for j = 1, m do redis.call('ZREM', KEYS[n + j], member) end
+        if KEYS[n + m + hasBudget + 2] then redis.call('ZREM', KEYS[n + m + hasBudget + 2], member) end
         if hasBudget == 1 then
           local bkey = KEYS[n + m + 1]
           if redis.call('HGET', bkey, 'period') == r.period then
@@ -233,7 +248,7 @@ internal static class LimitScripts
 
     /// <summary>
     /// Extends the leases of requests still running (long streams), and their reservation record.
-    /// KEYS: m in-flight sets, reservation hash. ARGV: m, member, leaseMs, recordMs.
+    /// KEYS: m in-flight sets, reservation hash, [open set]. ARGV: m, member, leaseMs, recordMs.
     /// </summary>
     public const string Renew = """
         local t = redis.call('TIME')
@@ -245,7 +260,33 @@ internal static class LimitScripts
           if redis.call('PTTL', KEYS[j]) < leaseMs then redis.call('PEXPIRE', KEYS[j], leaseMs) end
         end
         redis.call('PEXPIRE', KEYS[m + 1], tonumber(ARGV[4]))
+        if KEYS[m + 2] then redis.call('ZADD', KEYS[m + 2], 'XX', now + leaseMs, member) end
         return 1
+        """;
+
+    /// <summary>
+    /// The reservations of one key whose lease ended more than a grace ago: KEYS: open set. ARGV: graceMs, max.
+    /// Returns their ids (members).
+    /// </summary>
+    public const string LostList = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
+        """;
+
+    /// <summary>
+    /// Claims one lost reservation, exactly once across replicas: KEYS: open set, reservation hash. ARGV: member.
+    /// Returns the reservation's fields (flat) when this call claimed a booked one, else an empty list. The counters stay
+    /// at the reserved figures (that is the settlement), and the reservation is gone, so its replica cannot settle it late.
+    /// </summary>
+    public const string LostClaim = """
+        if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {} end
+        local raw = redis.call('HGETALL', KEYS[2])
+        redis.call('DEL', KEYS[2])
+        local r = {}
+        for i = 1, #raw, 2 do r[raw[i]] = raw[i + 1] end
+        if r.state ~= 'booked' then return {} end
+        return raw
         """;
 
     /// <summary>KEYS: one window hash. ARGV: limit, windowMs, bucketMs. Returns {admitted, retryMs}.</summary>

@@ -19,6 +19,8 @@ internal static class RateLimitingServices
         services.AddSingleton<LeaseRenewer>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseRenewer>());
         services.AddSingleton<RateLimiter>();
+        services.AddSingleton<LostReservations>();
+        services.AddHostedService(sp => sp.GetRequiredService<LostReservations>());
         services.AddSingleton<ProviderPacer>();
         return services;
     }

@@ -15,6 +15,11 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
     private static readonly RedisScript RenewScript = new("ratelimit.renew", LimitScripts.Renew);
     private static readonly RedisScript AcquireScript = new("ratelimit.acquire", LimitScripts.Acquire);
     private static readonly RedisScript PeekScript = new("ratelimit.peek", LimitScripts.Peek);
+    private static readonly RedisScript LostListScript = new("ratelimit.lost.list", LimitScripts.LostList);
+    private static readonly RedisScript LostClaimScript = new("ratelimit.lost.claim", LimitScripts.LostClaim);
+
+    // A reservation listed for recovery is kept this much longer than its lease and window, for a survivor to find.
+    private static readonly TimeSpan RecoveryHorizon = TimeSpan.FromHours(1);
 
     // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
     private long _clockOffsetMs;
@@ -22,7 +27,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
 
     public async Task WarmUpAsync()
     {
-        await redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript]);
+        await redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript, LostListScript, LostClaimScript]);
         // One real admission and settlement on a scope of its own, before the replica is ready: the first client's
         // decision must not pay for compiling this path (with the container's JIT settings that is a few hundred
         // milliseconds, past the decision timeout).
@@ -81,6 +86,13 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
         }
 
         keys.Add(ReservationKey(plan.Scope, plan.ReservationId));
+        if (plan.Recovery is { } lost)
+        {
+            keys.Add(OpenKey(plan.Scope));
+            args.AddRange([lost.RecordId, lost.RequestId, lost.KeyName, lost.Model, lost.PromptTokens, lost.CompletionTokens, lost.CostMicros,
+                lost.Streamed ? 1 : 0]);
+        }
+
         var r = (RedisResult[])(await redis.EvalAsync(AdmitScript, [.. keys], [.. args]))!;
         LearnClock((long)r[5]);
         var windows = new WindowState[plan.Windows.Count];
@@ -106,6 +118,11 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
         }
 
         keys.Add(ReservationKey(s.Scope, s.ReservationId));
+        if (s.Recoverable)
+        {
+            keys.Add(OpenKey(s.Scope));
+        }
+
         return redis.EvalAsync(SettleScript, [.. keys],
         [
             s.Windows.Count, s.Concurrency.Count, s.Budget is null ? 0 : 1, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
@@ -115,10 +132,48 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
 
     public Task RenewAsync(LimitPlan plan)
     {
-        var keys = plan.Concurrency.Select(c => Key(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId)).ToArray();
+        var keys = plan.Concurrency.Select(c => Key(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId));
         var lease = (long)plan.Lease.TotalMilliseconds;
-        return redis.EvalAsync(RenewScript, keys, [plan.Concurrency.Count, plan.ReservationId, lease, lease + plan.WindowMs]);
+        var record = lease + plan.WindowMs;
+        if (plan.Recovery is not null)
+        {
+            keys = keys.Append(OpenKey(plan.Scope));
+            record += (long)RecoveryHorizon.TotalMilliseconds;
+        }
+
+        return redis.EvalAsync(RenewScript, [.. keys], [plan.Concurrency.Count, plan.ReservationId, lease, record]);
     }
+
+    public async Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max)
+    {
+        var open = OpenKey(scope);
+        var ids = (RedisResult[])(await redis.EvalAsync(LostListScript, [open], [(long)grace.TotalMilliseconds, max]))!;
+        var claimed = new List<LostReservation>();
+        foreach (var id in ids)
+        {
+            var member = (string)id!;
+            var raw = (RedisResult[])(await redis.EvalAsync(LostClaimScript, [open, ReservationKey(scope, member)], [member]))!;
+            var f = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i + 1 < raw.Length; i += 2)
+            {
+                f[(string)raw[i]!] = (string)raw[i + 1]!;
+            }
+
+            if (f.TryGetValue("rid", out var recordId))
+            {
+                claimed.Add(new LostReservation(scope,
+                    new LostRecord(recordId, f["req"], f["key"], f["model"], long.Parse(f["pt"], System.Globalization.CultureInfo.InvariantCulture),
+                        long.Parse(f["ct"], System.Globalization.CultureInfo.InvariantCulture), long.Parse(f["usd"], System.Globalization.CultureInfo.InvariantCulture),
+                        f["st"] == "1"),
+                    DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f["at"], System.Globalization.CultureInfo.InvariantCulture))));
+            }
+        }
+
+        return claimed;
+    }
+
+    /// <summary>One key's reservations that may need recovering, scored by lease end (same slot as the key's counters).</summary>
+    private RedisKey OpenKey(string scope) => Key(scope, "open");
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {

@@ -59,12 +59,12 @@ internal readonly record struct ReservationSize(long PromptTokens, long Completi
     }
 
     /// <summary>How long a request may hold an in-flight slot before its lease lapses (renewed while it runs).</summary>
-    public static TimeSpan LeaseFor(ModelRoute route)
+    public static TimeSpan LeaseFor(ModelRoute route, TimeSpan margin)
     {
         var longest = route.Deployments.Select(d => d.Provider.ResponseTimeout
                 + (d.Provider.Translator is Translators.Translation.IAsyncTaskProvider ? d.Provider.TaskTimeout : TimeSpan.Zero)
                 + TimeSpan.FromSeconds(d.Provider.Options.MaxQueueSeconds))
             .DefaultIfEmpty(TimeSpan.FromMinutes(2)).Max();
-        return longest + TimeSpan.FromSeconds(30);
+        return longest + margin;
     }
 }

@@ -27,6 +27,7 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _retries;
     private readonly Counter<long> _circuitTransitions;
     private readonly Counter<long> _circuitSkips;
+    private readonly Counter<long> _reservationsLost;
     private readonly UpDownCounter<long> _tasksWaiting;
     private readonly Counter<long> _tasksCompleted;
     private readonly Counter<long> _usageWritten;
@@ -61,6 +62,8 @@ internal sealed class GatewayMetrics
         _circuitTransitions = Meter.CreateCounter<long>("gateway.circuit.transitions", "{transition}",
             "Circuits opened or closed by this replica, by gateway.deployment and gateway.circuit.state (open, closed).");
         _circuitSkips = Meter.CreateCounter<long>("gateway.circuit.skips", "{skip}", "Deployments left out of a request because their circuit was open.");
+        _reservationsLost = Meter.CreateCounter<long>("gateway.reservations.lost", "{reservation}",
+            "Reservations of a replica that died mid-request, recorded by this replica as replica_lost.");
         _tasksWaiting = Meter.CreateUpDownCounter<long>("gateway.async_tasks.waiting", "{task}", "Async-task (Hive V2) requests waiting for their result.");
         _tasksCompleted = Meter.CreateCounter<long>("gateway.async_tasks.completed", "{task}", "Async tasks ended, by how: callback, poll, timeout, failed.");
         _usageWritten = Meter.CreateCounter<long>("gateway.usage.written", "{record}", "Usage records taken by the usage store.");
@@ -189,6 +192,8 @@ internal sealed class GatewayMetrics
             _circuitTransitions.Add(1, new TagList { { Deployment, deployment }, { "gateway.circuit.state", opened ? "open" : "closed" } });
         }
     }
+
+    public void ReservationLost() => _reservationsLost.Add(1);
 
     public void CircuitSkipped(string deployment)
     {

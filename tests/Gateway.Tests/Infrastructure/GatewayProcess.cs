@@ -96,6 +96,9 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         throw new TimeoutException("gateway did not start listening:\n" + Output);
     }
 
+    /// <summary>SIGKILL: the replica dies mid-request, as on a lost node or an OOM kill.</summary>
+    public void Kill() => _process.Kill();
+
     /// <summary>Sends SIGTERM, as a container runtime or Kubernetes does to stop a replica.</summary>
     public async Task TerminateAsync()
     {

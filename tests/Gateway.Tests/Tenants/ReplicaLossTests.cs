@@ -1,0 +1,123 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Gateway.Tests.Tenants;
+
+/// <summary>
+/// A replica killed with SIGKILL mid-request: a survivor records each of its admitted requests exactly once
+/// (<c>replica_lost</c>, at what was reserved) and the key's counters end where the records say.
+/// </summary>
+public sealed class ReplicaLossTests : IAsyncLifetime
+{
+    private const string Key = "sk-replica-loss";
+    private SimulatorHost _simulator = null!;
+    private RedisServer _redis = null!;
+    private readonly List<GatewayProcess> _replicas = [];
+    private readonly List<Uri> _urls = [];
+
+    public async Task InitializeAsync()
+    {
+        _simulator = await SimulatorHost.StartAsync();
+        _redis = await RedisServer.StartAsync();
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = _redis.Configuration };
+        // Short leases and a quick sweep, so the test sees in seconds what takes a minute or two with the defaults.
+        config["Limits"] = new JsonObject { ["LeaseMarginSeconds"] = 1, ["LostReservationGraceSeconds"] = 1, ["LostReservationSweepSeconds"] = 0.5 };
+        var provider = TestConfig.Provider("deepinfra", _simulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY", responseTimeout: 2, idleTimeout: 5);
+        provider["MaxQueueSeconds"] = 0;
+        config["Providers"]!["deepinfra-short-lease"] = provider;
+        config["Models"]!["lease-llama"] = TestConfig.Model(("deepinfra-short-lease", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+        config["Keys"]!["metered"] = new JsonObject
+        {
+            ["Sha256"] = TestConfig.Sha256(Key), ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["TokensPerMinute"] = 10_000_000, ["BudgetUsd"] = 100, ["BudgetPeriod"] = "day" },
+        };
+        var directory = Directory.CreateTempSubdirectory("gateway-loss-");
+        var path = Path.Combine(directory.FullName, "gateway.json");
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+        for (var i = 0; i < 2; i++)
+        {
+            _replicas.Add(GatewayProcess.Start(path));
+        }
+
+        foreach (var replica in _replicas)
+        {
+            _urls.Add(await replica.WaitUntilListeningAsync());
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+        await _simulator.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task KilledReplica_ItsAdmittedRequestsAreRecordedOnce_BySurvivors()
+    {
+        const string Slow = """{"model":"lease-llama","stream":true,"messages":[{"role":"user","content":"slow [sim words=100 chunk_delay_ms=200]"}]}""";
+        var lost = Enumerable.Range(0, 7).Select(_ => Sse.NewRequestId()).ToList();
+        var streams = new List<OpenStream>();
+        foreach (var id in lost)
+        {
+            streams.Add(await OpenStream.StartAsync(_urls[0], Key, Slow, id));
+        }
+
+        // A survivor's own stream outlives its lease several times: renewed, it is never taken for a lost one.
+        var living = Sse.NewRequestId();
+        using var survivorStream = await OpenStream.StartAsync(_urls[1], Key,
+            """{"model":"lease-llama","stream":true,"messages":[{"role":"user","content":"alive [sim words=30 chunk_delay_ms=200]"}]}""", living);
+        foreach (var stream in streams)
+        {
+            Assert.StartsWith("data: ", await stream.ReadLineAsync());
+        }
+
+        _replicas[0].Kill();
+        foreach (var stream in streams)
+        {
+            stream.Dispose();
+        }
+
+        Assert.EndsWith("data: [DONE]", (await survivorStream.ReadToEndAsync()).TrimEnd());
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        List<JsonElement> records = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            records = [.. (await redis.GetDatabase().StreamRangeAsync("gw:{usage}:events"))
+                .Select(e => JsonDocument.Parse((string)e["record"]!).RootElement.Clone())];
+            return lost.All(id => records.Any(r => r.GetProperty("request_id").GetString() == id));
+        }, TimeSpan.FromSeconds(30), "the killed replica's requests were not all recorded");
+
+        foreach (var id in lost)
+        {
+            var record = Assert.Single(records, r => r.GetProperty("request_id").GetString() == id);
+            Assert.Equal("replica_lost", record.GetProperty("outcome").GetString());
+            Assert.Equal("metered", record.GetProperty("key").GetString());
+            Assert.True(record.GetProperty("estimated").GetBoolean());
+            Assert.True(record.GetProperty("cost_micros").GetInt64() > 0);
+        }
+
+        Assert.Equal("ok", Assert.Single(records, r => r.GetProperty("request_id").GetString() == living).GetProperty("outcome").GetString());
+
+        // Nothing is left open, and the budget holds exactly what the records say was spent.
+        var scope = "gw:rl:{k:" + Gateway.Auth.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";
+        Assert.Equal(0, await redis.GetDatabase().SortedSetLengthAsync(scope + ":open"));
+        var spent = (long)await redis.GetDatabase().HashGetAsync(scope + ":budget", "spent");
+        Assert.Equal(records.Where(r => r.GetProperty("key").GetString() == "metered").Sum(r => r.TryGetProperty("cost_micros", out var c) ? c.GetInt64() : 0), spent);
+
+        // The survivor serves the key as ever.
+        using var http = new HttpClient { BaseAddress = _urls[1] };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", Key);
+        var (response, _) = await Sse.PostAsync(http, """{"model":"lease-llama","messages":[{"role":"user","content":"after"}]}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}

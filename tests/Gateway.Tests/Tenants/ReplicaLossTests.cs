@@ -15,8 +15,7 @@ public sealed class ReplicaLossTests : IAsyncLifetime
     private const string Key = "sk-replica-loss";
     private SimulatorHost _simulator = null!;
     private RedisServer _redis = null!;
-    private readonly List<GatewayProcess> _replicas = [];
-    private readonly List<Uri> _urls = [];
+    private GatewayFleet _fleet = null!;
 
     public async Task InitializeAsync()
     {
@@ -35,27 +34,12 @@ public sealed class ReplicaLossTests : IAsyncLifetime
             ["Sha256"] = TestConfig.Sha256(Key), ["Models"] = new JsonArray("*"),
             ["Limits"] = new JsonObject { ["TokensPerMinute"] = 10_000_000, ["BudgetUsd"] = 100, ["BudgetPeriod"] = "day" },
         };
-        var directory = Directory.CreateTempSubdirectory("gateway-loss-");
-        var path = Path.Combine(directory.FullName, "gateway.json");
-        await File.WriteAllTextAsync(path, config.ToJsonString());
-        for (var i = 0; i < 2; i++)
-        {
-            _replicas.Add(GatewayProcess.Start(path));
-        }
-
-        foreach (var replica in _replicas)
-        {
-            _urls.Add(await replica.WaitUntilListeningAsync());
-        }
+        _fleet = await GatewayFleet.StartAsync(config, 2);
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
-
+        await _fleet.DisposeAsync();
         await _redis.DisposeAsync();
         await _simulator.DisposeAsync();
     }
@@ -68,19 +52,19 @@ public sealed class ReplicaLossTests : IAsyncLifetime
         var streams = new List<OpenStream>();
         foreach (var id in lost)
         {
-            streams.Add(await OpenStream.StartAsync(_urls[0], Key, Slow, id));
+            streams.Add(await OpenStream.StartAsync(_fleet.Urls[0], Key, Slow, id));
         }
 
         // A survivor's own stream outlives its lease several times: renewed, it is never taken for a lost one.
         var living = Sse.NewRequestId();
-        using var survivorStream = await OpenStream.StartAsync(_urls[1], Key,
+        using var survivorStream = await OpenStream.StartAsync(_fleet.Urls[1], Key,
             """{"model":"lease-llama","stream":true,"messages":[{"role":"user","content":"alive [sim words=30 chunk_delay_ms=200]"}]}""", living);
         foreach (var stream in streams)
         {
             Assert.StartsWith("data: ", await stream.ReadLineAsync());
         }
 
-        _replicas[0].Kill();
+        _fleet[0].Kill();
         foreach (var stream in streams)
         {
             stream.Dispose();
@@ -115,7 +99,7 @@ public sealed class ReplicaLossTests : IAsyncLifetime
         Assert.Equal(records.Where(r => r.GetProperty("key").GetString() == "metered").Sum(r => r.TryGetProperty("cost_micros", out var c) ? c.GetInt64() : 0), spent);
 
         // The survivor serves the key as ever.
-        using var http = new HttpClient { BaseAddress = _urls[1] };
+        using var http = new HttpClient { BaseAddress = _fleet.Urls[1] };
         http.DefaultRequestHeaders.Authorization = new("Bearer", Key);
         var (response, _) = await Sse.PostAsync(http, """{"model":"lease-llama","messages":[{"role":"user","content":"after"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

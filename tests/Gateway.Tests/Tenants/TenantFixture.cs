@@ -24,11 +24,11 @@ public sealed class TenantFixture : IAsyncLifetime
     /// <summary>The completion limit a key with a token limit gets when it sets none.</summary>
     public const int DefaultMaxTokens = 3;
 
-    private readonly List<GatewayProcess> _processes = [];
+    private GatewayFleet _fleet = null!;
 
     public SimulatorHost Simulator { get; private set; } = null!;
     public RedisServer Redis { get; private set; } = null!;
-    public List<Uri> Replicas { get; } = [];
+    public IReadOnlyList<Uri> Replicas => _fleet.Urls;
 
     public async Task InitializeAsync()
     {
@@ -68,19 +68,8 @@ public sealed class TenantFixture : IAsyncLifetime
         keys["tenant-admin"] = Key(Admin, null);
         keys["tenant-admin"]!["Admin"] = true;
 
-        var directory = Directory.CreateTempSubdirectory("gateway-tenants-");
-        var path = Path.Combine(directory.FullName, "gateway.json");
-        await File.WriteAllTextAsync(path, config.ToJsonString());
-        for (var i = 0; i < 3; i++)
-        {
-            _processes.Add(GatewayProcess.Start(path, null, "--Logging:LogLevel:Gateway.RateLimiting.RateLimiter=Information",
-                "--Logging:LogLevel:Gateway.Lifecycle.GatewayLifecycle=Information"));
-        }
-
-        foreach (var process in _processes)
-        {
-            Replicas.Add(await process.WaitUntilListeningAsync());
-        }
+        _fleet = await GatewayFleet.StartAsync(config, 3, "--Logging:LogLevel:Gateway.RateLimiting.RateLimiter=Information",
+            "--Logging:LogLevel:Gateway.Lifecycle.GatewayLifecycle=Information");
     }
 
     private static JsonObject Key(string secret, JsonObject? limits)
@@ -106,17 +95,13 @@ public sealed class TenantFixture : IAsyncLifetime
         return http;
     }
 
-    public string Output(int replica) => _processes[replica].Output;
+    public string Output(int replica) => _fleet[replica].Output;
 
-    public long ResidentBytes(int replica) => _processes[replica].ResidentBytes;
+    public long ResidentBytes(int replica) => _fleet[replica].ResidentBytes;
 
     public async Task DisposeAsync()
     {
-        foreach (var process in _processes)
-        {
-            await process.DisposeAsync();
-        }
-
+        await _fleet.DisposeAsync();
         await Redis.DisposeAsync();
         await Simulator.DisposeAsync();
     }

@@ -55,7 +55,10 @@ public sealed class TenantFixture : IAsyncLifetime
             .With(d => d["PassParameters"] = passed.DeepClone());
         config["Models"]!["tenant-turbo"] = TestConfig.Model(("deepinfra-tight", Turbo), ("segmind", "llama-v3p1-8b-instruct"))
             .With(d => d["PassParameters"] = passed.DeepClone());
-        config["Models"]!["tenant-hive"] = TestConfig.Model(("hive", "meta-llama/llama-3.2-1b-instruct"), ("deepinfra", Fast));
+        var hive = TestConfig.Model(("hive", "meta-llama/llama-3.2-1b-instruct"), ("deepinfra", Fast));
+        // As the repository's gateway.json: Hive takes temperature and top_p by its own docs.
+        hive["Deployments"]![0]!["PassParameters"] = new JsonArray("temperature", "top_p");
+        config["Models"]!["tenant-hive"] = hive;
         var cached = TestConfig.Model(("deepinfra", Fast)).With(d => d["PassParameters"] = passed.DeepClone());
         cached["Cache"] = new JsonObject { ["Scope"] = "shared", ["MaxEntryBytes"] = 16 * 1024 * 1024 };
         config["Models"]!["tenant-shared-cache"] = cached;

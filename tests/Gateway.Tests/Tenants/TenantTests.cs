@@ -76,12 +76,13 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
         Assert.Equal("closed", await CircuitAsync(0, "tenant-llama", "deepinfra-tight/" + TenantFixture.Fast));
         Assert.Equal("closed", await CircuitAsync(0, "tenant-hive", "hive/meta-llama/llama-3.2-1b-instruct"));
 
-        // The victim's requests still go to each model's first deployment, on the replica that was attacked.
+        // The victim's requests still go to each model's first deployment, on the replica that was attacked, with the
+        // parameters SDKs send (an open circuit would have sent them to Segmind, which refuses max_tokens and temperature).
         using var victim = fx.Http(0, TenantFixture.Victim);
         foreach (var (model, provider) in new[] { ("tenant-llama", "deepinfra"), ("tenant-hive", "hive-v3") })
         {
             var id = Sse.NewRequestId();
-            var (response, _) = await PostAsync(victim, Body(model, "hello"), id);
+            var (response, _) = await PostAsync(victim, Body(model, "hello", extra: ",\"max_tokens\":50,\"temperature\":0.7"), id);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal([provider], await ProvidersAsync(id));
         }
@@ -345,6 +346,46 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
     {
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
             System.CreateTimer(callback, state, dueTime > TimeSpan.Zero && dueTime <= upTo ? TimeSpan.Zero : dueTime, period);
+    }
+
+    [Fact]
+    public async Task AReusedKeyName_InheritsNothingOfTheKeyThatHadIt()
+    {
+        // "alice" is a key with a cache of its own and one request a minute; the name is then given to a new tenant.
+        const string Old = "sk-alice-old-tenant", New = "sk-alice-new-tenant";
+        var config = TestConfig.Standard(fx.Simulator.BaseUrl);
+        config["Redis"] = new JsonObject { ["Configuration"] = fx.Redis.Configuration, ["KeyPrefix"] = "reuse:" };
+        config["Cache"] = new JsonObject { ["TtlSeconds"] = 600 };
+        var cached = TestConfig.Model(("deepinfra", TenantFixture.Fast));
+        cached["Cache"] = new JsonObject();
+        config["Models"]!["private-cache"] = cached;
+        JsonObject Alice(string secret) => new()
+        {
+            ["Sha256"] = TestConfig.Sha256(secret), ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["RequestsPerMinute"] = 1 },
+        };
+        config["Keys"]!["alice"] = Alice(Old);
+        await using var gateway = await GatewayHost.StartAsync(config);
+        const string Question = """{"model":"private-cache","temperature":0,"messages":[{"role":"user","content":"my private prompt"}]}""";
+        using var old = new HttpClient { BaseAddress = gateway.BaseUrl };
+        old.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Old);
+        var (first, _) = await PostAsync(old, Question);
+        Assert.Equal("miss", first.Headers.GetValues("x-gateway-cache").Single());
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await PostAsync(old, Question)).Response.StatusCode);
+
+        config["Keys"]!["alice"] = Alice(New);
+        await File.WriteAllTextAsync(gateway.ConfigPath, config.ToJsonString());
+        await Eventually.TrueAsync(async () => (await PostAsync(old, Question)).Response.StatusCode == HttpStatusCode.Unauthorized,
+            because: "the configuration change never applied");
+
+        // The new "alice" gets neither the old one's cached answer, nor its spent request rate, nor its usage.
+        using var fresh = new HttpClient { BaseAddress = gateway.BaseUrl };
+        fresh.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", New);
+        var (answer, _) = await PostAsync(fresh, Question);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal("miss", answer.Headers.GetValues("x-gateway-cache").Single());
+        await Eventually.TrueAsync(async () => JsonDocument.Parse(await fresh.GetStringAsync("/v1/usage")).RootElement
+            .GetProperty("totals").GetProperty("requests").GetInt64() == 1, because: "the new key's usage is not its own one request");
     }
 
     [Fact]

@@ -21,14 +21,15 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     // ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
     // m (counters per record), the m counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
     // The batch's new records are summed per hash field first, and each field is incremented once: records of one key,
-    // model and provider in one hour (most of a batch) cost one HINCRBY per counter, not one each.
+    // model and provider in one hour (most of a batch) cost one HINCRBY per counter, not one each. A field names its key,
+    // so the key's own hash and the shared one always get the same sum: it is counted once and written to both.
     private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen, dayTtl, hourTtl, m = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
         local written, expiring, sums, order = 0, {}, {}, {}
-        local function add(hash, field, v)
-          local id = hash .. '\0' .. field
+        local function add(own, shared, field, v)
+          local id = own .. '\0' .. field
           local s = sums[id]
-          if s then s[3] = s[3] + v else sums[id] = { hash, field, v }; order[#order + 1] = id end
+          if s then s[4] = s[4] + v else sums[id] = { own, shared, field, v }; order[#order + 1] = id end
         end
         for i = 0, n - 1 do
           local a = 7 + m + i * (m + 2)
@@ -39,10 +40,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
               local v = tonumber(ARGV[a + c])
               if v ~= 0 then
                 local field = ARGV[a] .. ARGV[6 + c]
-                add(day, field, v)
-                add(hour, field, v)
-                add(keyDay, field, v)
-                add(keyHour, field, v)
+                add(keyDay, day, field, v)
+                add(keyHour, hour, field, v)
               end
             end
             expiring[day] = dayTtl
@@ -55,7 +54,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         end
         for _, id in ipairs(order) do
           local s = sums[id]
-          redis.call('HINCRBY', s[1], s[2], s[3])
+          redis.call('HINCRBY', s[1], s[3], s[4])
+          redis.call('HINCRBY', s[2], s[3], s[4])
         end
         for hash, ttl in pairs(expiring) do redis.call('EXPIRE', hash, ttl) end
         return written

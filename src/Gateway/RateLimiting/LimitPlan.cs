@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Gateway.RateLimiting;
 
 internal enum LimitKind
@@ -128,7 +130,25 @@ internal sealed record Settlement(
 
 /// <summary>The usage record a reservation stands for, should its replica die: its id, and the reserved (worst-case) figures.</summary>
 internal sealed record LostRecord(string RecordId, string RequestId, string KeyName, string Model, long PromptTokens, long CompletionTokens,
-    long CostMicros, bool Streamed);
+    long CostMicros, bool Streamed)
+{
+    private const char Separator = '\u001f';
+
+    /// <summary>One string (one script argument, one hash field): it rides on every admission, so it is kept small.</summary>
+    public string Pack() => string.Join(Separator, RecordId, Clean(RequestId), Clean(KeyName), Clean(Model), PromptTokens.ToString(CultureInfo.InvariantCulture),
+        CompletionTokens.ToString(CultureInfo.InvariantCulture), CostMicros.ToString(CultureInfo.InvariantCulture), Streamed ? "1" : "0");
+
+    private static string Clean(string text) => text.Replace(Separator, ' ');
+
+    public static LostRecord? Unpack(string packed)
+    {
+        var p = packed.Split(Separator);
+        return p.Length == 8 && long.TryParse(p[4], CultureInfo.InvariantCulture, out var prompt) && long.TryParse(p[5], CultureInfo.InvariantCulture, out var completion)
+            && long.TryParse(p[6], CultureInfo.InvariantCulture, out var cost)
+            ? new LostRecord(p[0], p[1], p[2], p[3], prompt, completion, cost, p[7] == "1")
+            : null;
+    }
+}
 
 /// <summary>A reservation claimed by a surviving replica: what to record for it, and when it was admitted.</summary>
 internal sealed record LostReservation(string Scope, LostRecord Record, DateTimeOffset AdmittedAt);

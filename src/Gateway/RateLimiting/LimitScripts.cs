@@ -50,7 +50,7 @@ internal static class LimitScripts
     /// KEYS: n window hashes, m in-flight sets, [budget hash], reservation hash, [open set] (all in one hash slot).
     /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
     /// (limit, cost, isTokens) x n, limit x m, [budgetLimit, budgetCost, period],
-    /// [recordId, requestId, keyName, model, promptTokens, completionTokens, costMicros, streamed] with the open set.
+    /// [what to record should the replica die, packed (<see cref="LostRecord"/>)] with the open set.
     /// Returns {admitted, rejectedIndex (0-based; -1 none, -2 past its deadline, -3 cancelled), retryMs, bucket, period, now,
     /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once;
     /// with the open set, it is also listed there by lease end, with what to record should its replica die.
@@ -158,12 +158,10 @@ internal static class LimitScripts
           local resTtl = leaseMs + windowMs
           local open = KEYS[n + m + hasBudget + 2]
           if open then
-            local r = bbase + (hasBudget == 1 and 3 or 0)
-            local names = { 'rid', 'req', 'key', 'model', 'pt', 'ct', 'usd', 'st' }
-            for i = 1, 8 do fields[#fields + 1] = names[i]; fields[#fields + 1] = ARGV[r + i] end
+            fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + (hasBudget == 1 and 3 or 0) + 1]
             fields[#fields + 1] = 'at'; fields[#fields + 1] = now
             redis.call('ZADD', open, now + leaseMs, member)
-            if redis.call('PTTL', open) < leaseMs + 86400000 then redis.call('PEXPIRE', open, leaseMs + 86400000) end
+            redis.call('PEXPIRE', open, leaseMs + 86400000)
             -- Kept until a survivor has had time to find it, should this replica die.
             resTtl = resTtl + 3600000
           end

@@ -89,8 +89,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
         if (plan.Recovery is { } lost)
         {
             keys.Add(OpenKey(plan.Scope));
-            args.AddRange([lost.RecordId, lost.RequestId, lost.KeyName, lost.Model, lost.PromptTokens, lost.CompletionTokens, lost.CostMicros,
-                lost.Streamed ? 1 : 0]);
+            args.Add(lost.Pack());
         }
 
         var r = (RedisResult[])(await redis.EvalAsync(AdmitScript, [.. keys], [.. args]))!;
@@ -159,12 +158,9 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
                 f[(string)raw[i]!] = (string)raw[i + 1]!;
             }
 
-            if (f.TryGetValue("rid", out var recordId))
+            if (f.TryGetValue("lost", out var packed) && LostRecord.Unpack(packed) is { } record)
             {
-                claimed.Add(new LostReservation(scope,
-                    new LostRecord(recordId, f["req"], f["key"], f["model"], long.Parse(f["pt"], System.Globalization.CultureInfo.InvariantCulture),
-                        long.Parse(f["ct"], System.Globalization.CultureInfo.InvariantCulture), long.Parse(f["usd"], System.Globalization.CultureInfo.InvariantCulture),
-                        f["st"] == "1"),
+                claimed.Add(new LostReservation(scope, record,
                     DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f["at"], System.Globalization.CultureInfo.InvariantCulture))));
             }
         }

@@ -6,11 +6,13 @@ namespace Gateway.Tests.Infrastructure;
 public sealed class GatewayFleet : IAsyncDisposable
 {
     private readonly List<GatewayProcess> _replicas;
+    private readonly DirectoryInfo _directory;
 
-    private GatewayFleet(List<GatewayProcess> replicas, List<Uri> urls)
+    private GatewayFleet(List<GatewayProcess> replicas, List<Uri> urls, DirectoryInfo directory)
     {
         _replicas = replicas;
         Urls = urls;
+        _directory = directory;
     }
 
     public IReadOnlyList<Uri> Urls { get; }
@@ -29,7 +31,7 @@ public sealed class GatewayFleet : IAsyncDisposable
             urls.Add(await process.WaitUntilListeningAsync());
         }
 
-        return new GatewayFleet(processes, urls);
+        return new GatewayFleet(processes, urls, directory);
     }
 
     public async ValueTask DisposeAsync()
@@ -37,6 +39,14 @@ public sealed class GatewayFleet : IAsyncDisposable
         foreach (var replica in _replicas)
         {
             await replica.DisposeAsync();
+        }
+
+        try
+        {
+            _directory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }

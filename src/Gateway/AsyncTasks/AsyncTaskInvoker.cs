@@ -60,6 +60,7 @@ internal sealed partial class AsyncTaskInvoker(
             return AttemptResult.Reject(rejection);
         }
 
+        Forwarding.DroppedParameters.Announce(context.Response, exchange, deployment);
         await RegisterAsync(correlationId, provider.TaskTimeout + TimeSpan.FromMinutes(5));
         var clientAborted = context.RequestAborted;
         var (taskId, submitError) = await SubmitAsync(exchange, provider, translator, body, clientAborted);

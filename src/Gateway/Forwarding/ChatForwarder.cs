@@ -30,6 +30,7 @@ internal sealed partial class ChatForwarder(
     {
         AttemptResult? last = null;
         AttemptResult? firstRejection = null;
+        var rejections = 0;
         var plan = planner.Plan(exchange.Route, exchange.Routing);
         if (plan.Panic)
         {
@@ -66,8 +67,10 @@ internal sealed partial class ChatForwarder(
             ReportToCircuit(circuit, deployment, probe, result, exchange);
             if (result.Outcome == AttemptOutcome.Rejected)
             {
-                // This deployment cannot honour the request as sent; a later one may.
+                // This deployment cannot honour the request as sent (nothing was sent, its circuit is not touched); a later one may.
+                Log.Skipped(logger, exchange.RequestId, deployment.Id, result.Error!.Message);
                 firstRejection ??= result;
+                rejections++;
                 continue;
             }
 
@@ -90,14 +93,35 @@ internal sealed partial class ChatForwarder(
             return AttemptResult.Gone;
         }
 
-        // When no deployment could take the request, the client's parameters are the problem.
-        last ??= firstRejection ?? AttemptResult.Before(GatewayError.NoDeploymentAvailable(), retryable: true);
+        // When no deployment could take the request, the client's parameters are the problem (a 400 naming them); when one
+        // failed and the others could not take it, the client is told both.
+        last = Explain(last, firstRejection, rejections, deployments.Count, exchange.Route.Name)
+            ?? AttemptResult.Before(GatewayError.NoDeploymentAvailable(), retryable: true);
         if (last.Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected)
         {
             await ErrorWriter.WriteAsync(context, last.Error!);
         }
 
         return last;
+    }
+
+    private static AttemptResult? Explain(AttemptResult? last, AttemptResult? firstRejection, int rejections, int deployments, string model)
+    {
+        if (firstRejection is null)
+        {
+            return last;
+        }
+
+        if (last is null)
+        {
+            return rejections > 1 || deployments > 1
+                ? firstRejection with { Error = firstRejection.Error! with { Message = $"No deployment of model '{model}' accepts this request: {firstRejection.Error.Message}" } }
+                : firstRejection;
+        }
+
+        return last.Outcome == AttemptOutcome.FailedBeforeResponse
+            ? last with { Error = last.Error! with { Message = $"{last.Error.Message} The model's other deployments cannot take this request: {firstRejection.Error!.Message}" } }
+            : last;
     }
 
     /// <summary>One deployment, with retries at it for failures that may pass (<see cref="RetryDecision"/>).</summary>
@@ -206,6 +230,9 @@ internal sealed partial class ChatForwarder(
 
     private static partial class Log
     {
+        [LoggerMessage(27, LogLevel.Information, "{RequestId}: deployment {Deployment} cannot take the request as sent ({Reason}); it is skipped for this request")]
+        public static partial void Skipped(ILogger logger, string requestId, string deployment, string reason);
+
         [LoggerMessage(20, LogLevel.Error, "{RequestId}: provider {Provider} has no key: environment variable {Variable} is empty")]
         public static partial void NoCredentials(ILogger logger, string requestId, string provider, string variable);
 

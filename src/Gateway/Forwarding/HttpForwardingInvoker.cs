@@ -29,6 +29,7 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
         // YARP copies the upstream status onto the response before our transformer sees it, and
         // refuses to forward when the status is not 200: undo what a failed attempt left behind.
         context.Response.Clear();
+        DroppedParameters.Announce(context.Response, exchange, deployment);
 
         // YARP sends the request body from HttpContext.Request; give it the translated one.
         context.Request.Body = body.AsStream();

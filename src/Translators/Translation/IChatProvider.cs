@@ -24,6 +24,9 @@ public interface IProvider
 
     /// <summary>The most completion tokens one answer can have, where the provider documents a ceiling; null where it does not.</summary>
     int? MaxCompletionTokens => null;
+
+    /// <summary>What the client sent that this deployment leaves out by the operator's decision (<see cref="ParameterGate.Dropped"/>).</summary>
+    IReadOnlyList<string> DroppedParameters(ChatCompletionRequest request, DeploymentTarget target) => [];
 }
 
 /// <summary>A provider that answers chat completions in the HTTP response, whole or as a stream.</summary>

@@ -14,9 +14,23 @@ namespace Gateway.Translators.Translation;
 /// </summary>
 public static class ParameterGate
 {
+    /// <summary>
+    /// The parameters the client sent that this deployment leaves out by the operator's decision (<c>DropParameters</c>,
+    /// <c>Undocumented: drop</c>), by the names the client used: the answer says so (<c>x-gateway-dropped-parameters</c>),
+    /// so a client can tell that, say, its <c>max_tokens</c> was not applied. Parameters at their OpenAI default, metadata
+    /// (<c>user</c>) and the gateway's own cap change nothing in the answer and are not listed.
+    /// </summary>
+    public static IReadOnlyList<string> Dropped(ChatCompletionRequest request, ParameterSupport support, DeploymentTarget target)
+    {
+        var dropped = new List<string>();
+        Apply(request, support, target, out _, dropped);
+        return dropped;
+    }
+
     /// <summary>Returns a copy of <paramref name="request"/> holding only what the provider may receive.</summary>
+    /// <param name="dropped">When given, receives the names of what the deployment's policy left out (<see cref="Dropped"/>).</param>
     public static ChatCompletionRequest Apply(ChatCompletionRequest request, ParameterSupport support, DeploymentTarget target,
-        out RequestError? error)
+        out RequestError? error, ICollection<string>? dropped = null)
     {
         var copy = request.ShallowCopy();
         // One logical limit: providers here take max_tokens; the client may have used the newer name.
@@ -44,9 +58,14 @@ public static class ParameterGate
                     decision = target.Decide(wireName);
                 }
 
-                if (gatewayCap || p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name) || decision == UndocumentedPolicy.Drop)
+                if (gatewayCap || p.IsDefault(copy) || KnownParameter.Metadata.Contains(p.Name))
                 {
                     p.Clear(copy);
+                }
+                else if (decision == UndocumentedPolicy.Drop)
+                {
+                    p.Clear(copy);
+                    dropped?.Add(wireName);
                 }
                 else if (decision == UndocumentedPolicy.Reject)
                 {
@@ -73,7 +92,7 @@ public static class ParameterGate
             }
         }
 
-        error = FilterUnknownFields(copy, support, target);
+        error = FilterUnknownFields(copy, support, target, dropped);
         return copy;
     }
 
@@ -88,7 +107,8 @@ public static class ParameterGate
         return range.MinExclusive ? Math.Max(value, range.Min + 0.001) : Math.Max(value, range.Min);
     }
 
-    private static RequestError? FilterUnknownFields(ChatCompletionRequest copy, ParameterSupport support, DeploymentTarget target)
+    private static RequestError? FilterUnknownFields(ChatCompletionRequest copy, ParameterSupport support, DeploymentTarget target,
+        ICollection<string>? dropped)
     {
         if (copy.ExtensionData is not { Count: > 0 } extra)
         {
@@ -106,6 +126,10 @@ public static class ParameterGate
             else if (decision == UndocumentedPolicy.Reject)
             {
                 return RequestError.Undocumented(name, target.PublicModel);
+            }
+            else
+            {
+                dropped?.Add(name);
             }
         }
 

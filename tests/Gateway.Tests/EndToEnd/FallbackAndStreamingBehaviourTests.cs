@@ -26,6 +26,37 @@ public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClas
     }
 
     [Fact]
+    public async Task FallbackThatCannotTakeAParameter_IsSkipped_AndTheClientIsToldBoth()
+    {
+        // DeepInfra fails; Segmind (strict: its seed documents no max_tokens) cannot take the request as sent. Nothing is
+        // sent to Segmind, and the answer says the provider failed and why the fallback could not step in.
+        var requestId = Sse.NewRequestId();
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"fallback-llama","max_tokens":20,"messages":[{"role":"user","content":"x [sim only=deepinfra status=503]"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var message = JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString()!;
+        Assert.Contains("other deployments cannot take this request", message);
+        Assert.Contains("'max_tokens'", message);
+        Assert.Equal(["deepinfra"], (await f.Simulator.RequestsAsync(requestId)).Select(r => r.Provider));
+    }
+
+    [Fact]
+    public async Task ParameterNoDeploymentTakes_IsA400NamingIt_NotAProviderFailure()
+    {
+        var requestId = Sse.NewRequestId();
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"fallback-llama","logit_bias":{"50256":-100},"messages":[{"role":"user","content":"x"}]}""", requestId);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("logit_bias", error.GetProperty("param").GetString());
+        Assert.Equal("unsupported_parameter", error.GetProperty("code").GetString());
+        Assert.StartsWith("No deployment of model 'fallback-llama' accepts this request: 'logit_bias'", error.GetProperty("message").GetString());
+        Assert.Empty(await f.Simulator.RequestsAsync(requestId));
+    }
+
+    [Fact]
     public async Task CallerFault_IsNotRetriedElsewhere()
     {
         var requestId = Sse.NewRequestId();

@@ -60,4 +60,7 @@ public sealed class HiveV2Provider : IAsyncTaskProvider
     public string MapFinishReason(string reason) => FinishReasons.Normalize(reason);
 
     public int? MaxCompletionTokens => 4096;
+
+    public IReadOnlyList<string> DroppedParameters(ChatCompletionRequest request, DeploymentTarget target) =>
+        ParameterGate.Dropped(request, Support, target);
 }

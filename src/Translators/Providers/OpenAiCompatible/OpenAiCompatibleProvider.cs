@@ -79,6 +79,9 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
 
     public int? MaxCompletionTokens => Parameters.RangeOf("max_tokens") is { } range ? (int)range.Max : null;
 
+    public IReadOnlyList<string> DroppedParameters(ChatCompletionRequest request, DeploymentTarget target) =>
+        ParameterGate.Dropped(request, Parameters, target);
+
     /// <summary>A marker the provider leaves at the end of its text, removed before clients see it.</summary>
     public virtual string? EndOfSequenceMarker => null;
 

@@ -110,8 +110,11 @@ public sealed partial class ManifestTests
         Assert.All(((YamlSequenceNode)At(service, "spec", "ports")).Children, p => Assert.Contains(Scalar(p, "targetPort"), ports.Keys));
         Assert.Equal("llm-gateway", Scalar(Yaml("kubernetes/hpa.yaml"), "spec", "scaleTargetRef", "name"));
         Assert.Equal("llm-gateway", Scalar(Yaml("kubernetes/pdb.yaml"), "spec", "selector", "matchLabels", "app.kubernetes.io/name"));
-        // The configuration in the ConfigMap is one the gateway accepts.
+        // The configuration in the ConfigMap is one the gateway accepts, and the repository's own (its per-deployment
+        // parameter decisions included: ShippedConfigurationTests runs that one).
         AssertValidConfiguration(configJson, env);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "shipped", "gateway.json"))), configJson),
+            "deploy/kubernetes/configmap.yaml holds a gateway.json other than the repository's");
     }
 
     [Fact]

@@ -109,7 +109,7 @@ internal static class StreamPump
 
     private static async ValueTask FlushAsync(EndOfSequence? endMarker, IChunkSink sink, CancellationToken clientAborted)
     {
-        if (endMarker?.Flush() is { } held)
+        foreach (var held in endMarker?.Flush() ?? [])
         {
             await sink.WriteChunkAsync(held, clientAborted);
         }

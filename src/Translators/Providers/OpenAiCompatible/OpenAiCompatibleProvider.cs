@@ -70,7 +70,11 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
         {
             foreach (var choice in completion.Choices)
             {
-                choice.Message!.Content = EndOfSequence.StripEnd(choice.Message.Content, marker);
+                if (choice.Message!.Content?.EndsWith(marker, StringComparison.Ordinal) == true)
+                {
+                    choice.Message.Content = EndOfSequence.StripEnd(choice.Message.Content, marker);
+                    choice.Logprobs = EndOfSequence.StripLogprobs(choice.Logprobs, marker);
+                }
             }
         }
 

@@ -167,3 +167,47 @@ public sealed class RateLimitHeaderTests
     public void Duration_IsWrittenLikeOpenAi(long ms, string expected) =>
         Assert.Equal(expected, Gateway.RateLimiting.RateLimitHeaders.Duration(TimeSpan.FromMilliseconds(ms)));
 }
+
+/// <summary>What DeepInfra's seed (003) says it takes, checked before anything is sent (issue 20, item 5).</summary>
+public sealed class DeepInfraRulesTests
+{
+    // As the shipped gateway.json: tools passed (DeepInfra's seed does not list them).
+    private static readonly DeploymentTarget Target = new()
+    {
+        PublicModel = "m", UpstreamModel = "meta-llama/Meta-Llama-3.1-8B-Instruct", PassParameters = new HashSet<string> { "tools" },
+    };
+
+    private static RequestError? Write(string json)
+    {
+        Assert.True(ChatRequestReader.TryRead(Encoding.UTF8.GetBytes(json), out var request, out var readError), readError?.Message);
+        return new Gateway.Translators.Providers.DeepInfra.DeepInfraProvider().WriteRequest(request!, Target, false, new System.Buffers.ArrayBufferWriter<byte>());
+    }
+
+    [Theory]
+    [InlineData("\"none\"", null)]
+    [InlineData("\"auto\"", null)]
+    [InlineData("\"required\"", "tool_choice")]
+    [InlineData("""{"type":"function","function":{"name":"f"}}""", "tool_choice")]
+    public void ToolChoice_IsNoneOrAutoOnly(string choice, string? refused) =>
+        Assert.Equal(refused, Write($$$"""{"model":"m","tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{{{choice}}},"messages":[{"role":"user","content":"x"}]}""")?.Param);
+
+    [Theory]
+    [InlineData("top_k", "0", null)]
+    [InlineData("top_k", "999", null)]
+    [InlineData("top_k", "1000", "top_k")]
+    [InlineData("top_k", "2.5", "top_k")]
+    [InlineData("min_p", "1", null)]
+    [InlineData("min_p", "1.5", "min_p")]
+    [InlineData("repetition_penalty", "0.01", null)]
+    [InlineData("repetition_penalty", "0", "repetition_penalty")]
+    [InlineData("repetition_penalty", "\"high\"", "repetition_penalty")]
+    public void DocumentedExtras_AreHeldToTheSeedsRanges(string name, string value, string? refused) =>
+        Assert.Equal(refused, Write($$"""{"model":"m","{{name}}":{{value}},"messages":[{"role":"user","content":"x"}]}""")?.Param);
+
+    [Theory]
+    [InlineData("""[{"role":"system","content":"s"},{"role":"user","content":"x"}]""", null)]
+    [InlineData("""[{"role":"user","content":"x"},{"role":"assistant","content":"y"},{"role":"user","content":"z"},{"role":"system","content":"late"}]""", null)]
+    [InlineData("""[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]""", "messages")]
+    public void TheConversation_EndsWithTheUser(string messages, string? refused) =>
+        Assert.Equal(refused, Write($$"""{"model":"m","messages":{{messages}}}""")?.Param);
+}

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Providers.OpenAiCompatible;
 using Gateway.Translators.Translation;
@@ -40,12 +41,54 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
 
     protected override MessageRules Messages => Rules;
 
-    // "specifying a particular function choice is not supported currently": none or auto only.
+    // Seed 003's ranges of its own parameters (sent as they are, so checked here): top_k 0 <= k < 1000, min_p 0..1,
+    // repetition_penalty 0.01..5.
+    private static readonly (string Name, double Min, double Max, bool MaxExclusive, bool Integer)[] ExtraRanges =
+    [
+        ("top_k", 0, 1000, true, true), ("min_p", 0, 1, false, false), ("repetition_penalty", 0.01, 5, false, false),
+    ];
+
     protected override RequestError? CheckValues(ChatCompletionRequest gated, DeploymentTarget target) =>
-        gated.ToolChoice is { ValueKind: not System.Text.Json.JsonValueKind.String }
-            ? new RequestError($"Model '{target.PublicModel}' takes tool_choice \"none\" or \"auto\" only; naming a function is not supported by its provider.",
+        CheckToolChoice(gated, target) ?? CheckExtras(gated, target) ?? CheckLastMessage(gated, target);
+
+    // "specifying a particular function choice is not supported currently": none or auto only (so not "required" either).
+    private static RequestError? CheckToolChoice(ChatCompletionRequest gated, DeploymentTarget target) =>
+        gated.ToolChoice is { } choice && !(choice.ValueKind == JsonValueKind.String && (choice.ValueEquals("none") || choice.ValueEquals("auto")))
+            ? new RequestError($"Model '{target.PublicModel}' takes tool_choice \"none\" or \"auto\" only; its provider does not support naming a function or requiring a tool call.",
                 "tool_choice", "unsupported_parameter")
             : null;
+
+    private static RequestError? CheckExtras(ChatCompletionRequest gated, DeploymentTarget target)
+    {
+        foreach (var (name, min, max, maxExclusive, integer) in ExtraRanges)
+        {
+            if (gated.ExtensionData?.TryGetValue(name, out var value) != true)
+            {
+                continue;
+            }
+
+            var ok = value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && number >= min &&
+                (maxExclusive ? number < max : number <= max) && (!integer || Math.Floor(number) == number);
+            if (!ok)
+            {
+                var range = maxExclusive ? $"{min} or more and less than {max}" : $"{min} to {max}";
+                return new RequestError($"Invalid value for '{name}': model '{target.PublicModel}' accepts {(integer ? "an integer " : "")}{range}.",
+                    name, "invalid_value");
+            }
+        }
+
+        return null;
+    }
+
+    // "conversation messages: (user,assistant,tool)*,user": the conversation ends with the user's message.
+    private static RequestError? CheckLastMessage(ChatCompletionRequest gated, DeploymentTarget target)
+    {
+        var last = gated.Messages?.LastOrDefault(m => m?.Role is not ("system" or "developer"));
+        return last is null || last.Role == "user"
+            ? null
+            : new RequestError($"Model '{target.PublicModel}' answers a conversation that ends with a user message; this one ends with a '{last.Role}' message.",
+                "messages", "invalid_value");
+    }
 
     protected override ParameterSupport Parameters => Support;
 

@@ -85,9 +85,10 @@ internal sealed partial class AsyncTaskInvoker(
             var endedBy = state?.Status == TaskProgress.Failed ? "failed" : wait.EndedBy;
             span?.SetTag("gateway.completed_by", endedBy);
             metrics.TaskCompleted(provider.Name, endedBy);
+            // What Hive charged is recorded whether the task finished or failed: the money was spent either way.
+            exchange.AddProviderCost(state?.ChargeMicros);
             if (state?.Status == TaskProgress.Finished)
             {
-                exchange.ProviderCostMicros = state.ChargeMicros;
                 var relay = new ResponseRelay(exchange, provider.Name, translator, provider.StreamLimits, m => m, logger);
                 return await relay.CompletionAsync(context.Response, state.Completion!, clientAborted, writer);
             }

@@ -59,6 +59,15 @@ internal sealed class ChatExchange
     public Usage? ReportedUsage { get; set; }
     public long? ProviderCostMicros { get; set; }
 
+    /// <summary>Adds what a provider charged for one attempt: a failed attempt that was charged, then a fallback, count both.</summary>
+    public void AddProviderCost(long? micros)
+    {
+        if (micros is { } m)
+        {
+            ProviderCostMicros = (ProviderCostMicros ?? 0) + m;
+        }
+    }
+
     /// <summary>Set when the answer came from the response cache: it costs nothing at the provider.</summary>
     public Caching.CachedAnswer? CachedAnswer { get; set; }
 

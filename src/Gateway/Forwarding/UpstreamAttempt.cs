@@ -111,7 +111,7 @@ internal sealed partial class UpstreamAttempt(
                 : await relay.CompletionAsync(response, completion.Value!, clientAborted);
         }
 
-        exchange.ProviderCostMicros = _translator.ReportedCostMicros(exchange.ReportedUsage, UpstreamResponses.HeaderLookup(upstream));
+        exchange.AddProviderCost(_translator.ReportedCostMicros(exchange.ReportedUsage, UpstreamResponses.HeaderLookup(upstream)));
         return result;
     }
 

@@ -30,7 +30,9 @@ internal static class UsageRecords
             // A cache hit cost nothing at the provider; what it would have cost is saved.
             CostMicros = produced && x.CachedAnswer is null ? x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0 : 0,
             SavedMicros = produced ? x.CachedAnswer?.CostMicros ?? 0 : 0,
-            ProviderCostMicros = produced ? x.ProviderCostMicros : null,
+            // The provider's own figure whenever it gave one, a charged failure included (the key's cost stays the price of
+            // what it received: nothing, for a failure).
+            ProviderCostMicros = x.ProviderCostMicros,
             Status = status,
             Outcome = result?.Outcome switch
             {

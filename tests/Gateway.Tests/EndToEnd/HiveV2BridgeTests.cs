@@ -225,6 +225,36 @@ public abstract class HiveV2BridgeTests(HiveV2Fixture f)
     }
 
     [Fact]
+    public async Task TaskWithATopLevelError_FailsAtOnce_NotAtTheTimeout()
+    {
+        // The task says it failed (top-level error) without a final state: before, the gateway waited its 8 s task
+        // timeout and answered 504 upstream_timeout; it is a failure now, answered as such.
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"hive2-llama","messages":[{"role":"user","content":"x [sim task_error=1]"}]}""");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.DoesNotContain("upstream_timeout", body);
+        Assert.DoesNotContain("MODEL_UNAVAILABLE", body);
+    }
+
+    [Fact]
+    public async Task FailedTask_ItsChargeIsMetered()
+    {
+        using var admin = new HttpClient { BaseAddress = f.Gateway.BaseUrl };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.AdminKey);
+        async Task<long> ChargedAsync() => JsonDocument.Parse(await admin.GetStringAsync("/admin/usage?model=hive2-llama&group_by=model"))
+            .RootElement.GetProperty("totals").GetProperty("provider_cost_micros").GetInt64();
+        var before = await ChargedAsync();
+
+        var (response, _) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"hive2-llama","messages":[{"role":"user","content":"charged [sim task_fail=1]"}]}""");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        // Hive charged for the failed task: the provider's figure is recorded (the key is billed nothing for a failure).
+        await Infrastructure.Eventually.TrueAsync(async () => await ChargedAsync() > before, because: "the failed task's charge was not metered");
+    }
+
+    [Fact]
     public async Task DuplicateCallbacks_AcknowledgedButUsedOnce()
     {
         var requestId = Sse.NewRequestId();

@@ -211,3 +211,23 @@ public sealed class DeepInfraRulesTests
     public void TheConversation_EndsWithTheUser(string messages, string? refused) =>
         Assert.Equal(refused, Write($$"""{"model":"m","messages":{{messages}}}""")?.Param);
 }
+
+/// <summary>Hive V2 task objects: a top-level error ends the task at once, with what it was charged.</summary>
+public sealed class HiveV2TaskTests
+{
+    [Theory]
+    [InlineData("""{"task_id":"t1","state":"processing","charge":0.0001,"error":"MODEL_UNAVAILABLE"}""", "MODEL_UNAVAILABLE")]
+    [InlineData("""{"task_id":"t1","error":{"message":"bad input"},"status":[]}""", "bad input")]
+    public void TopLevelError_IsAFailure(string task, string message)
+    {
+        var state = new Gateway.Translators.Providers.HiveV2.HiveV2Provider().ReadTask(Encoding.UTF8.GetBytes(task));
+        Assert.Equal(TaskProgress.Failed, state.Status);
+        Assert.Contains(message, state.FailureMessage);
+    }
+
+    [Theory]
+    [InlineData("""{"task_id":"t1","state":"processing","error":null,"status":[]}""")]
+    [InlineData("""{"task_id":"t1","state":"processing","error":"","status":[]}""")]
+    public void EmptyError_IsStillPending(string task) =>
+        Assert.Equal(TaskProgress.Pending, new Gateway.Translators.Providers.HiveV2.HiveV2Provider().ReadTask(Encoding.UTF8.GetBytes(task)).Status);
+}

@@ -12,7 +12,8 @@ namespace ProviderSimulator.Providers;
 /// and <c>status[0].task_id</c>); the finished task is POSTed to <c>callback_url</c> after
 /// <c>callback_delay_ms</c>, retried on non-2xx with <c>callback_retry_count</c> counting, and can be
 /// polled at GET /api/v2/task/{id}. Knobs (in text_data): callback=lost, callback_duplicates=N,
-/// callback_delay_ms, callback_retry_ms, task_fail=1, never_finish=1, plus the common ones.
+/// callback_delay_ms, callback_retry_ms, task_fail=1, task_error=1 (a top-level error, no final state), never_finish=1,
+/// plus the common ones.
 /// </summary>
 public sealed class HiveV2Provider(RequestLog log, Func<Directives> runFaults, HiveV2Options options, IHttpClientFactory http)
 {
@@ -215,7 +216,8 @@ public sealed class HiveV2Provider(RequestLog log, Func<Directives> runFaults, H
                 ["created_on"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
                 ["task_units"] = plan.PromptTokens + plan.CompletionTokens,
                 ["charge"] = charge,
-                ["state"] = "finished",
+                // task_error=1: the task carries a top-level error and no final state (the gateway must not wait for one).
+                ["state"] = knobs.Flag("task_error") ? "processing" : "finished",
                 ["callback_url"] = callbackUrl,
                 ["callback_retry_count"] = retryCount,
                 ["callback_status_code"] = retryCount > 0 ? 500 : 200,
@@ -254,6 +256,11 @@ public sealed class HiveV2Provider(RequestLog log, Func<Directives> runFaults, H
                     },
                 },
             };
+            if (knobs.Flag("task_error"))
+            {
+                task["error"] = "MODEL_UNAVAILABLE: the model could not run this task";
+            }
+
             return JsonSerializer.SerializeToUtf8Bytes(task);
         }
     }

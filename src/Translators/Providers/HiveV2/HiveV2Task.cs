@@ -69,6 +69,12 @@ internal static class HiveV2Task
         var code = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out var s) ? Code(s) : null;
         var message = first.ValueKind == JsonValueKind.Object && first.TryGetProperty("status", out s) ? String(s, "message") : null;
 
+        // A task whose top-level error is set has failed, whatever else it says: waiting longer would only run into the timeout.
+        if (TopLevelError(root) is { } error)
+        {
+            return new TaskState(TaskProgress.Failed, taskId, FailureMessage: error, ChargeMicros: charge);
+        }
+
         if (state is "failed" or "error")
         {
             return new TaskState(TaskProgress.Failed, taskId, FailureMessage: message ?? $"task {state}", ChargeMicros: charge);
@@ -88,6 +94,24 @@ internal static class HiveV2Task
         }
 
         return new TaskState(TaskProgress.Pending, taskId);
+    }
+
+    /// <summary>The task's top-level <c>error</c> as text, when it is set (a non-empty string, or an object or array).</summary>
+    private static string? TopLevelError(JsonElement root)
+    {
+        if (!root.TryGetProperty("error", out var error))
+        {
+            return null;
+        }
+
+        return error.ValueKind switch
+        {
+            JsonValueKind.String when error.GetString() is { Length: > 0 } text => text,
+            JsonValueKind.Object => String(error, "message") ?? error.GetRawText(),
+            JsonValueKind.Array when error.GetArrayLength() > 0 => error.GetRawText(),
+            JsonValueKind.True => "task error",
+            _ => null,
+        };
     }
 
     private static ChatCompletion? ToCompletion(JsonElement output)

@@ -51,6 +51,7 @@ public static class GatewayApp
         services.AddSingleton<ClientAuth>();
         services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
+        services.AddSingleton<ProviderAccounts>();
         services.AddHttpForwarder();
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();

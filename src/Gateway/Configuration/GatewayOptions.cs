@@ -87,6 +87,12 @@ public sealed class ProviderOptions
 
     public double MaxQueueSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// Warn in the log when the provider reports fewer credits left than this (Segmind's <c>x-remaining-credits</c>); the
+    /// balance is a metric and on the dashboard whatever this says. None by default.
+    /// </summary>
+    public double? LowCreditsWarning { get; set; }
+
     /// <summary>Async-task providers (Hive V2): how long to wait for the callback before polling.</summary>
     public double CallbackWaitSeconds { get; set; } = 20;
 

@@ -15,7 +15,7 @@ namespace Gateway.Dashboard;
 /// from this replica's metrics). The page holds the admin key in session storage and sends it as a bearer token.
 /// </summary>
 internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth auth, ILimitEngine limits, ReplicaStats stats,
-    DashboardAssets assets, ILogger<DashboardEndpoints> logger)
+    Forwarding.ProviderAccounts accounts, DashboardAssets assets, ILogger<DashboardEndpoints> logger)
 {
     public static void Map(WebApplication app)
     {
@@ -172,6 +172,19 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth 
         }
 
         w.WriteEndObject();
+        // Provider account balances as last reported to this replica (Segmind's x-remaining-credits).
+        w.WriteStartArray("credits"u8);
+        foreach (var (provider, balance) in accounts.Balances.OrderBy(x => x.Key, StringComparer.Ordinal))
+        {
+            w.WriteStartObject();
+            w.WriteString("provider"u8, provider);
+            w.WriteNumber("remaining"u8, balance.Remaining);
+            w.WriteBoolean("low"u8, balance.Low);
+            w.WriteString("at"u8, balance.At.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 

@@ -10,7 +10,8 @@ namespace Gateway.Forwarding;
 /// Providers that answer in the HTTP response (<see cref="IChatProvider"/>): the translated request
 /// goes through YARP's <see cref="IHttpForwarder"/> with an <see cref="UpstreamAttempt"/> as transformer.
 /// </summary>
-internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, ProviderClients clients, ILogger<HttpForwardingInvoker> logger)
+internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, ProviderClients clients, ProviderAccounts accounts,
+    ILogger<HttpForwardingInvoker> logger)
     : IDeploymentInvoker
 {
     public bool CanServe(ProviderRuntime provider) => provider.Translator is IChatProvider;
@@ -35,7 +36,7 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
         context.Request.Body = body.AsStream();
         context.Request.ContentLength = body.WrittenCount;
 
-        var attempt = new UpstreamAttempt(exchange, deployment, translator, provider.ApiKey!, body.WrittenCount, upstreamStream, logger);
+        var attempt = new UpstreamAttempt(exchange, deployment, translator, provider.ApiKey!, body.WrittenCount, upstreamStream, accounts, logger);
         var config = new ForwarderRequestConfig { ActivityTimeout = provider.ResponseTimeout };
         var error = await forwarder.SendAsync(context, provider.BaseUrl.AbsoluteUri.TrimEnd('/'), clients.For(provider), config, attempt);
         if (attempt.Result is { } result)

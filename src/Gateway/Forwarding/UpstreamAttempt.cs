@@ -23,6 +23,7 @@ internal sealed partial class UpstreamAttempt(
     string apiKey,
     int bodyLength,
     bool upstreamStream,
+    ProviderAccounts accounts,
     ILogger logger) : HttpTransformer
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
@@ -64,6 +65,7 @@ internal sealed partial class UpstreamAttempt(
         // YARP's token also carries its activity timeout, which is meant for the wait on response
         // headers; reading the body runs under our own timeouts and the client's abort instead.
         var clientAborted = httpContext.RequestAborted;
+        accounts.Observe(_provider, _translator.RemainingCredits(UpstreamResponses.HeaderLookup(proxyResponse)));
         try
         {
             var status = (int)proxyResponse.StatusCode;

@@ -10,9 +10,13 @@ namespace Gateway.Telemetry;
 /// </summary>
 internal sealed class StateGauges
 {
-    public StateGauges(GatewayMetrics metrics, ConfigStore config, UsagePipeline usage, Routing.DeploymentHealthRegistry health, TimeProvider clock)
+    public StateGauges(GatewayMetrics metrics, ConfigStore config, UsagePipeline usage, Routing.DeploymentHealthRegistry health,
+        Forwarding.ProviderAccounts accounts, TimeProvider clock)
     {
         var meter = metrics.Meter;
+        meter.CreateObservableGauge("gateway.provider.remaining_credits", () => accounts.Balances.Select(b => new Measurement<double>(
+                b.Value.Remaining, new KeyValuePair<string, object?>(GatewayTelemetry.System, b.Key))), "{credit}",
+            "The balance each provider account last reported (Segmind's x-remaining-credits): alert on it before the provider refuses.");
         meter.CreateObservableCounter("gateway.config.reloads", () => new[]
         {
             new Measurement<long>(config.AcceptedReloads, new KeyValuePair<string, object?>("gateway.result", "accepted")),

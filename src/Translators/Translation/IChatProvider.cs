@@ -25,6 +25,9 @@ public interface IProvider
     /// <summary>The most completion tokens one answer can have, where the provider documents a ceiling; null where it does not.</summary>
     int? MaxCompletionTokens => null;
 
+    /// <summary>The account balance the provider reports in a response's headers, where it reports one (Segmind's credits).</summary>
+    double? RemainingCredits(Func<string, string?> header) => null;
+
     /// <summary>What the client sent that this deployment leaves out by the operator's decision (<see cref="ParameterGate.Dropped"/>).</summary>
     IReadOnlyList<string> DroppedParameters(ChatCompletionRequest request, DeploymentTarget target) => [];
 }

@@ -241,6 +241,14 @@
       : el("ul", {}, ...entries.map(([provider, n]) => el("li", {}, `${provider}: ${int(n)} waiting`))));
   }
 
+  function renderCredits(stats) {
+    const credits = stats.credits || [];
+    $("credits").replaceChildren(credits.length === 0
+      ? el("p", { class: "muted" }, "No provider has reported a balance to this replica yet.")
+      : el("ul", {}, ...credits.map((c) => el("li", c.low ? { class: "low" } : {},
+          `${c.provider}: ${c.remaining.toLocaleString("en-US")} credits left${c.low ? " (below the warning level)" : ""}`))));
+  }
+
   function renderUsageSource(byProvider) {
     table("usage-source-table", "Token counts by source, per provider",
       ["Provider", "Requests", "Estimated by the gateway", "Share estimated"],
@@ -291,6 +299,7 @@
       renderKeys(byKey, keys);
       renderProviders(stats);
       renderTasks(stats);
+      renderCredits(stats);
       renderUsageSource(byProvider);
       renderCache(daily, f.stack);
       $("updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC";
@@ -304,6 +313,7 @@
     try {
       const stats = await api("/admin/stats?minutes=15");
       renderTasks(stats);
+      renderCredits(stats);
       renderProviders(stats);
     } catch (error) {
       explain(error);

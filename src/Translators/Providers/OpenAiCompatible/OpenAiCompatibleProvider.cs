@@ -83,6 +83,9 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
 
     public int? MaxCompletionTokens => Parameters.RangeOf("max_tokens") is { } range ? (int)range.Max : null;
 
+    /// <summary>The account balance in a response's headers, for providers that report one.</summary>
+    public virtual double? RemainingCredits(Func<string, string?> header) => null;
+
     public IReadOnlyList<string> DroppedParameters(ChatCompletionRequest request, DeploymentTarget target) =>
         ParameterGate.Dropped(request, Parameters, target);
 

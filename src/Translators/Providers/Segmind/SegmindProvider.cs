@@ -34,6 +34,10 @@ public sealed class SegmindProvider : OpenAiCompatibleProvider
 
     public override (string Name, string Value) AuthHeader(string apiKey) => ("x-api-key", apiKey);
 
+    // Seed 004: "x-remaining-credits" carries the account's balance, the only account signal it documents.
+    public override double? RemainingCredits(Func<string, string?> header) =>
+        double.TryParse(header("x-remaining-credits"), NumberStyles.Float, CultureInfo.InvariantCulture, out var credits) ? credits : null;
+
     public override long? ReportedCostMicros(Usage? usage, Func<string, string?> header) =>
         double.TryParse(header("x-cost"), NumberStyles.Float, CultureInfo.InvariantCulture, out var usd)
             ? (long)Math.Round(usd * 1_000_000, MidpointRounding.AwayFromZero)

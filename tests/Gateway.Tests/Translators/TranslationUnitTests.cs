@@ -231,3 +231,57 @@ public sealed class HiveV2TaskTests
     public void EmptyError_IsStillPending(string task) =>
         Assert.Equal(TaskProgress.Pending, new Gateway.Translators.Providers.HiveV2.HiveV2Provider().ReadTask(Encoding.UTF8.GetBytes(task)).Status);
 }
+
+/// <summary>The parameter policy below the top level: message fields, content part fields, part types (issue 20, item 4).</summary>
+public sealed class NestedFieldPolicyTests
+{
+    private static (RequestError? Error, JsonElement Sent) Write(IChatProvider provider, string json, DeploymentTarget? target = null)
+    {
+        Assert.True(ChatRequestReader.TryRead(Encoding.UTF8.GetBytes(json), out var request, out var readError), readError?.Message);
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        var error = provider.WriteRequest(request!, target ?? Target(), false, body);
+        return (error, error is null ? JsonDocument.Parse(body.WrittenMemory).RootElement.Clone() : default);
+    }
+
+    private static DeploymentTarget Target(string[]? pass = null, string[]? drop = null) => new()
+    {
+        PublicModel = "m", UpstreamModel = "up", PassParameters = (pass ?? []).ToHashSet(), DropParameters = (drop ?? []).ToHashSet(),
+    };
+
+    private static readonly IChatProvider DeepInfra = new Gateway.Translators.Providers.DeepInfra.DeepInfraProvider();
+    private static readonly IChatProvider Hive = new Gateway.Translators.Providers.HiveV3.HiveV3Provider();
+
+    [Fact]
+    public void AMessagesUnknownField_IsRefusedPassedOrDropped_AsTheDeploymentSays()
+    {
+        const string json = """{"model":"m","messages":[{"role":"user","content":"x","cache_hint":"long"}]}""";
+        Assert.Equal("messages[0].cache_hint", Write(DeepInfra, json).Error?.Param);
+        Assert.Equal("long", Write(DeepInfra, json, Target(pass: ["cache_hint"])).Sent.GetProperty("messages")[0].GetProperty("cache_hint").GetString());
+        Assert.False(Write(DeepInfra, json, Target(drop: ["cache_hint"])).Sent.GetProperty("messages")[0].TryGetProperty("cache_hint", out _));
+        // A null says nothing (SDKs echo "refusal": null back in assistant messages): neither refused nor sent.
+        var echoed = Write(DeepInfra, """{"model":"m","messages":[{"role":"assistant","content":"a","refusal":null},{"role":"user","content":"x"}]}""");
+        Assert.Null(echoed.Error);
+        Assert.False(echoed.Sent.GetProperty("messages")[0].TryGetProperty("refusal", out _));
+    }
+
+    [Fact]
+    public void AContentPartsUnknownField_IsRefused_AtDeepInfraAndHive()
+    {
+        const string json = """{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}]}]}""";
+        Assert.Equal("messages[0].content[0].cache_control", Write(DeepInfra, json).Error?.Param);
+        Assert.Equal("messages[0].content[0].cache_control", Write(Hive, json).Error?.Param);
+        var dropped = Write(Hive, json, Target(drop: ["cache_control"]));
+        Assert.Null(dropped.Error);
+        Assert.Equal("""[{"type":"text","text":"x"}]""", dropped.Sent.GetProperty("messages")[0].GetProperty("content").GetRawText());
+    }
+
+    [Fact]
+    public void AnImagePart_ReachesDeepInfrasLlama_OnlyWhereTheDeploymentPassesIt()
+    {
+        const string json = """{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}""";
+        Assert.Equal("messages[0].content[1].type", Write(DeepInfra, json).Error?.Param);
+        var passed = Write(DeepInfra, json, Target(pass: ["image_url"]));
+        Assert.Null(passed.Error);
+        Assert.Equal("https://example.com/a.png", passed.Sent.GetProperty("messages")[0].GetProperty("content")[1].GetProperty("image_url").GetProperty("url").GetString());
+    }
+}

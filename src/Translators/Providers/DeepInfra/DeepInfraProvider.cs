@@ -37,7 +37,9 @@ public sealed class DeepInfraProvider : OpenAiCompatibleProvider
     protected override bool AcceptsStreamOptions => true;
 
     // "conversation messages: (user,assistant,tool)*,user including one system message anywhere".
-    private static readonly MessageRules Rules = MessageRules.OpenAi with { SingleSystemMessage = true };
+    // Its content parts are text: the seed documents no image, audio or file part (and its Llama models read text only), so
+    // such a part goes only where the deployment passes its type (PassParameters: "image_url").
+    private static readonly MessageRules Rules = MessageRules.OpenAi with { SingleSystemMessage = true, Content = ContentShape.TextParts };
 
     protected override MessageRules Messages => Rules;
 

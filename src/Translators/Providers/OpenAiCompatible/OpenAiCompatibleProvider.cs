@@ -28,7 +28,7 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
 
     public RequestError? WriteRequest(ChatCompletionRequest request, DeploymentTarget target, bool stream, IBufferWriter<byte> body)
     {
-        var error = OpenAiRequestWriter.CheckMessages(request.Messages!, Messages, target.PublicModel);
+        var error = OpenAiRequestWriter.CheckMessages(request.Messages!, Messages, target);
         if (error is not null)
         {
             return error;
@@ -43,7 +43,7 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
         // Usage is always wanted for metering, but stream_options goes only where the provider is known to take it
         // and the deployment passes it (no seed documents it); otherwise a stream without usage is counted.
         var askForUsage = AcceptsStreamOptions && target.Decide("stream_options") == UndocumentedPolicy.Pass;
-        OpenAiRequestWriter.Write(body, gated, Messages, stream && SupportsStreaming, askForUsage, ModelInBody);
+        OpenAiRequestWriter.Write(body, gated, Messages, target, stream && SupportsStreaming, askForUsage, ModelInBody);
         return null;
     }
 

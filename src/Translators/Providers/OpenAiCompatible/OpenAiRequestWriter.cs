@@ -11,9 +11,15 @@ namespace Gateway.Translators.Providers.OpenAiCompatible;
 /// </summary>
 internal static class OpenAiRequestWriter
 {
-    /// <summary>Checks every message against the rules before anything is written.</summary>
-    public static RequestError? CheckMessages(List<ChatMessage> messages, MessageRules rules, string model)
+    /// <summary>
+    /// Checks every message against the rules before anything is written. The deployment's parameter policy applies below
+    /// the top level too: a field of a message, or of a content part, that the provider's document does not list is sent
+    /// only where the deployment passes it, left out where it drops it, and refused otherwise (a null value is no field);
+    /// a content part of another type than text goes only where the provider takes it or the deployment passes its type.
+    /// </summary>
+    public static RequestError? CheckMessages(List<ChatMessage> messages, MessageRules rules, DeploymentTarget target)
     {
+        var model = target.PublicModel;
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
@@ -23,15 +29,33 @@ internal static class OpenAiRequestWriter
                 return new RequestError($"Tool calls are not supported by model '{model}' ('{param}').", param, "unsupported_parameter");
             }
 
-            if (rules.Content != ContentShape.AnyOpenAi && m.Content?.Parts is { } parts)
+            foreach (var name in ExtraFields(m.ExtensionData))
             {
-                for (var j = 0; j < parts.Count; j++)
+                if (target.Decide(name) == UndocumentedPolicy.Reject)
                 {
-                    if (parts[j].Type != "text")
+                    return RequestError.Undocumented($"messages[{i}].{name}", model);
+                }
+            }
+
+            if (m.Content?.Parts is not { } parts)
+            {
+                continue;
+            }
+
+            for (var j = 0; j < parts.Count; j++)
+            {
+                var type = parts[j].Type ?? "";
+                if (type != "text" && (rules.Content != ContentShape.AnyOpenAi || !PartTypes.Contains(type)) && target.Decide(type) != UndocumentedPolicy.Pass)
+                {
+                    var param = $"messages[{i}].content[{j}].type";
+                    return new RequestError($"Content parts of type '{type}' are not supported by model '{model}'.", param, "unsupported_parameter");
+                }
+
+                foreach (var name in ExtraFields(parts[j].ExtensionData).Where(n => n != type))
+                {
+                    if (target.Decide(name) == UndocumentedPolicy.Reject)
                     {
-                        var param = $"messages[{i}].content[{j}].type";
-                        return new RequestError($"Content parts of type '{parts[j].Type}' are not supported by model '{model}'.",
-                            param, "unsupported_parameter");
+                        return RequestError.Undocumented($"messages[{i}].content[{j}].{name}", model);
                     }
                 }
             }
@@ -40,7 +64,14 @@ internal static class OpenAiRequestWriter
         return null;
     }
 
-    public static void Write(IBufferWriter<byte> output, ChatCompletionRequest gated, MessageRules rules, bool stream,
+    // OpenAI's content part types besides text; each carries its payload under a field of its own name.
+    private static readonly HashSet<string> PartTypes = new(StringComparer.Ordinal) { "image_url", "input_audio", "file" };
+
+    /// <summary>Extra fields that say something (a null is no field).</summary>
+    private static IEnumerable<string> ExtraFields(Dictionary<string, JsonElement>? extra) =>
+        extra is null ? [] : extra.Where(e => e.Value.ValueKind != JsonValueKind.Null).Select(e => e.Key);
+
+    public static void Write(IBufferWriter<byte> output, ChatCompletionRequest gated, MessageRules rules, DeploymentTarget target, bool stream,
         bool askForStreamUsage, bool modelInBody = true)
     {
         using var w = new Utf8JsonWriter(output, OpenAiJson.WriterOptions);
@@ -50,7 +81,7 @@ internal static class OpenAiRequestWriter
             w.WriteString("model"u8, gated.Model);
         }
 
-        WriteMessages(w, gated.Messages!, rules);
+        WriteMessages(w, gated.Messages!, rules, target);
         WriteParameters(w, gated);
         if (gated.ExtensionData is { } extra)
         {
@@ -78,7 +109,7 @@ internal static class OpenAiRequestWriter
         w.WriteEndObject();
     }
 
-    private static void WriteMessages(Utf8JsonWriter w, List<ChatMessage> messages, MessageRules rules)
+    private static void WriteMessages(Utf8JsonWriter w, List<ChatMessage> messages, MessageRules rules, DeploymentTarget target)
     {
         w.WriteStartArray("messages"u8);
         var systemWritten = false;
@@ -102,7 +133,7 @@ internal static class OpenAiRequestWriter
             w.WriteStartObject();
             // "developer" is OpenAI's newer name for the system role; these upstreams know only "system".
             w.WriteString("role"u8, m.Role == "developer" ? "system" : m.Role);
-            WriteContent(w, m.Content, rules.Content);
+            WriteContent(w, m.Content, rules.Content, target);
             if (rules.ParticipantNames && m.Name is not null)
             {
                 w.WriteString("name"u8, m.Name);
@@ -122,14 +153,7 @@ internal static class OpenAiRequestWriter
                 }
             }
 
-            if (rules.Content == ContentShape.AnyOpenAi && m.ExtensionData is { } extra)
-            {
-                foreach (var (name, value) in extra)
-                {
-                    w.WritePropertyName(name);
-                    value.WriteTo(w);
-                }
-            }
+            WritePassed(w, m.ExtensionData, target, except: null);
 
             w.WriteEndObject();
         }
@@ -137,7 +161,7 @@ internal static class OpenAiRequestWriter
         w.WriteEndArray();
     }
 
-    private static void WriteContent(Utf8JsonWriter w, MessageContent? content, ContentShape shape)
+    private static void WriteContent(Utf8JsonWriter w, MessageContent? content, ContentShape shape, DeploymentTarget target)
     {
         if (content is null)
         {
@@ -145,14 +169,47 @@ internal static class OpenAiRequestWriter
             return;
         }
 
-        if (content.Text is not null || shape == ContentShape.PlainString)
+        if (content.Text is not null || shape == ContentShape.PlainString || content.Parts is null)
         {
             w.WriteString("content"u8, content.ToPlainText());
             return;
         }
 
-        w.WritePropertyName("content"u8);
-        JsonSerializer.Serialize(w, content, OpenAiJson.Context.MessageContent);
+        // Part by part: its type, its text or its type's payload, and only the extra fields the deployment passes.
+        w.WriteStartArray("content"u8);
+        foreach (var part in content.Parts)
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, part.Type);
+            if (part.Text is not null)
+            {
+                w.WriteString("text"u8, part.Text);
+            }
+
+            if (part.Type is { } type && part.ExtensionData?.TryGetValue(type, out var payload) == true)
+            {
+                w.WritePropertyName(type);
+                payload.WriteTo(w);
+            }
+
+            WritePassed(w, part.ExtensionData, target, except: part.Type);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    /// <summary>The extra fields of a message or part that the deployment passes (the rest were refused or are dropped).</summary>
+    private static void WritePassed(Utf8JsonWriter w, Dictionary<string, JsonElement>? extra, DeploymentTarget target, string? except)
+    {
+        foreach (var (name, value) in extra ?? [])
+        {
+            if (name != except && value.ValueKind != JsonValueKind.Null && target.Decide(name) == UndocumentedPolicy.Pass)
+            {
+                w.WritePropertyName(name);
+                value.WriteTo(w);
+            }
+        }
     }
 
     private static void WriteParameters(Utf8JsonWriter w, ChatCompletionRequest r)

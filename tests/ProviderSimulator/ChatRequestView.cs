@@ -13,6 +13,12 @@ public sealed class ChatRequestView
     public bool Stream { get; private init; }
     public bool IncludeUsage { get; private init; }
 
+    /// <summary>How many choices were asked for (<c>n</c>), 1 when absent.</summary>
+    public int Choices { get; private init; } = 1;
+
+    /// <summary>Per-token log probabilities were asked for.</summary>
+    public bool Logprobs { get; private init; }
+
     /// <summary>Every top-level field the caller sent, to hold it against what the provider documents.</summary>
     public List<string> Fields { get; private init; } = [];
 
@@ -56,6 +62,8 @@ public sealed class ChatRequestView
                 IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
                     && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True,
                 Fields = [.. root.EnumerateObject().Select(p => p.Name)],
+                Choices = root.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.Number ? Math.Clamp(n.GetInt32(), 1, 8) : 1,
+                Logprobs = root.TryGetProperty("logprobs", out var lp) && lp.ValueKind == JsonValueKind.True,
             };
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)

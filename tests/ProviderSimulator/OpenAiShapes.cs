@@ -38,8 +38,10 @@ public static class OpenAiShapes
     }
 
     /// <summary>One <c>data: {chunk}</c> event with a content delta, a finish reason, and/or usage.</summary>
+    /// <param name="index">The choice the chunk belongs to (several are interleaved when <c>n</c> &gt; 1).</param>
+    /// <param name="logprobs">Whether to carry the content's token with a log probability, as OpenAI-compatible streams do when asked.</param>
     public static byte[] ChunkEvent(string id, string model, string? role, string? content, string? finishReason, bool choices,
-        ReplyPlan? usage, Action<Utf8JsonWriter>? usageExtras = null)
+        ReplyPlan? usage, Action<Utf8JsonWriter>? usageExtras = null, int index = 0, bool logprobs = false)
     {
         using var stream = new MemoryStream();
         stream.Write("data: "u8);
@@ -54,7 +56,7 @@ public static class OpenAiShapes
             if (choices)
             {
                 w.WriteStartObject();
-                w.WriteNumber("index", 0);
+                w.WriteNumber("index", index);
                 w.WriteStartObject("delta");
                 if (role is not null)
                 {
@@ -67,6 +69,21 @@ public static class OpenAiShapes
                 }
 
                 w.WriteEndObject();
+                if (logprobs && !string.IsNullOrEmpty(content))
+                {
+                    w.WriteStartObject("logprobs");
+                    w.WriteStartArray("content");
+                    w.WriteStartObject();
+                    w.WriteString("token", content);
+                    w.WriteNumber("logprob", -0.1);
+                    w.WriteNull("bytes");
+                    w.WriteStartArray("top_logprobs");
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+
                 if (finishReason is null)
                 {
                     w.WriteNull("finish_reason");

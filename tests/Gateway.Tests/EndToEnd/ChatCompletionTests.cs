@@ -258,3 +258,26 @@ public sealed class ChatCompletionTests(GatewayFixture f) : IClassFixture<Gatewa
         Assert.All(withChoices.Skip(1), c => Assert.False(c.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("role", out _)));
     }
 }
+
+/// <summary>DeepInfra streaming several choices, each ending with its end-of-sequence marker (issue 20, items 3 and 8).</summary>
+public sealed class SeveralChoicesTests(GatewayFixture f) : IClassFixture<GatewayFixture>
+{
+    [Fact]
+    public async Task TwoStreamedChoicesWithLogprobs_NeitherLeaksTheMarker()
+    {
+        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
+            """{"model":"deepinfra-llama","stream":true,"n":2,"logprobs":true,"messages":[{"role":"user","content":"two ways [sim words=4]"}]}""");
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var choices = Sse.Chunks(body).SelectMany(c => c.GetProperty("choices").EnumerateArray()).ToList();
+        Assert.DoesNotContain("</s>", body);
+        var texts = choices.GroupBy(c => c.GetProperty("index").GetInt32())
+            .ToDictionary(g => g.Key, g => string.Concat(g.Select(c => c.GetProperty("delta").TryGetProperty("content", out var t) ? t.GetString() : "")));
+        Assert.Equal(2, texts.Count);
+        Assert.Equal(texts[0], texts[1]);
+        Assert.Equal(4, texts[0].Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
+        // Both choices finished, and the logprobs came through, without the marker's token.
+        Assert.Equal(2, choices.Count(c => c.TryGetProperty("finish_reason", out var r) && r.ValueKind == System.Text.Json.JsonValueKind.String));
+        Assert.Contains(choices, c => c.TryGetProperty("logprobs", out var l) && l.ValueKind == System.Text.Json.JsonValueKind.Object);
+    }
+}

@@ -60,34 +60,46 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
     protected override async Task StreamAsync(SimExchange x, ChatRequestView r, ReplyPlan plan, string id)
     {
         await x.StartStreamAsync();
-        foreach (var piece in plan.Pieces)
-        {
-            if (options.Pings)
-            {
-                await x.WriteRawAsync(": ping\n\n"u8.ToArray());
-            }
+        // With n > 1 the choices' chunks interleave, each choice the same answer (index i), as OpenAI-compatible streams do.
+        var n = r.Choices;
+        byte[] Chunk(int index, string? content, string? finish = null, ReplyPlan? usage = null) =>
+            OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", content, finish, choices: true, usage, w => WriteCost(w, plan), index, r.Logprobs);
 
-            if (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", piece, null, choices: true, usage: null)))
+        // Each choice's text, then (seed 003's sample) an empty chunk and the end-of-sequence marker as content. With n > 1
+        // the choices interleave, choice i two chunks behind choice i - 1, as independent generations do: one choice's
+        // marker arrives right before another's text.
+        var events = plan.Pieces.Concat(x.Knobs.Flag("no_eos") ? [] : ["", "</s>"]).ToList();
+        for (var step = 0; step < events.Count + (2 * (n - 1)); step++)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var e = step - (2 * i);
+                if (e < 0 || e >= events.Count)
+                {
+                    continue;
+                }
+
+                if (options.Pings)
+                {
+                    await x.WriteRawAsync(": ping\n\n"u8.ToArray());
+                }
+
+                if (!await x.WriteEventAsync(Chunk(i, events[e])))
+                {
+                    return;
+                }
+            }
+        }
+
+        // The sample carries no usage; asked for (stream_options), it comes on the (last) finish chunk [C/O].
+        var sendUsage = r.IncludeUsage && !x.Knobs.Flag("no_usage");
+        for (var i = 0; i < n; i++)
+        {
+            var finishUsage = sendUsage && !options.SeparateUsageChunk && i == n - 1 ? plan : null;
+            if (!await x.WriteEventAsync(Chunk(i, "", plan.FinishReason, finishUsage)))
             {
                 return;
             }
-        }
-
-        // Seed 003's sample ends its text with an empty chunk and the end-of-sequence marker as content.
-        if (!x.Knobs.Flag("no_eos")
-            && (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "", null, choices: true, usage: null))
-                || !await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "</s>", null, choices: true, usage: null))))
-        {
-            return;
-        }
-
-        // The sample carries no usage; asked for (stream_options), it comes on the finish chunk [C/O].
-        var sendUsage = r.IncludeUsage && !x.Knobs.Flag("no_usage");
-        var finishUsage = sendUsage && !options.SeparateUsageChunk ? plan : null;
-        if (!await x.WriteEventAsync(OpenAiShapes.ChunkEvent(id, r.Model!, "assistant", "", plan.FinishReason, choices: true,
-                finishUsage, w => WriteCost(w, plan))))
-        {
-            return;
         }
 
         if (sendUsage && options.SeparateUsageChunk

@@ -22,8 +22,20 @@ public sealed class ChatRequestView
     /// <summary>Every top-level field the caller sent, to hold it against what the provider documents.</summary>
     public List<string> Fields { get; private init; } = [];
 
+    /// <summary>Every field of a message, and every field of a content part, the caller sent (each named once), for the same check below the top.</summary>
+    public HashSet<string> MessageFields { get; private init; } = [];
+
+    public HashSet<string> PartFields { get; private init; } = [];
+
+    /// <summary>The types of content parts the caller sent.</summary>
+    public HashSet<string> PartTypes { get; private init; } = [];
+
     /// <summary>The text of the last user message, where per-request directives live.</summary>
     public string LastUserText => Messages.LastOrDefault(m => m.Role == "user").Text ?? "";
+
+    private static IEnumerable<JsonElement> Parts(JsonElement messages) => messages.EnumerateArray()
+        .Where(m => m.ValueKind == JsonValueKind.Object && m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.Array)
+        .SelectMany(m => m.GetProperty("content").EnumerateArray()).Where(p => p.ValueKind == JsonValueKind.Object);
 
     public static ChatRequestView? TryParse(string body, out string? problem)
     {
@@ -62,6 +74,9 @@ public sealed class ChatRequestView
                 IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
                     && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True,
                 Fields = [.. root.EnumerateObject().Select(p => p.Name)],
+                MessageFields = [.. messages.EnumerateArray().Where(m => m.ValueKind == JsonValueKind.Object).SelectMany(m => m.EnumerateObject().Select(p => p.Name))],
+                PartFields = [.. Parts(messages).SelectMany(p => p.EnumerateObject().Select(f => f.Name))],
+                PartTypes = [.. Parts(messages).Select(p => p.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "")],
                 Choices = root.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.Number ? Math.Clamp(n.GetInt32(), 1, 8) : 1,
                 Logprobs = root.TryGetProperty("logprobs", out var lp) && lp.ValueKind == JsonValueKind.True,
             };

@@ -83,4 +83,20 @@ public sealed class StrictSimulatorTests : IAsyncLifetime
         Assert.Equal("upstream_rejected_request", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.Contains("stop: extra fields not permitted", body);
     }
+
+    [Theory]
+    [InlineData("""{"role":"user","content":"hi","cache_hint":"long"}""", "messages[].cache_hint")]
+    [InlineData("""{"role":"user","content":[{"type":"text","text":"hi","cache_hint":"long"}]}""", "messages[].content[].cache_hint")]
+    public async Task TheStrictSimulator_RefusesWhatItsDocumentDoesNotList_BelowTheTopLevelToo(string message, string field)
+    {
+        // A deployment passing a field the seed does not list, inside a message or a content part: strict DeepInfra refuses it.
+        var config = TestConfig.Standard(_simulator.BaseUrl);
+        config["Models"]!["deepinfra-llama"]!["Deployments"]![0]!["PassParameters"] = new System.Text.Json.Nodes.JsonArray("cache_hint");
+        await using var passing = await GatewayHost.StartAsync(config);
+        var (response, body) = await Sse.PostAsync(passing.Http, $$"""{"model":"deepinfra-llama","messages":[{{message}}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("upstream_rejected_request", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains(field + ": extra fields not permitted", body);
+    }
 }

@@ -52,6 +52,12 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
         "tool_choice", "repetition_penalty", "user", "seed",
     };
 
+    // Seed 003's messages: OpenAI's message fields (its grammar includes tool messages and names).
+    protected override IReadOnlySet<string> DocumentedMessageFields { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "role", "content", "name", "tool_calls", "tool_call_id",
+    };
+
     protected override (int Status, string Message) UndocumentedField(string field) => (422, $"{field}: extra fields not permitted");
 
     protected override byte[] CompletionBody(SimExchange x, ChatRequestView r, ReplyPlan plan, string id) =>

@@ -14,6 +14,12 @@ public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFau
     /// <summary>The top-level fields the provider's document lists (seeds), plus those its own docs confirm ([C]).</summary>
     protected abstract IReadOnlySet<string> DocumentedFields { get; }
 
+    /// <summary>The fields of a message the provider documents (strict mode refuses others, at every level).</summary>
+    protected virtual IReadOnlySet<string> DocumentedMessageFields { get; } = new HashSet<string>(StringComparer.Ordinal) { "role", "content" };
+
+    /// <summary>The fields of a content part the provider documents: text parts only, in every seed here.</summary>
+    protected virtual IReadOnlySet<string> DocumentedPartFields { get; } = new HashSet<string>(StringComparer.Ordinal) { "type", "text" };
+
     /// <summary>How the provider refuses a field it does not take.</summary>
     protected virtual (int Status, string Message) UndocumentedField(string field) => (400, $"Unknown field '{field}'");
 
@@ -83,7 +89,10 @@ public abstract class OpenAiLikeProvider(RequestLog log, Func<Directives> runFau
             return;
         }
 
-        if (!acceptUndocumented && !x.Knobs.Flag("lenient") && view.Fields.FirstOrDefault(f => !DocumentedFields.Contains(f)) is { } extra)
+        if (!acceptUndocumented && !x.Knobs.Flag("lenient") && (view.Fields.FirstOrDefault(f => !DocumentedFields.Contains(f))
+                ?? view.MessageFields.Select(f => "messages[]." + f).FirstOrDefault(f => !DocumentedMessageFields.Contains(f[11..]))
+                ?? view.PartFields.Select(f => "messages[].content[]." + f).FirstOrDefault(f => !DocumentedPartFields.Contains(f[21..]))
+                ?? view.PartTypes.Select(t => "messages[].content[].type=" + t).FirstOrDefault(t => t[26..] != "text")) is { } extra)
         {
             var (code, message) = UndocumentedField(extra);
             await WriteErrorAsync(x, code, message);

@@ -36,31 +36,99 @@ public sealed class ShippedConfigurationTests : IAsyncLifetime
         ["hive-v3"] = "GW_TEST_HIVE_KEY", ["deepinfra"] = "GW_TEST_DEEPINFRA_KEY", ["segmind"] = "GW_TEST_SEGMIND_KEY",
     };
 
+    // The compose demo's configuration runs against the simulator image, which follows the seeds strictly.
+    private static readonly string DemoPath = Path.Combine(AppContext.BaseDirectory, "deploy", "gateway.demo.json");
+
     private SimulatorHost _simulator = null!;
+    private SimulatorHost _strictSimulator = null!;
     private GatewayHost _gateway = null!;
+    private GatewayHost _demo = null!;
 
     private static JsonObject Shipped() => JsonNode.Parse(File.ReadAllText(ShippedPath))!.AsObject();
+
+    private static JsonObject Demo() => JsonNode.Parse(File.ReadAllText(DemoPath))!.AsObject();
 
     public async Task InitializeAsync()
     {
         _simulator = await SimulatorHost.StartAsync();
-        var config = Shipped();
+        _strictSimulator = await SimulatorHost.StartStrictAsync();
+        _gateway = await GatewayHost.StartAsync(AgainstSimulator(Shipped(), _simulator));
+        var demo = Demo();
+        // The demo's Hive V2 model needs callbacks through a balancer (the fleet proof runs it); the rest is checked here.
+        foreach (var name in demo["Models"]!.AsObject().Where(m => KindsOf(demo, m.Key).Contains("hive-v2")).Select(m => m.Key).ToList())
+        {
+            demo["Models"]!.AsObject().Remove(name);
+        }
+
+        demo["Providers"]!.AsObject().Remove("hive2");
+        demo["Server"]!.AsObject().Remove("CallbackSigningKeyEnv");
+        _demo = await GatewayHost.StartAsync(AgainstSimulator(demo, _strictSimulator));
+    }
+
+    private static JsonObject AgainstSimulator(JsonObject config, SimulatorHost simulator)
+    {
         foreach (var (_, provider) in config["Providers"]!.AsObject())
         {
-            provider!["BaseUrl"] = _simulator.BaseUrl.ToString().TrimEnd('/');
+            provider!["BaseUrl"] = simulator.BaseUrl.ToString().TrimEnd('/');
             provider["ApiKeyEnv"] = KeyVariables[provider["Kind"]!.GetValue<string>()];
         }
 
         // Each attempt visible: no retries, no circuits (the deployments before the one under test fail on purpose).
         config["Routing"] = TestConfig.NoRetriesNoCircuits();
         config["Keys"] = new JsonObject { ["test"] = new JsonObject { ["Sha256"] = TestConfig.Sha256(TestConfig.Key), ["Models"] = new JsonArray("*") } };
-        _gateway = await GatewayHost.StartAsync(config);
+        return config;
     }
+
+    private static List<string> KindsOf(JsonObject config, string model) => [.. config["Models"]![model]!["Deployments"]!.AsArray()
+        .Select(d => config["Providers"]![d!["Provider"]!.GetValue<string>()]!["Kind"]!.GetValue<string>())];
 
     public async Task DisposeAsync()
     {
         await _gateway.DisposeAsync();
+        await _demo.DisposeAsync();
         await _simulator.DisposeAsync();
+        await _strictSimulator.DisposeAsync();
+    }
+
+    public static TheoryData<string, bool> DemoModels()
+    {
+        var data = new TheoryData<string, bool>();
+        var demo = Demo();
+        foreach (var (model, _) in demo["Models"]!.AsObject().Where(m => !KindsOf(demo, m.Key).Contains("hive-v2")))
+        {
+            data.Add(model, false);
+            data.Add(model, true);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(DemoModels))]
+    public async Task TheComposeDemo_AnswersWhatSdksSend_AgainstTheStrictSimulatorItRunsWith(string model, bool stream)
+    {
+        var chat = _demo.Chat(model);
+        var options = new ChatCompletionOptions
+        {
+            MaxOutputTokenCount = 40, Temperature = 0.5f, TopP = 0.9f, StopSequences = { "zzz" }, Seed = 7, EndUserId = "user-1",
+        };
+        var text = new System.Text.StringBuilder();
+        if (stream)
+        {
+            await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("hello")], options))
+            {
+                foreach (var part in update.ContentUpdate)
+                {
+                    text.Append(part.Text);
+                }
+            }
+        }
+        else
+        {
+            text.Append((await chat.CompleteChatAsync([new UserChatMessage("hello")], options)).Value.Content[0].Text);
+        }
+
+        Assert.Contains("echo: hello", text.ToString());
     }
 
     /// <summary>Every (model, deployment index) of the shipped configuration, streamed and not.</summary>

@@ -19,6 +19,9 @@ public sealed class ChatRequestView
     /// <summary>Per-token log probabilities were asked for.</summary>
     public bool Logprobs { get; private init; }
 
+    /// <summary>The names of the functions offered as tools.</summary>
+    public List<string> ToolNames { get; private init; } = [];
+
     /// <summary>Every top-level field the caller sent, to hold it against what the provider documents.</summary>
     public List<string> Fields { get; private init; } = [];
 
@@ -79,6 +82,10 @@ public sealed class ChatRequestView
                 PartTypes = [.. Parts(messages).Select(p => p.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "")],
                 Choices = root.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.Number ? Math.Clamp(n.GetInt32(), 1, 8) : 1,
                 Logprobs = root.TryGetProperty("logprobs", out var lp) && lp.ValueKind == JsonValueKind.True,
+                ToolNames = root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array
+                    ? [.. tools.EnumerateArray().Where(t => t.TryGetProperty("function", out var f) && f.TryGetProperty("name", out _))
+                        .Select(t => t.GetProperty("function").GetProperty("name").GetString() ?? "")]
+                    : [],
             };
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)

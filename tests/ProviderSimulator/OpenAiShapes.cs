@@ -37,6 +37,107 @@ public static class OpenAiShapes
         return stream.ToArray();
     }
 
+    /// <summary>
+    /// An answer that calls a tool instead of saying something: whole (<c>message.tool_calls</c>), as OpenAI-compatible
+    /// providers send it, with <c>finish_reason: "tool_calls"</c>.
+    /// </summary>
+    public static byte[] ToolCallCompletion(string id, string model, string callId, string function, string arguments, ReplyPlan plan)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", id);
+            w.WriteString("object", "chat.completion");
+            w.WriteNumber("created", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            w.WriteString("model", model);
+            w.WriteStartArray("choices");
+            w.WriteStartObject();
+            w.WriteNumber("index", 0);
+            w.WriteStartObject("message");
+            w.WriteString("role", "assistant");
+            w.WriteNull("content");
+            w.WriteStartArray("tool_calls");
+            WriteToolCall(w, null, callId, function, arguments);
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteString("finish_reason", "tool_calls");
+            w.WriteEndObject();
+            w.WriteEndArray();
+            WriteUsage(w, plan, null);
+            w.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <summary>One streamed piece of a tool call: the first carries its id and name, the later ones argument fragments.</summary>
+    public static byte[] ToolCallChunkEvent(string id, string model, string? callId, string? function, string arguments, string? finishReason)
+    {
+        using var stream = new MemoryStream();
+        stream.Write("data: "u8);
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", id);
+            w.WriteString("object", "chat.completion.chunk");
+            w.WriteNumber("created", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            w.WriteString("model", model);
+            w.WriteStartArray("choices");
+            w.WriteStartObject();
+            w.WriteNumber("index", 0);
+            w.WriteStartObject("delta");
+            if (finishReason is null)
+            {
+                w.WriteStartArray("tool_calls");
+                WriteToolCall(w, 0, callId, function, arguments);
+                w.WriteEndArray();
+            }
+
+            w.WriteEndObject();
+            if (finishReason is null)
+            {
+                w.WriteNull("finish_reason");
+            }
+            else
+            {
+                w.WriteString("finish_reason", finishReason);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        stream.Write("\n\n"u8);
+        return stream.ToArray();
+    }
+
+    private static void WriteToolCall(Utf8JsonWriter w, int? index, string? callId, string? function, string arguments)
+    {
+        w.WriteStartObject();
+        if (index is { } i)
+        {
+            w.WriteNumber("index", i);
+        }
+
+        if (callId is not null)
+        {
+            w.WriteString("id", callId);
+            w.WriteString("type", "function");
+        }
+
+        w.WriteStartObject("function");
+        if (function is not null)
+        {
+            w.WriteString("name", function);
+        }
+
+        w.WriteString("arguments", arguments);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
     /// <summary>One <c>data: {chunk}</c> event with a content delta, a finish reason, and/or usage.</summary>
     /// <param name="index">The choice the chunk belongs to (several are interleaved when <c>n</c> &gt; 1).</param>
     /// <param name="logprobs">Whether to carry the content's token with a log probability, as OpenAI-compatible streams do when asked.</param>

@@ -281,3 +281,50 @@ public sealed class SeveralChoicesTests(GatewayFixture f) : IClassFixture<Gatewa
         Assert.Contains(choices, c => c.TryGetProperty("logprobs", out var l) && l.ValueKind == System.Text.Json.JsonValueKind.Object);
     }
 }
+
+/// <summary>DeepInfra answering with a tool call, whole and streamed, through to the official SDK (issue 20, item 8).</summary>
+public sealed class ToolCallTests(GatewayFixture f) : IClassFixture<GatewayFixture>
+{
+    private static readonly OpenAI.Chat.ChatTool Weather = OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "The weather in a city",
+        BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"""));
+
+    [Fact]
+    public async Task AToolCall_ReachesTheSdk_Whole()
+    {
+        var options = new OpenAI.Chat.ChatCompletionOptions { Tools = { Weather } };
+        var answer = (await f.Gateway.Chat("deepinfra-llama").CompleteChatAsync(
+            [new OpenAI.Chat.UserChatMessage("weather in Paris? [sim tool_call=get_weather]")], options)).Value;
+
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, answer.FinishReason);
+        var call = Assert.Single(answer.ToolCalls);
+        Assert.Equal("get_weather", call.FunctionName);
+        Assert.Equal("""{"city":"Paris"}""", call.FunctionArguments.ToString());
+        Assert.False(string.IsNullOrEmpty(call.Id));
+    }
+
+    [Fact]
+    public async Task AToolCall_ReachesTheSdk_Streamed()
+    {
+        var options = new OpenAI.Chat.ChatCompletionOptions { Tools = { Weather } };
+        string? name = null, id = null;
+        var arguments = new System.Text.StringBuilder();
+        OpenAI.Chat.ChatFinishReason? finish = null;
+        await foreach (var update in f.Gateway.Chat("deepinfra-llama").CompleteChatStreamingAsync(
+            [new OpenAI.Chat.UserChatMessage("weather in Paris? [sim tool_call=get_weather]")], options))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                name ??= part.FunctionName;
+                id ??= part.ToolCallId;
+                arguments.Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal("get_weather", name);
+        Assert.False(string.IsNullOrEmpty(id));
+        Assert.Equal("""{"city":"Paris"}""", arguments.ToString());
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, finish);
+    }
+}

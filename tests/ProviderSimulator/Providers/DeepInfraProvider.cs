@@ -60,12 +60,37 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
 
     protected override (int Status, string Message) UndocumentedField(string field) => (422, $"{field}: extra fields not permitted");
 
+    // tool_call=<name>: when the request offers that function, the answer calls it (arguments {"city":"Paris"}).
+    private static string? ToolToCall(SimExchange x, ChatRequestView r) => x.Knobs.Text("tool_call") is { } name && r.ToolNames.Contains(name) ? name : null;
+
+    private const string ToolArguments = """{"city":"Paris"}""";
+
     protected override byte[] CompletionBody(SimExchange x, ChatRequestView r, ReplyPlan plan, string id) =>
-        OpenAiShapes.Completion(id, r.Model!, plan, includeUsage: !x.Knobs.Flag("no_usage"), w => WriteCost(w, plan));
+        ToolToCall(x, r) is { } function
+            ? OpenAiShapes.ToolCallCompletion(id, r.Model!, "call_" + id, function, ToolArguments, plan)
+            : OpenAiShapes.Completion(id, r.Model!, plan, includeUsage: !x.Knobs.Flag("no_usage"), w => WriteCost(w, plan));
 
     protected override async Task StreamAsync(SimExchange x, ChatRequestView r, ReplyPlan plan, string id)
     {
         await x.StartStreamAsync();
+        if (ToolToCall(x, r) is { } function)
+        {
+            // The call's id and name first, then its arguments in fragments, then the finish, as OpenAI-compatible streams do.
+            var pieces = new[] { ToolArguments[..5], ToolArguments[5..], "" };
+            for (var i = 0; i < pieces.Length - 1; i++)
+            {
+                if (!await x.WriteEventAsync(OpenAiShapes.ToolCallChunkEvent(id, r.Model!, i == 0 ? "call_" + id : null, i == 0 ? function : null, pieces[i], null)))
+                {
+                    return;
+                }
+            }
+
+            await x.WriteEventAsync(OpenAiShapes.ToolCallChunkEvent(id, r.Model!, null, null, "", "tool_calls"));
+            await x.WriteRawAsync(OpenAiShapes.DoneEvent);
+            x.Entry.Completed = true;
+            return;
+        }
+
         // With n > 1 the choices' chunks interleave, each choice the same answer (index i), as OpenAI-compatible streams do.
         var n = r.Choices;
         byte[] Chunk(int index, string? content, string? finish = null, ReplyPlan? usage = null) =>

@@ -39,9 +39,17 @@ public sealed class MetricsTests : IAsyncLifetime
             Content = new StringContent($$"""{"model":"{{model}}","messages":[]}"""),
         });
 
-        var text = await gateway.Http.GetStringAsync("/metrics");
-        var samples = PrometheusText.Parse(text);
+        // A request is measured when the gateway has finished it, which can be just after its client read [DONE]: the
+        // scrape waits until both requests are in, rather than racing the second one's end.
         var m = ("gen_ai_request_model", model);
+        var text = "";
+        List<PrometheusText.Sample> samples = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            text = await gateway.Http.GetStringAsync("/metrics");
+            samples = PrometheusText.Parse(text);
+            return samples.Sum("gateway_requests_total", m, ("http_response_status_code", "200"), ("gateway_outcome", "ok")) >= 2;
+        }, because: "the two requests never both showed in the scrape");
         // The simulator counts words: 3 in, "echo: one two three" is 4 out, for each of the two requests.
         Assert.Equal(6, samples.Sum("gen_ai_client_token_usage_sum", m, ("gen_ai_token_type", "input"), ("gen_ai_system", "deepinfra"), ("gen_ai_operation_name", "chat")));
         Assert.Equal(8, samples.Sum("gen_ai_client_token_usage_sum", m, ("gen_ai_token_type", "output")));

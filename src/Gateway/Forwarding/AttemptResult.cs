@@ -1,4 +1,5 @@
 using Gateway.Errors;
+using Gateway.Translators.Translation;
 
 namespace Gateway.Forwarding;
 
@@ -35,12 +36,13 @@ internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error
 
     /// <summary>
     /// A failure that says the deployment is unwell (its circuit counts it): the provider's fault, not the request's or a
-    /// rate limit. A provider answer whose status is about the request's content (400, 409, 413, 422) never counts, whatever
+    /// rate limit. A provider answer whose status is about the request's content (by the shared status table: 400, 409,
+    /// 413, 422) never counts, whatever
     /// the gateway made of it: Hive's 400 for a model it does not serve is classified by its message, and the message can
     /// echo text the client sent. Refused credentials, an exhausted account or a wrong URL (401-405) do count.
     /// </summary>
     public bool IsDeploymentFault => Outcome is AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse && Error is { Status: >= 500 }
-        && !ShapedByRequest && UpstreamStatus is not (400 or 409 or 413 or 422);
+        && !ShapedByRequest && (UpstreamStatus is not { } status || StatusClasses.Default(status) != UpstreamErrorClass.CallerFault);
 
     public static readonly AttemptResult Success = new(AttemptOutcome.Succeeded);
     public static readonly AttemptResult Gone = new(AttemptOutcome.ClientGone);

@@ -59,14 +59,14 @@ internal sealed record LimitPlan(
         : LimitKind.Budget;
 
     public static LimitPlan Build(string reservationId, string keyId, KeyLimits limits, string model, long tokens, long costMicros,
-        LimiterSettings settings, TimeSpan lease)
+        LimiterSettings settings, TimeSpan lease, LostRecord? recovery = null)
     {
         var windows = new List<WindowCheck>();
         var concurrency = new List<ConcurrencyCheck>();
         Add("", limits.Key);
         Add($"m:{model}:", limits.ForModel(model));
         var budget = limits.Budget is { } b ? new BudgetCheck("budget", b.LimitMicros, costMicros, b.Period) : null;
-        return new LimitPlan(reservationId, keyId, windows, concurrency, budget, settings.Window, lease);
+        return new LimitPlan(reservationId, keyId, windows, concurrency, budget, settings.Window, lease) { Recovery = recovery };
 
         void Add(string prefix, LimitSet set)
         {

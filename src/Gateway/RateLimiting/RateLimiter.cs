@@ -85,13 +85,11 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         var size = cacheHit ? default : ReservationSize.Of(exchange, settings);
         // A hit may be admitted after the same request was refused as a miss: its own reservation id keeps the two apart.
         var reservationId = cacheHit ? exchange.RecordId + ".hit" : exchange.RecordId;
+        // Should this replica die mid-request, a survivor records the request at what was reserved for it (the recovery record).
         var plan = LimitPlan.Build(reservationId, exchange.Key.Id, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
-            settings, ReservationSize.LeaseFor(exchange.Route, settings.LeaseMargin)) with
-        {
-            // Should this replica die mid-request, a survivor records the request at what was reserved for it.
-            Recovery = new LostRecord(exchange.RecordId, exchange.RequestId, exchange.Key.Name, exchange.Route.Name, size.PromptTokens,
-                size.CompletionTokens, size.WorstCostMicros, exchange.Request.IsStreaming),
-        };
+            settings, ReservationSize.LeaseFor(exchange.Route, settings.LeaseMargin),
+            new LostRecord(exchange.RecordId, exchange.RequestId, exchange.Key.Name, exchange.Route.Name, size.PromptTokens,
+                size.CompletionTokens, size.WorstCostMicros, exchange.Request.IsStreaming));
         if (cacheHit)
         {
             plan = plan.ForCacheHit();

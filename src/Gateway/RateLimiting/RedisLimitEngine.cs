@@ -25,22 +25,9 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecyc
     private long _clockOffsetMs;
     private bool _clockKnown;
 
-    public async Task WarmUpAsync()
-    {
-        await redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript, LostListScript, LostClaimScript]);
-        // One real admission and settlement on a scope of its own, before the replica is ready: the first client's
-        // decision must not pay for compiling this path (with the container's JIT settings that is a few hundred
-        // milliseconds, past the decision timeout).
-        var plan = new LimitPlan("warmup-" + Guid.NewGuid().ToString("N"), WarmUpScope,
-            [new WindowCheck("rpm", LimitKind.Requests, 1_000_000, 1), new WindowCheck("tpm", LimitKind.Tokens, 1_000_000, 1)],
-            [new ConcurrencyCheck("inflight", 1_000_000)], new BudgetCheck("budget", 1_000_000, 1, BudgetPeriod.Day),
-            TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
-        var admitted = await AdmitAsync(plan, DateTimeOffset.UtcNow.AddSeconds(10));
-        await SettleAsync(Settlement.For(plan, 0, 0, cancel: !admitted.Admitted));
-    }
-
-    /// <summary>Never a client key's name: those are configuration section names, which cannot contain ':'.</summary>
-    internal const string WarmUpScope = "gateway:warm-up";
+    /// <summary>Scripts loaded before the replica is ready; the first real decision is made by the readiness probe (RateLimiter.ProbeAsync).</summary>
+    public Task WarmUpAsync() =>
+        redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript, LostListScript, LostClaimScript]);
 
     public async Task<LimitUsage> PeekAsync(LimitPlan plan)
     {

@@ -52,6 +52,14 @@ public sealed class DeepInfraOptions
     /// <summary>[O] Interleave <c>: ping</c> comment lines.</summary>
     public bool Pings { get; set; }
 
+    /// <summary>
+    /// Top-level fields taken beyond seed 003's list. The seed is silent on OpenAI parameters it does not list (stop,
+    /// n, tools, stream_options, ...); DeepInfra's own OpenAI-compatible docs take them, and a deployment may decide to
+    /// pass them (the shipped gateway.json does, field by field). A test whose deployment passes such fields names
+    /// exactly those here; everything else stays refused, below the top level included.
+    /// </summary>
+    public List<string> AlsoAccept { get; set; } = [];
+
     /// <summary>USD per million tokens used for <c>estimated_cost</c>.</summary>
     public decimal InputPricePerMillion { get; set; } = 0.03m;
     public decimal OutputPricePerMillion { get; set; } = 0.05m;

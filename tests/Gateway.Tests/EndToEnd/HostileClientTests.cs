@@ -18,7 +18,9 @@ public sealed class HostileFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Simulator = await SimulatorHost.StartAsync();
+        // deepinfra-extras below passes undocumented fields; one test sends a vendor's own flag through it, which the
+        // provider behind such a deployment takes (that is why an operator would pass it).
+        Simulator = await SimulatorHost.StartAcceptingAsync(["vendor_flag"]);
         var config = TestConfig.Standard(Simulator.BaseUrl);
         var keys = config["Keys"]!.AsObject();
         keys["inflight"] = Key(InFlightKey, new JsonObject { ["ConcurrentRequests"] = 2 });

@@ -21,11 +21,37 @@ public sealed class SimulatorHost : IAsyncDisposable
     public HttpClient Control { get; }
 
     /// <summary>
-    /// A simulator that accepts fields the providers' documents do not list: most tests exercise deployments that pass
-    /// such parameters on purpose (as the repository's gateway.json does). <see cref="StartStrictAsync"/> follows the
-    /// documents to the letter.
+    /// The simulator as the seeds describe the providers: a field a provider's document does not list, at any level,
+    /// is refused in that provider's own error shape. Every test runs against this one unless it says why not.
     /// </summary>
-    public static Task<SimulatorHost> StartAsync(params string[] args) => StartStrictAsync(["--Sim:AcceptUndocumented=true", .. args]);
+    /// <remarks>
+    /// One exception, the standard test configuration's own decision: its <c>deepinfra-llama</c> deployment passes the
+    /// OpenAI parameters DeepInfra's seed does not list (<see cref="TestConfig.DeepInfraPassed"/>, as the shipped
+    /// gateway.json does), so DeepInfra here also takes exactly those top-level fields and nothing else.
+    /// </remarks>
+    public static Task<SimulatorHost> StartAsync(params string[] args) => StartAcceptingAsync([], args);
+
+    /// <summary>
+    /// As <see cref="StartAsync"/>, and DeepInfra also takes <paramref name="alsoAtDeepInfra"/>: top-level fields a
+    /// test's own deployment passes on purpose (say which, and why, where it is called).
+    /// </summary>
+    public static Task<SimulatorHost> StartAcceptingAsync(IEnumerable<string> alsoAtDeepInfra, params string[] args) =>
+        StartStrictAsync([.. DeepInfraAlsoAccepts([.. TestConfig.DeepInfraPassed().Select(f => (string)f!), .. alsoAtDeepInfra]), .. args]);
+
+    /// <summary>Simulator arguments: DeepInfra also takes these top-level fields (a deployment passes them on purpose).</summary>
+    public static string[] DeepInfraAlsoAccepts(IEnumerable<string> fields) =>
+        fields.Distinct(StringComparer.Ordinal).Select((field, i) => $"--Sim:DeepInfra:AlsoAccept:{i}={field}").ToArray();
+
+    /// <summary>
+    /// A simulator that accepts fields the documents do not list. <paramref name="why"/> is the test's reason (a
+    /// deployment that passes an undocumented parameter on purpose, to show what the gateway sends); it is not used,
+    /// it is there so no caller can ask for leniency without giving one.
+    /// </summary>
+    public static Task<SimulatorHost> StartLenientAsync(string why, params string[] args)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(why);
+        return StartStrictAsync(["--Sim:AcceptUndocumented=true", .. args]);
+    }
 
     public static async Task<SimulatorHost> StartStrictAsync(params string[] args)
     {

@@ -45,12 +45,12 @@ public sealed class DeepInfraProvider(RequestLog log, Func<Directives> runFaults
         return null;
     }
 
-    // Seed 003's parameter list.
-    protected override IReadOnlySet<string> DocumentedFields { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
+    // Seed 003's parameter list, plus what the run was told the provider also takes (DeepInfraOptions.AlsoAccept).
+    protected override IReadOnlySet<string> DocumentedFields { get; } = new HashSet<string>(
+    [
         "model", "messages", "stream", "temperature", "top_p", "min_p", "top_k", "max_tokens", "presence_penalty", "frequency_penalty",
-        "tool_choice", "repetition_penalty", "user", "seed",
-    };
+        "tool_choice", "repetition_penalty", "user", "seed", .. options.AlsoAccept,
+    ], StringComparer.Ordinal);
 
     // Seed 003's messages: OpenAI's message fields (its grammar includes tool messages and names).
     protected override IReadOnlySet<string> DocumentedMessageFields { get; } = new HashSet<string>(StringComparer.Ordinal)

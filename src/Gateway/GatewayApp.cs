@@ -48,7 +48,7 @@ public static class GatewayApp
         services.AddSingleton(configFile);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ConfigStore>();
-        services.AddSingleton<ClientAuth>();
+        services.AddGatewayAuth();
         services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
         services.AddSingleton<ProviderAccounts>();
@@ -88,16 +88,17 @@ public static class GatewayApp
         var callbacks = app.Services.GetRequiredService<CallbackEndpoint>();
         app.Map(AsyncTaskInvoker.CallbackPath.TrimEnd('/'), branch => branch.Run(callbacks.HandleAsync));
         app.UseRouting();
+        // Each endpoint declares the key it needs (GatewayPolicies); only those endpoints look at the Authorization header.
+        app.UseAuthorization();
 
         var chat = app.Services.GetRequiredService<ChatCompletionsEndpoint>();
-        app.MapPost("/v1/chat/completions", chat.HandleAsync);
-        var auth = app.Services.GetRequiredService<ClientAuth>();
-        app.MapGet("/v1/models", context => ModelsEndpoint.ListAsync(context, config, auth));
-        app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id, config, auth));
+        app.MapPost("/v1/chat/completions", chat.HandleAsync).RequireClientKey().WithMetadata(chat);
+        app.MapGet("/v1/models", ModelsEndpoint.ListAsync).RequireClientKey();
+        app.MapGet("/v1/models/{**id}", (HttpContext context, string id) => ModelsEndpoint.GetAsync(context, id)).RequireClientKey();
         var usage = app.Services.GetRequiredService<UsageEndpoints>();
-        app.MapGet("/v1/usage", usage.OwnAsync);
-        app.MapGet("/admin/usage", usage.AdminAsync);
-        app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync);
+        app.MapGet("/v1/usage", usage.OwnAsync).RequireClientKey();
+        app.MapGet("/admin/usage", usage.AdminAsync).RequireAdmin("other keys' usage");
+        app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync).RequireAdmin("the deployments' state");
         DashboardEndpoints.Map(app);
         ReadinessEndpoints.Map(app);
         app.Services.GetRequiredService<StartupChecks>().Report();

@@ -14,7 +14,7 @@ namespace Gateway.Dashboard;
 /// <c>GET /admin/keys</c> (each key's limits and what is left of them now) and <c>GET /admin/stats</c> (provider health
 /// from this replica's metrics). The page holds the admin key in session storage and sends it as a bearer token.
 /// </summary>
-internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth auth, ILimitEngine limits, ReplicaStats stats,
+internal sealed partial class DashboardEndpoints(ConfigStore config, ILimitEngine limits, ReplicaStats stats,
     Forwarding.ProviderAccounts accounts, DashboardAssets assets, ILogger<DashboardEndpoints> logger)
 {
     public static void Map(WebApplication app)
@@ -22,8 +22,8 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth 
         var endpoints = app.Services.GetRequiredService<DashboardEndpoints>();
         app.MapGet("/admin", endpoints.PageAsync);
         app.MapGet("/admin/assets/{**name}", (HttpContext context, string name) => endpoints.AssetAsync(context, name));
-        app.MapGet("/admin/keys", endpoints.KeysAsync);
-        app.MapGet("/admin/stats", endpoints.StatsAsync);
+        app.MapGet("/admin/keys", endpoints.KeysAsync).RequireAdmin("the keys' limits");
+        app.MapGet("/admin/stats", endpoints.StatsAsync).RequireAdmin("the gateway's statistics");
     }
 
     private Task PageAsync(HttpContext context) => AssetAsync(context, "index.html");
@@ -59,11 +59,6 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth 
     /// <summary>Every key with limits: the limits, what the current window and period hold, and what is left.</summary>
     private async Task KeysAsync(HttpContext context)
     {
-        if (await AdminAccess.RequireAsync(context, auth, "the keys' limits") is null)
-        {
-            return;
-        }
-
         var snapshot = config.Current;
         var keys = snapshot.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
         var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Id, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
@@ -136,11 +131,6 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ClientAuth 
     /// <summary>Provider health from this replica's metrics over the last <c>minutes</c> (1 to 60, default 15).</summary>
     private async Task StatsAsync(HttpContext context)
     {
-        if (await AdminAccess.RequireAsync(context, auth, "the gateway's statistics") is null)
-        {
-            return;
-        }
-
         var minutes = int.TryParse(context.Request.Query["minutes"], out var m) ? Math.Clamp(m, 1, ReplicaStats.Minutes) : 15;
         var (providers, waiting) = stats.Read(minutes);
         context.Response.ContentType = "application/json";

@@ -23,8 +23,6 @@ namespace Gateway.Endpoints;
 /// aggregate per key, model and outcome, so refusals cost storage per second, not per request.
 /// </summary>
 internal sealed partial class ChatCompletionsEndpoint(
-    ConfigStore config,
-    ClientAuth auth,
     ChatForwarder forwarder,
     RateLimiter limiter,
     ResponseCache cache,
@@ -33,23 +31,14 @@ internal sealed partial class ChatCompletionsEndpoint(
     RequestTelemetry telemetry,
     GatewayLifecycle lifecycle,
     TimeProvider clock,
-    ILogger<ChatCompletionsEndpoint> logger)
+    ILogger<ChatCompletionsEndpoint> logger) : IReportsRefusedCallers
 {
+    /// <summary>Runs once the client-key policy admitted the caller (<see cref="GatewayPolicies.ClientKey"/>).</summary>
     public async Task HandleAsync(HttpContext context)
     {
         using var span = RequestTelemetry.Start();
         var started = clock.GetTimestamp();
-        var snapshot = config.Current;
-        var key = auth.Authenticate(context, snapshot, out var authError);
-        if (key is null)
-        {
-            await ErrorWriter.WriteAsync(context, authError!);
-            var refusal = UsageRecords.Refused(RequestIds.Get(context), null, null, authError!.Status, authError.Code ?? "refused", false,
-                clock.GetElapsedTime(started), clock.GetUtcNow());
-            usage.CountRefusal(refusal);
-            telemetry.Completed(refusal, span, anonymous: true);
-            return;
-        }
+        var (key, snapshot) = context.Caller();
 
         // The deadline counts from here: reading the body is part of the request's time.
         using var deadline = RequestDeadline.Read(context.Request, snapshot.Routing, clock, out var deadlineError);
@@ -131,6 +120,19 @@ internal sealed partial class ChatCompletionsEndpoint(
             limiter.Settle(admission, exchange.CachedAnswer is null ? record.PromptTokens + record.CompletionTokens : 0, record.CostMicros);
             Finish(record, span);
         }
+    }
+
+    /// <summary>
+    /// A caller without a valid key (the policy refused it, before this endpoint ran): counted with the other refusals,
+    /// and logged at Debug only, since strangers could flood the log. Refused at once, so no latency is recorded.
+    /// </summary>
+    public void Refused(HttpContext context, GatewayError error)
+    {
+        using var span = RequestTelemetry.Start();
+        var refusal = UsageRecords.Refused(RequestIds.Get(context), null, null, error.Status, error.Code ?? "refused", false,
+            TimeSpan.Zero, clock.GetUtcNow());
+        usage.CountRefusal(refusal);
+        telemetry.Completed(refusal, span, anonymous: true);
     }
 
     /// <summary>The request was stopped for the client (grace over, deadline passed): told in the answer or as the stream's last event.</summary>

@@ -8,15 +8,9 @@ namespace Gateway.Endpoints;
 /// <summary><c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the models the calling key may use.</summary>
 internal static class ModelsEndpoint
 {
-    public static async Task ListAsync(HttpContext context, ConfigStore config, ClientAuth auth)
+    public static async Task ListAsync(HttpContext context)
     {
-        var snapshot = config.Current;
-        var key = auth.Authenticate(context, snapshot, out var error);
-        if (key is null)
-        {
-            await ErrorWriter.WriteAsync(context, error!);
-            return;
-        }
+        var (key, snapshot) = context.Caller();
 
         await WriteJsonAsync(context, w =>
         {
@@ -33,15 +27,9 @@ internal static class ModelsEndpoint
         });
     }
 
-    public static async Task GetAsync(HttpContext context, string id, ConfigStore config, ClientAuth auth)
+    public static async Task GetAsync(HttpContext context, string id)
     {
-        var snapshot = config.Current;
-        var key = auth.Authenticate(context, snapshot, out var error);
-        if (key is null)
-        {
-            await ErrorWriter.WriteAsync(context, error!);
-            return;
-        }
+        var (key, snapshot) = context.Caller();
 
         var model = snapshot.FindModel(id, key);
         if (model is null)

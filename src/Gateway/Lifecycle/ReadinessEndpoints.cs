@@ -16,7 +16,6 @@ internal static class ReadinessEndpoints
     {
         var lifecycle = app.Services.GetRequiredService<GatewayLifecycle>();
         var checks = app.Services.GetRequiredService<StartupChecks>();
-        var auth = app.Services.GetRequiredService<Auth.ClientAuth>();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", async (HttpContext context) =>
         {
@@ -31,7 +30,7 @@ internal static class ReadinessEndpoints
 
             // The checks name provider key variables, paths and counts: an admin key's business, not a stranger's. The
             // plain answer above stays public for probes; without an admin key the detail is refused with a hint.
-            var key = auth.Authenticate(context, out _);
+            var key = await Auth.AuthenticatedKeys.OptionalKeyAsync(context);
             if (key is not { IsAdmin: true })
             {
                 context.Response.ContentType = "application/json";

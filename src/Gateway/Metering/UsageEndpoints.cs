@@ -14,7 +14,7 @@ namespace Gateway.Metering;
 /// day, hour (the last 3 days only), key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
 /// <c>key</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
-internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock)
+internal sealed class UsageEndpoints(IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock)
 {
     /// <summary>The most rows one answer holds; a range and grouping that would make more is refused with a hint.</summary>
     public const int MaxRows = 100_000;
@@ -25,18 +25,8 @@ internal sealed class UsageEndpoints(ClientAuth auth, IUsageStore store, UsageRe
 
     private async Task HandleAsync(HttpContext context, bool admin)
     {
-        var key = auth.Authenticate(context, out var authError);
-        if (key is null)
-        {
-            await ErrorWriter.WriteAsync(context, authError!);
-            return;
-        }
-
-        if (admin && !key.IsAdmin)
-        {
-            await ErrorWriter.WriteAsync(context, new GatewayError(403, "invalid_request_error", "This key may not read other keys' usage.", Code: "forbidden"));
-            return;
-        }
+        // The endpoint's policy admitted the key (any key for its own usage, an admin key for everyone's).
+        var key = context.Key();
 
         var (query, error) = Parse(context.Request.Query, admin ? null : key.Name, admin);
         if (query is null)

@@ -6,14 +6,14 @@ using Gateway.Errors;
 namespace Gateway.Auth;
 
 /// <summary>
-/// Authenticates client keys, and slows down addresses that keep presenting wrong ones: after
+/// Checks client keys (for <see cref="ClientKeyAuthenticationHandler"/>), and slows down addresses that keep presenting wrong ones: after
 /// <c>Server:AuthFailuresPerMinute</c> failures within a minute, a wrong key from that address gets 429 instead of 401
 /// until the minute has passed. A valid key is always let in: keys are long random secrets, so what the throttle
 /// protects is the gateway's time and records from a flood of wrong ones, never the keys from guessing, and an address
 /// (a shared NAT, a proxy, a forged X-Forwarded-For) must not let one caller lock out another.
 /// The table of addresses is bounded; the client address is the one ASP.NET resolved (trusted proxies only).
 /// </summary>
-internal sealed class ClientAuth(ConfigStore config, TimeProvider clock)
+internal sealed class ClientAuth(TimeProvider clock)
 {
     private const int MaxTrackedAddresses = 100_000;
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
@@ -42,8 +42,6 @@ internal sealed class ClientAuth(ConfigStore config, TimeProvider clock)
         Count(address, now);
         return null;
     }
-
-    public ClientKey? Authenticate(HttpContext context, out GatewayError? error) => Authenticate(context, config.Current, out error);
 
     private void Count(IPAddress address, DateTimeOffset now)
     {

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using Gateway.Configuration;
-using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Providers;
@@ -49,10 +49,11 @@ public class StreamRelayBenchmarks
     {
         var key = new ClientKey("bench", new byte[32], new HashSet<string>());
         var route = new ModelRoute("bench", "bench", 0, []);
-        var exchange = new ChatExchange("req", key, _request, route, TimeProvider.System);
+        var exchange = new ChatExchange("req", key, _request, route, Gateway.Routing.RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
+            new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System);
         var context = new DefaultHttpContext();
         context.Response.Body = Stream.Null;
-        var relay = new ResponseRelay(exchange, "bench", _provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, new ProducedAnswer(exchange, null), "bench", _provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
         var result = await relay.SseToSseAsync(context.Response, new MemoryStream(_upstream, writable: false), CancellationToken.None);
         return result.Outcome == AttemptOutcome.Succeeded;
     }

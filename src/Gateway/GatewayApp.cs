@@ -12,6 +12,7 @@ using Gateway.RateLimiting;
 using Gateway.Redis;
 using Gateway.Routing;
 using Gateway.Telemetry;
+using Gateway.Requests;
 
 namespace Gateway;
 
@@ -52,7 +53,6 @@ public static class GatewayApp
         services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
         services.AddSingleton<ProviderAccounts>();
-        services.AddHttpForwarder();
         services.AddSingleton<IDeploymentInvoker, HttpForwardingInvoker>();
         services.AddSingleton<ChatForwarder>();
         services.AddGatewayRouting(configuration);

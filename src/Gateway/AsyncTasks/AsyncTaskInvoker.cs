@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Telemetry;
 using Gateway.Translators.Translation;
@@ -44,7 +45,14 @@ internal sealed partial class AsyncTaskInvoker(
         }
     }
 
-    public async Task<AttemptResult> SendAsync(HttpContext context, ChatExchange exchange, Deployment deployment)
+    public async Task<AttemptResult> SendAsync(HttpContext context, ChatExchange exchange, Deployment deployment, IAnswerRecorder? recorder)
+    {
+        var answer = new ProducedAnswer(exchange, deployment, recorder);
+        var result = await RunAsync(context, exchange, deployment, answer);
+        return result.Answer is null && result.Outcome != AttemptOutcome.Rejected ? result with { Answer = answer } : result;
+    }
+
+    private async Task<AttemptResult> RunAsync(HttpContext context, ChatExchange exchange, Deployment deployment, ProducedAnswer answer)
     {
         var provider = deployment.Provider;
         var translator = (IAsyncTaskProvider)provider.Translator;
@@ -62,8 +70,8 @@ internal sealed partial class AsyncTaskInvoker(
 
         Forwarding.DroppedParameters.Announce(context.Response, exchange, deployment);
         await RegisterAsync(correlationId, provider.TaskTimeout + TimeSpan.FromMinutes(5));
-        var clientAborted = context.RequestAborted;
-        var (taskId, submitError) = await SubmitAsync(exchange, provider, translator, body, clientAborted);
+        var stop = exchange.Stop.Token;
+        var (taskId, submitError) = await SubmitAsync(exchange, provider, translator, body, stop);
         if (submitError is not null)
         {
             return submitError;
@@ -73,7 +81,7 @@ internal sealed partial class AsyncTaskInvoker(
         // Not awaited: with Redis slow or down it must not eat into the task's own deadline (the waiter checks ids anyway).
         _ = SetTaskIdAsync(correlationId, taskId!);
         var writer = exchange.Request.IsStreaming
-            ? new ClientStreamWriter(context.Response, exchange, translator.MapFinishReason)
+            ? new ClientStreamWriter(context.Response, exchange, answer, translator.MapFinishReason)
             : null;
         using var span = GatewayTelemetry.Source.StartActivity("async_task.wait");
         span?.SetTag(GatewayTelemetry.System, provider.Name);
@@ -81,16 +89,16 @@ internal sealed partial class AsyncTaskInvoker(
         var wait = new TaskWait(this, exchange, provider, translator, correlationId, taskId!, deadline, writer);
         try
         {
-            var (state, error) = await wait.RunAsync(clientAborted);
+            var (state, error) = await wait.RunAsync(stop);
             var endedBy = state?.Status == TaskProgress.Failed ? "failed" : wait.EndedBy;
             span?.SetTag("gateway.completed_by", endedBy);
             metrics.TaskCompleted(provider.Name, endedBy);
             // What Hive charged is recorded whether the task finished or failed: the money was spent either way.
-            exchange.AddProviderCost(state?.ChargeMicros);
+            var charged = state?.ChargeMicros;
             if (state?.Status == TaskProgress.Finished)
             {
-                var relay = new ResponseRelay(exchange, provider.Name, translator, provider.StreamLimits, m => m, logger);
-                return await relay.CompletionAsync(context.Response, state.Completion!, clientAborted, writer);
+                var relay = new ResponseRelay(exchange, answer, provider.Name, translator, provider.StreamLimits, m => m, logger);
+                return (await relay.CompletionAsync(context.Response, state.Completion!, stop, writer)).Charged(charged);
             }
 
             if (error is null)
@@ -102,13 +110,13 @@ internal sealed partial class AsyncTaskInvoker(
             var shaped = wait.EndedBy == "timeout" && state is null;
             if (writer is { ClientResponseStarted: true })
             {
-                await writer.FailAsync(error, clientAborted);
-                return AttemptResult.During(error) with { ShapedByRequest = shaped };
+                await writer.FailAsync(error, stop);
+                return (AttemptResult.During(error) with { ShapedByRequest = shaped }).Charged(charged);
             }
 
-            return AttemptResult.Before(error, retryable: true) with { ShapedByRequest = shaped };
+            return (AttemptResult.Before(error, retryable: true) with { ShapedByRequest = shaped }).Charged(charged);
         }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             metrics.TaskCompleted(provider.Name, "client_gone");
             return AttemptResult.Gone;
@@ -147,12 +155,12 @@ internal sealed partial class AsyncTaskInvoker(
     }
 
     private async Task<(string? TaskId, AttemptResult? Error)> SubmitAsync(ChatExchange exchange, ProviderRuntime provider,
-        IAsyncTaskProvider translator, ArrayBufferWriter<byte> body, CancellationToken clientAborted)
+        IAsyncTaskProvider translator, ArrayBufferWriter<byte> body, CancellationToken stop)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(provider.BaseUrl, translator.SubmitPath));
         request.Content = new ReadOnlyMemoryContent(body.WrittenMemory);
         request.Content.Headers.ContentType = Json;
-        var (status, answer, failure, retryAfter) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        var (status, answer, failure, retryAfter) = await SendAsync(request, exchange, provider, translator, stop);
         if (failure is not null)
         {
             return (null, failure);
@@ -171,10 +179,10 @@ internal sealed partial class AsyncTaskInvoker(
 
     /// <summary>Polls the task once; returns its state, or null when the poll itself failed (the wait goes on).</summary>
     internal async Task<(TaskState? State, byte[]? Body)> PollAsync(ChatExchange exchange, ProviderRuntime provider,
-        IAsyncTaskProvider translator, string taskId, CancellationToken clientAborted)
+        IAsyncTaskProvider translator, string taskId, CancellationToken stop)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(provider.BaseUrl, translator.PollPath(taskId)));
-        var (status, answer, failure, _) = await SendAsync(request, exchange, provider, translator, clientAborted);
+        var (status, answer, failure, _) = await SendAsync(request, exchange, provider, translator, stop);
         if (failure is not null || status is < 200 or >= 300)
         {
             Log.PollFailed(logger, exchange.RequestId, provider.Name, taskId, status);
@@ -186,12 +194,12 @@ internal sealed partial class AsyncTaskInvoker(
 
     /// <summary>Sends a submit or poll; the answer's status, body and Retry-After, or the attempt's failure.</summary>
     private async Task<(int Status, byte[] Body, AttemptResult? Failure, string? RetryAfter)> SendAsync(HttpRequestMessage request,
-        ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, CancellationToken clientAborted)
+        ChatExchange exchange, ProviderRuntime provider, IAsyncTaskProvider translator, CancellationToken stop)
     {
         var (name, value) = translator.AuthHeader(provider.ApiKey!);
         request.Headers.TryAddWithoutValidation(name, value);
         request.Headers.TryAddWithoutValidation("x-request-id", exchange.RequestId);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(provider.ResponseTimeout);
         try
         {
@@ -200,7 +208,7 @@ internal sealed partial class AsyncTaskInvoker(
             using var body = await UpstreamResponses.ReadAsync(response.Content, limit, timeout.Token);
             return ((int)response.StatusCode, body?.WrittenSpan.ToArray() ?? [], null, UpstreamResponses.HeaderLookup(response)("Retry-After"));
         }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             return (0, [], AttemptResult.Gone, null);
         }

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Gateway.Requests;
 
 namespace Gateway.AsyncTasks;
 
@@ -60,5 +61,5 @@ internal sealed class CallbackTokens(byte[] secret, TimeProvider clock)
         return DateTimeOffset.FromUnixTimeSeconds(expiry) < clock.GetUtcNow() ? TokenCheck.Expired : TokenCheck.Valid;
     }
 
-    public static string NewCorrelationId() => Endpoints.Ids.New("", 16);
+    public static string NewCorrelationId() => Ids.New("", 16);
 }

@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Translation;
 
@@ -24,7 +25,7 @@ internal sealed class TaskWait(
     /// <summary>How the wait ended (metrics and spans): <c>callback</c>, <c>poll</c> or <c>timeout</c>.</summary>
     public string EndedBy { get; private set; } = "timeout";
 
-    public async Task<(TaskState? State, GatewayError? Error)> RunAsync(CancellationToken clientAborted)
+    public async Task<(TaskState? State, GatewayError? Error)> RunAsync(CancellationToken stop)
     {
         var clock = exchange.Clock;
         var bus = invoker.Bus;
@@ -40,7 +41,7 @@ internal sealed class TaskWait(
             }
 
             var until = Min(deadline, nextPoll, writer is null ? deadline : nextKeepAlive);
-            var body = await bus.WaitAsync(correlationId, Max(until - now, TimeSpan.FromMilliseconds(1)), clientAborted);
+            var body = await bus.WaitAsync(correlationId, Max(until - now, TimeSpan.FromMilliseconds(1)), stop);
             // Whatever arrives must be about this task: a callback for another one is never used.
             if (body is not null && Settled(translator.ReadTask(body)) is { } fromCallback && fromCallback.TaskId == taskId)
             {
@@ -51,13 +52,13 @@ internal sealed class TaskWait(
             now = clock.GetUtcNow();
             if (writer is not null && now >= nextKeepAlive)
             {
-                await writer.KeepAliveAsync(clientAborted);
+                await writer.KeepAliveAsync(stop);
                 nextKeepAlive = now + provider.KeepAlive;
             }
 
             if (now >= nextPoll)
             {
-                var (polled, raw) = await invoker.PollAsync(exchange, provider, translator, taskId, clientAborted);
+                var (polled, raw) = await invoker.PollAsync(exchange, provider, translator, taskId, stop);
                 if (Settled(polled) is { } fromPoll && (fromPoll.TaskId is null || fromPoll.TaskId == taskId))
                 {
                     // Recorded as this task's result, so a late callback is a harmless duplicate.

@@ -1,3 +1,4 @@
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
 
@@ -9,7 +10,7 @@ namespace Gateway.Caching;
 /// for storing: a stream cut short, or one whose chunks carried what a replay could not reproduce (per-token
 /// logprobs, vendor fields), is not.
 /// </summary>
-internal sealed class AnswerRecorder
+internal sealed class AnswerRecorder : IAnswerRecorder
 {
     private ChatCompletion? _whole;
     private StreamCollector? _stream;
@@ -18,13 +19,13 @@ internal sealed class AnswerRecorder
     private bool _unreplayable;
 
     /// <summary>Called once, when the answer is whole: the cache stores it and lands the flight without waiting for the client.</summary>
-    public Action? Ended { get; set; }
+    public Action<ProducedAnswer>? Ended { get; set; }
 
-    public void Whole(ChatCompletion completion, Func<string, string> mapFinishReason)
+    public void Whole(ChatCompletion completion, Func<string, string> mapFinishReason, ProducedAnswer answer)
     {
         _whole = completion;
         _mapFinishReason = mapFinishReason;
-        End();
+        End(answer);
     }
 
     public void Chunk(ChatCompletionChunk chunk, Func<string, string> mapFinishReason)
@@ -51,9 +52,9 @@ internal sealed class AnswerRecorder
         }
     }
 
-    public void StreamEnded() => End();
+    public void StreamEnded(ProducedAnswer answer) => End(answer);
 
-    private void End()
+    private void End(ProducedAnswer answer)
     {
         if (_ended)
         {
@@ -61,7 +62,7 @@ internal sealed class AnswerRecorder
         }
 
         _ended = true;
-        Ended?.Invoke();
+        Ended?.Invoke(answer);
     }
 
     /// <summary>The answer as the client received it (finish reasons mapped), or null when it must not be stored.</summary>

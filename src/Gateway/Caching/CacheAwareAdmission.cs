@@ -1,5 +1,6 @@
 using Gateway.Forwarding;
 using Gateway.RateLimiting;
+using Gateway.Requests;
 
 namespace Gateway.Caching;
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Gateway.Forwarding;
 using Gateway.Translators.Contract;
+using Gateway.Requests;
 
 namespace Gateway.Caching;
 

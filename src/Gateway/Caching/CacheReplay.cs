@@ -3,6 +3,7 @@ using System.Text.Json;
 using Gateway.Forwarding;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
+using Gateway.Requests;
 
 namespace Gateway.Caching;
 
@@ -18,37 +19,37 @@ internal static class CacheReplay
 
     private static readonly Func<string, string> AlreadyMapped = static reason => reason;
 
-    public static async Task<AttemptResult> WriteAsync(HttpContext context, ChatExchange exchange, CachedAnswer answer)
+    public static async Task<AttemptResult> WriteAsync(HttpContext context, ChatExchange exchange, CachedAnswer cached)
     {
-        exchange.CachedAnswer = answer;
-        exchange.ServedBy = exchange.Route.Deployments.FirstOrDefault(d => d.Id == answer.Deployment);
-        if (!answer.Estimated && answer.Completion.Usage is { } usage)
+        var answer = new ProducedAnswer(exchange, exchange.Route.Deployments.FirstOrDefault(d => d.Id == cached.Deployment),
+            savedMicros: cached.CostMicros);
+        if (!cached.Estimated && cached.Completion.Usage is { } usage)
         {
             // Estimated counts are not "reported": they are counted again from the same text, to the same figures.
-            exchange.ReportedUsage = new Usage { PromptTokens = usage.PromptTokens, CompletionTokens = usage.CompletionTokens, TotalTokens = usage.TotalTokens };
+            answer.Report(new Usage { PromptTokens = usage.PromptTokens, CompletionTokens = usage.CompletionTokens, TotalTokens = usage.TotalTokens });
         }
 
-        var cancellation = context.RequestAborted;
+        var stop = exchange.Stop.Token;
         try
         {
             if (!exchange.Request.IsStreaming)
             {
-                await CompletionWriter.WriteAsync(context.Response, exchange, answer.Completion, AlreadyMapped, cancellation);
-                return AttemptResult.Success;
+                await CompletionWriter.WriteAsync(context.Response, exchange, answer, cached.Completion, AlreadyMapped, stop);
+                return AttemptResult.Success with { Answer = answer };
             }
 
-            using var writer = new ClientStreamWriter(context.Response, exchange, AlreadyMapped);
-            foreach (var chunk in ToChunks(answer.Completion))
+            using var writer = new ClientStreamWriter(context.Response, exchange, answer, AlreadyMapped);
+            foreach (var chunk in ToChunks(cached.Completion))
             {
-                await writer.WriteChunkAsync(chunk, cancellation);
+                await writer.WriteChunkAsync(chunk, stop);
             }
 
-            await writer.CompleteAsync(cancellation);
-            return AttemptResult.Success;
+            await writer.CompleteAsync(stop);
+            return AttemptResult.Success with { Answer = answer };
         }
         catch (OperationCanceledException)
         {
-            return AttemptResult.Gone;
+            return AttemptResult.Gone with { Answer = answer };
         }
     }
 

@@ -1,5 +1,6 @@
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Requests;
 
 namespace Gateway.Caching;
 
@@ -84,8 +85,11 @@ internal sealed class CacheTicket
     /// <summary>The answer is being served from the cache.</summary>
     public void Serving() => Status = CacheStatus.Hit;
 
+    /// <summary>Keeps what this request's client is sent, when its answer is to be stored; null otherwise.</summary>
+    public AnswerRecorder? Recorder { get; private set; }
+
     /// <summary>This request calls the provider: what its client receives is recorded, to be stored when it ends cleanly.</summary>
-    public void Record(ChatExchange exchange) => exchange.Recorder = new AnswerRecorder();
+    public AnswerRecorder Record() => Recorder = new AnswerRecorder();
 
     /// <summary>An identical request's answer serves this one.</summary>
     public void ServedBy(CachedAnswer answer)

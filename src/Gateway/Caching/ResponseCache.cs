@@ -3,6 +3,7 @@ using Gateway.Forwarding;
 using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Microsoft.Extensions.Caching.Distributed;
+using Gateway.Requests;
 
 namespace Gateway.Caching;
 
@@ -53,7 +54,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     /// </summary>
     public async Task<AttemptResult?> ServeAsync(HttpContext context, ChatExchange exchange, CacheTicket ticket, ResponseCacheSettings settings)
     {
-        if (ticket.Status == CacheStatus.Miss && !ticket.HasAnswer && await JoinAsync(exchange, ticket, settings, context.RequestAborted) is { } landed)
+        if (ticket.Status == CacheStatus.Miss && !ticket.HasAnswer && await JoinAsync(exchange, ticket, settings, exchange.Stop.Token) is { } landed)
         {
             ticket.ServedBy(landed);
             metrics.CacheCoalesced(exchange.Route.Name);
@@ -72,14 +73,14 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     /// Called once the answer has ended, however it ended: stores a clean answer and lands the flight this request led.
     /// Storing happens off the request's path.
     /// </summary>
-    public void Complete(CacheTicket ticket, ChatExchange exchange, AttemptResult? result)
+    public void Complete(CacheTicket ticket, AttemptResult? result)
     {
-        if ((exchange.Recorder is null && ticket.Flight is null) || ticket.Settled)
+        if ((ticket.Recorder is null && ticket.Flight is null) || ticket.Settled)
         {
             return;
         }
 
-        var answer = result?.Outcome == AttemptOutcome.Succeeded ? ToStore(exchange) : null;
+        var answer = result is { Outcome: AttemptOutcome.Succeeded, Answer: { } produced } ? ToStore(ticket, produced) : null;
         _ = StoreAndLandAsync(ticket, answer);
     }
 
@@ -118,7 +119,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         if (control.Refresh)
         {
             var refresh = CacheTicket.ToStore(CacheStatus.Refresh, hash, policy, ttl);
-            refresh.Record(exchange);
+            refresh.Record();
             return refresh;
         }
 
@@ -129,12 +130,11 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
     /// This request calls the provider: its answer is recorded, and stored (landing its flight) the moment it is whole,
     /// not when this request's client has read it: a slow reader must not hold other keys' identical requests.
     /// </summary>
-    private void Record(CacheTicket ticket, ChatExchange exchange)
+    private void Record(CacheTicket ticket)
     {
-        ticket.Record(exchange);
-        exchange.Recorder!.Ended = () =>
+        ticket.Record().Ended = produced =>
         {
-            if (ToStore(exchange) is { } answer)
+            if (ToStore(ticket, produced) is { } answer)
             {
                 ticket.Settled = true;
                 _ = StoreAndLandAsync(ticket, answer);
@@ -148,7 +148,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         var hash = ticket.Hash!;
         if (settings.CoalesceWait <= TimeSpan.Zero)
         {
-            Record(ticket, exchange);
+            Record(ticket);
             return null;
         }
 
@@ -160,7 +160,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
             if (led)
             {
                 ticket.Flight = flight;
-                Record(ticket, exchange);
+                Record(ticket);
                 return null;
             }
 
@@ -185,7 +185,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         if (answer is null)
         {
             // The leader failed, or took longer than the wait: this request calls the provider itself.
-            Record(ticket, exchange);
+            Record(ticket);
         }
 
         return answer;
@@ -243,21 +243,21 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         flight.Landed.TrySetResult(answer);
     }
 
-    private CachedAnswer? ToStore(ChatExchange exchange)
+    private CachedAnswer? ToStore(CacheTicket ticket, ProducedAnswer produced)
     {
-        if (exchange.Recorder?.Answer() is not { } completion)
+        if (ticket.Recorder?.Answer() is not { } completion)
         {
             return null;
         }
 
-        var (prompt, completionTokens, estimated) = exchange.FinalUsage();
+        var (prompt, completionTokens, estimated) = produced.FinalUsage();
         completion.Usage = new Usage { PromptTokens = prompt, CompletionTokens = completionTokens, TotalTokens = prompt + completionTokens };
         return new CachedAnswer
         {
             Completion = completion,
             Estimated = estimated,
-            CostMicros = exchange.CostMicros(),
-            Deployment = exchange.ServedBy?.Id,
+            CostMicros = produced.CostMicros(),
+            Deployment = produced.ServedBy?.Id,
             StoredAt = clock.GetUtcNow().ToUnixTimeSeconds(),
         };
     }

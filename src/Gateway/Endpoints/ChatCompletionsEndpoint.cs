@@ -12,6 +12,7 @@ using Gateway.Routing;
 using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
+using Gateway.Requests;
 
 namespace Gateway.Endpoints;
 
@@ -41,26 +42,30 @@ internal sealed partial class ChatCompletionsEndpoint(
         var (key, snapshot) = context.Caller();
 
         // The deadline counts from here: reading the body is part of the request's time.
-        using var deadline = RequestDeadline.Read(context.Request, snapshot.Routing, clock, out var deadlineError);
-        var (request, readError) = deadline is null ? (null, deadlineError) : await ReadRequestAsync(context, snapshot);
-        if (request is null)
+        using var deadline = RequestDeadline.Read(context.Request, snapshot.Routing.DefaultTimeout, snapshot.Routing.MaxTimeout, clock,
+            out var deadlineError);
+        var (read, readError) = deadline is null ? (null, deadlineError) : await ReadRequestAsync(context, snapshot);
+        if (read is null)
         {
             await RefuseAsync(context, span, readError!, key, null, false, started);
             return;
         }
 
-        var route = snapshot.FindModel(request.Model!, key);
+        var route = snapshot.FindModel(read.Model!, key);
         if (route is null)
         {
             // Unknown names are not recorded as models: they would flood the rollups.
-            await RefuseAsync(context, span, GatewayError.ModelNotFound(request.Model!), key, null, request.IsStreaming, started);
+            await RefuseAsync(context, span, GatewayError.ModelNotFound(read.Model!), key, null, read.IsStreaming, started);
             return;
         }
 
         RequestTelemetry.ModelKnown(span, route.Name);
-        var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, clock) { Routing = snapshot.Routing, Deadline = deadline };
-        // The request as it will be sent (the key's completion cap applied), before anything is keyed on it.
-        limiter.CapMaxTokens(exchange);
+        // The request as it will be sent (the key's completion cap applied), before anything is keyed on it; fixed from here.
+        var request = RateLimiter.CapMaxTokens(read, key, route, snapshot.Limiter);
+        // Everything downstream stops when the client leaves, when the deadline passes, or when this replica's shutdown
+        // grace is over; the stop says which. The client's own token stays on the context, for writing to the client.
+        using var stop = new RequestStop(context.RequestAborted, lifecycle.ServerStopping, deadline!.Token);
+        var exchange = new ChatExchange(RequestIds.Get(context), key, request, route, snapshot.Routing, deadline, stop, clock);
         var cached = cache.Decide(context, exchange, snapshot.Cache);
         if (cached.Error is { } cacheError)
         {
@@ -79,18 +84,15 @@ internal sealed partial class ChatCompletionsEndpoint(
             return;
         }
 
-        // From here on the reservation is settled and the request recorded whatever happens. Everything downstream
-        // stops when the client leaves, when the request's deadline passes, or when this replica's shutdown grace is over.
-        var clientAborted = context.RequestAborted;
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, lifecycle.ServerStopping, deadline!.Token);
-        context.RequestAborted = stopping.Token;
+        // From here on the reservation is settled and the request recorded whatever happens.
         AttemptResult? result = null;
         try
         {
             // The cache's answer (stored, or an identical request's in flight), else the provider's.
-            result = await cache.ServeAsync(context, exchange, cached, snapshot.Cache) ?? await forwarder.ForwardAsync(context, exchange);
+            result = await cache.ServeAsync(context, exchange, cached, snapshot.Cache)
+                ?? await forwarder.ForwardAsync(context, exchange, cached.Recorder);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsStopped)
         {
             result = AttemptResult.Gone;
         }
@@ -103,21 +105,20 @@ internal sealed partial class ChatCompletionsEndpoint(
         }
         finally
         {
-            context.RequestAborted = clientAborted;
-            if (result?.Outcome == AttemptOutcome.ClientGone && !clientAborted.IsCancellationRequested &&
-                (lifecycle.ServerStopping.IsCancellationRequested || deadline.Expired))
+            if (result?.Outcome == AttemptOutcome.ClientGone && stop.Reason is StopReason.ServerStopping or StopReason.DeadlineExceeded)
             {
                 // Not the client's leaving: the grace is over, or the deadline passed. The client is told which.
-                result = await EndedEarlyAsync(context, lifecycle.ServerStopping.IsCancellationRequested
+                var ended = await EndedEarlyAsync(context, stop.Reason == StopReason.ServerStopping
                     ? GatewayError.ServerShuttingDown()
                     : GatewayError.DeadlineExceeded(deadline.Budget!.Value));
+                result = ended.Carrying(result);
             }
 
             var status = result?.Outcome == AttemptOutcome.ClientGone ? 499 : result?.Error?.Status ?? context.Response.StatusCode;
             var record = UsageRecords.From(exchange, result, status);
-            cache.Complete(cached, exchange, result);
+            cache.Complete(cached, result);
             // An answer from the cache spends none of the key's tokens.
-            limiter.Settle(admission, exchange.CachedAnswer is null ? record.PromptTokens + record.CompletionTokens : 0, record.CostMicros);
+            limiter.Settle(admission, result?.Answer?.FromCache == true ? 0 : record.PromptTokens + record.CompletionTokens, record.CostMicros);
             Finish(record, span);
         }
     }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Gateway.Requests;
 
 namespace Gateway.Endpoints;
 

@@ -1,6 +1,8 @@
 using Gateway.Configuration;
+using System.Runtime.CompilerServices;
 using Gateway.Errors;
 using Gateway.RateLimiting;
+using Gateway.Requests;
 using Gateway.Routing;
 using Gateway.Telemetry;
 using Polly;
@@ -26,8 +28,21 @@ internal sealed partial class ChatForwarder(
 {
     private readonly IDeploymentInvoker[] _invokers = [.. invokers];
 
-    public async Task<AttemptResult> ForwardAsync(HttpContext context, ChatExchange exchange)
+    // Which protocol serves a provider is fixed by its compiled configuration: chosen once per compiled provider, not per attempt.
+    private readonly ConditionalWeakTable<ProviderRuntime, IDeploymentInvoker> _invokerOf = new();
+
+    /// <param name="recorder">Keeps what the client is sent, for the response cache (null when the answer is not cacheable).</param>
+    /// <returns>How the request ended, what the answering attempt produced, and what every attempt was charged.</returns>
+    public async Task<AttemptResult> ForwardAsync(HttpContext context, ChatExchange exchange, IAnswerRecorder? recorder)
     {
+        var spent = new Charges();
+        var result = await ForwardAsync(context, exchange, recorder, spent);
+        return result with { ProviderCostMicros = spent.Micros };
+    }
+
+    private async Task<AttemptResult> ForwardAsync(HttpContext context, ChatExchange exchange, IAnswerRecorder? recorder, Charges spent)
+    {
+        var stop = exchange.Stop.Token;
         AttemptResult? last = null;
         AttemptResult? firstRejection = null;
         var rejections = 0;
@@ -63,7 +78,7 @@ internal sealed partial class ChatForwarder(
                 continue;
             }
 
-            var result = await TryDeploymentAsync(context, exchange, deployment, i);
+            var result = await TryDeploymentAsync(new AttemptCall(this, context, exchange, deployment, i, recorder, spent));
             ReportToCircuit(circuit, deployment, probe, result, exchange);
             if (result.Outcome == AttemptOutcome.Rejected)
             {
@@ -75,7 +90,7 @@ internal sealed partial class ChatForwarder(
             }
 
             last = result;
-            if (result.Outcome != AttemptOutcome.FailedBeforeResponse || !result.Retryable || context.RequestAborted.IsCancellationRequested)
+            if (result.Outcome != AttemptOutcome.FailedBeforeResponse || !result.Retryable || stop.IsCancellationRequested)
             {
                 break;
             }
@@ -87,10 +102,10 @@ internal sealed partial class ChatForwarder(
             }
         }
 
-        if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+        if (stop.IsCancellationRequested && !context.Response.HasStarted)
         {
             // The client left, the deadline passed or the replica is stopping: the endpoint knows which and answers.
-            return AttemptResult.Gone;
+            return AttemptResult.Gone.Carrying(last);
         }
 
         // When no deployment could take the request, the client's parameters are the problem (a 400 naming them); when one
@@ -125,16 +140,15 @@ internal sealed partial class ChatForwarder(
     }
 
     /// <summary>One deployment, with retries at it for failures that may pass (<see cref="RetryDecision"/>).</summary>
-    private async Task<AttemptResult> TryDeploymentAsync(HttpContext context, ChatExchange exchange, Deployment deployment, int index)
+    private async Task<AttemptResult> TryDeploymentAsync(AttemptCall call)
     {
-        var resilience = ResilienceContextPool.Shared.Get(context.RequestAborted);
-        resilience.Properties.Set(RetryPipelines.Exchange, exchange);
-        resilience.Properties.Set(RetryPipelines.Provider, deployment.Provider.Name);
+        var resilience = ResilienceContextPool.Shared.Get(call.Exchange.Stop.Token);
+        resilience.Properties.Set(RetryPipelines.Exchange, call.Exchange);
+        resilience.Properties.Set(RetryPipelines.Provider, call.Deployment.Provider.Name);
         try
         {
-            return await retries.For(exchange.Routing).ExecuteAsync(
-                static (_, state) => new ValueTask<AttemptResult>(state.Forwarder.AttemptAsync(state.Context, state.Exchange, state.Deployment, state.Index)),
-                resilience, (Forwarder: this, Context: context, Exchange: exchange, Deployment: deployment, Index: index));
+            return await retries.For(call.Exchange.Routing).ExecuteAsync(
+                static (_, call) => new ValueTask<AttemptResult>(call.Forwarder.AttemptAsync(call)), resilience, call);
         }
         finally
         {
@@ -143,24 +157,23 @@ internal sealed partial class ChatForwarder(
     }
 
     /// <summary>One attempt at one deployment: paced, traced, counted in flight, and its latency observed when it succeeds.</summary>
-    private async Task<AttemptResult> AttemptAsync(HttpContext context, ChatExchange exchange, Deployment deployment, int index)
+    private async Task<AttemptResult> AttemptAsync(AttemptCall call)
     {
+        var (_, context, exchange, deployment, index, recorder, spent) = call;
         var provider = deployment.Provider;
-        var invoker = Array.Find(_invokers, x => x.CanServe(provider))!;
+        var invoker = _invokerOf.GetValue(provider, p => Array.Find(_invokers, x => x.CanServe(p))!);
         var deploymentHealth = health.For(deployment);
-        var previous = exchange.ServedBy;
-        // Set before sending: the answer's writers price it while they write.
-        exchange.ServedBy = deployment;
         using var span = AttemptSpan.Start(exchange, deployment, index);
         var started = clock.GetTimestamp();
         AttemptResult result;
         deploymentHealth.Enter();
         try
         {
-            var paced = await pacer.WaitTurnAsync(provider, context.RequestAborted);
+            var paced = await pacer.WaitTurnAsync(provider, exchange.Stop.Token);
             result = paced is null
-                ? await invoker.SendAsync(context, exchange, deployment)
+                ? await invoker.SendAsync(context, exchange, deployment, recorder)
                 : AttemptResult.Before(paced, retryable: true);
+            spent.Add(result.ProviderCostMicros);
         }
         finally
         {
@@ -172,14 +185,12 @@ internal sealed partial class ChatForwarder(
         switch (result.Outcome)
         {
             case AttemptOutcome.Succeeded:
-                deploymentHealth.ObserveLatency(clock.GetElapsedTime(started, exchange.FirstTokenAt is { } first && first > started ? first : clock.GetTimestamp()));
+                deploymentHealth.ObserveLatency(clock.GetElapsedTime(started,
+                    result.Answer?.FirstTokenAt is { } first && first > started ? first : clock.GetTimestamp()));
                 break;
             case AttemptOutcome.FailedBeforeResponse or AttemptOutcome.FailedDuringResponse:
                 metrics.UpstreamError(provider.Name, result.Error!.Code ?? result.Error.Type);
                 span?.SetTag("gateway.fallback.reason", result.Error.Code);
-                break;
-            case AttemptOutcome.Rejected:
-                exchange.ServedBy = previous;
                 break;
         }
 
@@ -218,6 +229,24 @@ internal sealed partial class ChatForwarder(
 
         metrics.CircuitChanged(deployment.Id, c.Opened);
         circuits.Announce(deployment.Id, c);
+    }
+
+    /// <summary>One attempt's inputs, passed through the retry pipeline without a closure.</summary>
+    private sealed record AttemptCall(ChatForwarder Forwarder, HttpContext Context, ChatExchange Exchange, Deployment Deployment, int Index,
+        IAnswerRecorder? Recorder, Charges Spent);
+
+    /// <summary>What the providers charged over every attempt of one request (retries and fallbacks included).</summary>
+    private sealed class Charges
+    {
+        public long? Micros { get; private set; }
+
+        public void Add(long? micros)
+        {
+            if (micros is { } m)
+            {
+                Micros = (Micros ?? 0) + m;
+            }
+        }
     }
 
     private static string OutcomeName(AttemptOutcome outcome) => outcome switch

@@ -1,22 +1,22 @@
 using Gateway.Buffers;
 using Gateway.Configuration;
 using Gateway.Errors;
+using Gateway.Requests;
 using Gateway.Translators.Translation;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Forwarding;
 
 /// <summary>
-/// Providers that answer in the HTTP response (<see cref="IChatProvider"/>): the translated request
-/// goes through YARP's <see cref="IHttpForwarder"/> with an <see cref="UpstreamAttempt"/> as transformer.
+/// Providers that answer in the HTTP response (<see cref="IChatProvider"/>): the translated request goes to the provider
+/// through its pooled <see cref="HttpMessageInvoker"/> (<see cref="ProviderClients"/>), and an <see cref="UpstreamAttempt"/>
+/// reads the answer into the client's, returning how the attempt ended and what it produced.
 /// </summary>
-internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, ProviderClients clients, ProviderAccounts accounts,
-    ILogger<HttpForwardingInvoker> logger)
+internal sealed partial class HttpForwardingInvoker(ProviderClients clients, ProviderAccounts accounts, ILogger<HttpForwardingInvoker> logger)
     : IDeploymentInvoker
 {
     public bool CanServe(ProviderRuntime provider) => provider.Translator is IChatProvider;
 
-    public async Task<AttemptResult> SendAsync(HttpContext context, ChatExchange exchange, Deployment deployment)
+    public async Task<AttemptResult> SendAsync(HttpContext context, ChatExchange exchange, Deployment deployment, IAnswerRecorder? recorder)
     {
         var provider = deployment.Provider;
         var translator = (IChatProvider)provider.Translator;
@@ -27,42 +27,46 @@ internal sealed partial class HttpForwardingInvoker(IHttpForwarder forwarder, Pr
             return AttemptResult.Reject(rejection);
         }
 
-        // YARP copies the upstream status onto the response before our transformer sees it, and
-        // refuses to forward when the status is not 200: undo what a failed attempt left behind.
-        context.Response.Clear();
         DroppedParameters.Announce(context.Response, exchange, deployment);
-
-        // YARP sends the request body from HttpContext.Request; give it the translated one.
-        context.Request.Body = body.AsStream();
-        context.Request.ContentLength = body.WrittenCount;
-
-        var attempt = new UpstreamAttempt(exchange, deployment, translator, provider.ApiKey!, body.WrittenCount, upstreamStream, accounts, logger);
-        var config = new ForwarderRequestConfig { ActivityTimeout = provider.ResponseTimeout };
-        var error = await forwarder.SendAsync(context, provider.BaseUrl.AbsoluteUri.TrimEnd('/'), clients.For(provider), config, attempt);
-        if (attempt.Result is { } result)
+        var answer = new ProducedAnswer(exchange, deployment, recorder);
+        var attempt = new UpstreamAttempt(exchange, answer, deployment, translator, provider.ApiKey!, upstreamStream, accounts, logger);
+        var stop = exchange.Stop.Token;
+        using var request = attempt.CreateRequest(body.WrittenMemory);
+        HttpResponseMessage upstream;
+        // The response timeout bounds the wait for the provider's headers; the body is read under the relay's own limits.
+        using (var headersDue = CancellationTokenSource.CreateLinkedTokenSource(stop))
         {
-            return result;
+            headersDue.CancelAfter(provider.ResponseTimeout);
+            try
+            {
+                upstream = await clients.For(provider).SendAsync(request, headersDue.Token);
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                return AttemptResult.Gone with { Answer = answer };
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException)
+            {
+                var timedOut = ex is OperationCanceledException;
+                Log.TransportFailed(logger, timedOut ? null : ex, exchange.RequestId, provider.Name, timedOut ? "no answer within the response timeout" : ex.Message);
+                // Without an upstream stream the response headers come only with the whole answer, whose length the client
+                // chose: such a timeout is not counted against the deployment. A stream's headers come before any generation.
+                return AttemptResult.Before(timedOut ? GatewayError.UpstreamTimeout() : GatewayError.UpstreamUnreachable(), retryable: true)
+                    with { ShapedByRequest = timedOut && !upstreamStream, Answer = answer };
+            }
         }
 
-        if (context.RequestAborted.IsCancellationRequested || error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled)
+        using (upstream)
         {
-            return AttemptResult.Gone;
+            return await attempt.ReadAsync(context.Response, upstream, stop) is var result && result.Answer is null
+                ? result with { Answer = answer }
+                : result;
         }
-
-        var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-        Log.TransportFailed(logger, exception, exchange.RequestId, provider.Name, error);
-        // Without an upstream stream the response headers come only with the whole answer, whose length the client chose:
-        // such a timeout is not counted against the deployment. A stream's headers come before any generation.
-        return AttemptResult.Before(error switch
-        {
-            ForwarderError.RequestTimedOut => GatewayError.UpstreamTimeout(),
-            _ => GatewayError.UpstreamUnreachable(),
-        }, retryable: true) with { ShapedByRequest = error == ForwarderError.RequestTimedOut && !upstreamStream };
     }
 
     private static partial class Log
     {
         [LoggerMessage(22, LogLevel.Warning, "{RequestId}: forwarding to provider {Provider} failed: {Error}")]
-        public static partial void TransportFailed(ILogger logger, Exception? exception, string requestId, string provider, ForwarderError error);
+        public static partial void TransportFailed(ILogger logger, Exception? exception, string requestId, string provider, string error);
     }
 }

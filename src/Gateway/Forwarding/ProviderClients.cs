@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
 using Gateway.Configuration;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Forwarding;
 
 /// <summary>
-/// One pooled <see cref="SocketsHttpHandler"/> per provider, reused by every request to it.
+/// One pooled <see cref="HttpMessageInvoker"/> per provider, made by YARP's <see cref="IForwarderHttpClientFactory"/>, reused by every request to it.
 /// A configuration reload that changes a provider's transport gets a new pool; the old one is
 /// disposed after in-flight requests have had time to finish.
 /// </summary>
@@ -50,19 +51,26 @@ internal sealed class ProviderClients : IDisposable
         }
     }
 
-    private static HttpMessageInvoker Create(ProviderRuntime provider) => new(new SocketsHttpHandler
+    private static HttpMessageInvoker Create(ProviderRuntime provider) => new ProviderClientFactory(provider).CreateClient(new ForwarderHttpClientContext
     {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        AutomaticDecompression = DecompressionMethods.None,
-        UseCookies = false,
-        ConnectTimeout = provider.ConnectTimeout,
-        MaxConnectionsPerServer = provider.Options.MaxConnections,
-        // Refresh connections now and then so DNS changes at the provider are picked up.
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
-        EnableMultipleHttp2Connections = true,
-        // Our trace ids are nobody else's business: do not send traceparent to third-party providers.
-        ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
-    }, disposeHandler: true);
+        NewConfig = new HttpClientConfig { MaxConnectionsPerServer = provider.Options.MaxConnections, EnableMultipleHttp2Connections = true },
+    });
+
+    /// <summary>
+    /// YARP's forwarder client factory (proxy-free, no redirects, no cookies, no decompression: what a forwarder needs),
+    /// with one provider's own transport settings on top.
+    /// </summary>
+    private sealed class ProviderClientFactory(ProviderRuntime provider) : ForwarderHttpClientFactory
+    {
+        protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+        {
+            base.ConfigureHandler(context, handler);
+            handler.ConnectTimeout = provider.ConnectTimeout;
+            // Refresh connections now and then so DNS changes at the provider are picked up.
+            handler.PooledConnectionLifetime = TimeSpan.FromMinutes(5);
+            handler.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60);
+            // Our trace ids are nobody else's business: do not send traceparent to third-party providers.
+            handler.ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator();
+        }
+    }
 }

@@ -1,30 +1,30 @@
+using System.Net;
 using System.Net.Http.Headers;
 using Gateway.Buffers;
 using Gateway.Configuration;
 using Gateway.Errors;
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace Gateway.Forwarding;
 
 /// <summary>
-/// One attempt at one deployment, plugged into YARP's forwarder as its transformer: the request
-/// hook points the call at the provider with the translated body and the provider key; the
-/// response hook translates the answer (JSON or SSE) instead of copying it, and records how the
-/// attempt ended. Nothing is written to the client until there is something good to write, so a
-/// failure before that can still fall back to the next deployment.
+/// One attempt at one deployment over HTTP: the provider's request (translated body, provider key, nothing of the
+/// client's headers) and the reading of its answer, translated (JSON or SSE) into the client's. Nothing is written to
+/// the client until there is something good to write, so a failure before that can still fall back to the next
+/// deployment.
 /// </summary>
 internal sealed partial class UpstreamAttempt(
     ChatExchange exchange,
+    ProducedAnswer answer,
     Deployment deployment,
     IChatProvider translator,
     string apiKey,
-    int bodyLength,
     bool upstreamStream,
     ProviderAccounts accounts,
-    ILogger logger) : HttpTransformer
+    ILogger logger)
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
@@ -33,95 +33,80 @@ internal sealed partial class UpstreamAttempt(
     private readonly ProviderRuntime _provider = deployment.Provider;
     private readonly IChatProvider _translator = translator;
 
-    public AttemptResult? Result { get; private set; }
-
-    public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
-        CancellationToken cancellationToken)
+    /// <summary>The provider's request. The client's headers are deliberately not copied: its Authorization must never reach a provider.</summary>
+    public HttpRequestMessage CreateRequest(ReadOnlyMemory<byte> body)
     {
-        // The client's headers are deliberately not copied: its Authorization must never reach a provider.
-        proxyRequest.Method = HttpMethod.Post;
-        proxyRequest.RequestUri = new Uri(destinationPrefix + _translator.RequestPath(deployment.Target), UriKind.Absolute);
-        var (name, value) = _translator.AuthHeader(apiKey);
-        proxyRequest.Headers.TryAddWithoutValidation(name, value);
-        proxyRequest.Headers.Accept.Add(upstreamStream ? AcceptSse : AcceptJson);
-        proxyRequest.Headers.TryAddWithoutValidation("x-request-id", exchange.RequestId);
-        if (proxyRequest.Content is { } content)
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_provider.BaseUrl.AbsoluteUri.TrimEnd('/') + _translator.RequestPath(deployment.Target)))
         {
-            content.Headers.ContentType = Json;
-            content.Headers.ContentLength = bodyLength;
-        }
-
-        return ValueTask.CompletedTask;
+            // HTTP/2 where the provider offers it (TLS), else HTTP/1.1.
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+            Content = new ReadOnlyMemoryContent(body),
+        };
+        var (name, value) = _translator.AuthHeader(apiKey);
+        request.Headers.TryAddWithoutValidation(name, value);
+        request.Headers.Accept.Add(upstreamStream ? AcceptSse : AcceptJson);
+        request.Headers.TryAddWithoutValidation("x-request-id", exchange.RequestId);
+        request.Content.Headers.ContentType = Json;
+        return request;
     }
 
-    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse,
-        CancellationToken cancellationToken)
+    /// <summary>Reads the provider's answer (its headers have arrived) and relays it, or classifies its failure.</summary>
+    public async Task<AttemptResult> ReadAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken stop)
     {
-        if (proxyResponse is null)
-        {
-            return false;
-        }
-
-        // YARP's token also carries its activity timeout, which is meant for the wait on response
-        // headers; reading the body runs under our own timeouts and the client's abort instead.
-        var clientAborted = httpContext.RequestAborted;
-        accounts.Observe(_provider, _translator.RemainingCredits(UpstreamResponses.HeaderLookup(proxyResponse)));
+        accounts.Observe(_provider, _translator.RemainingCredits(UpstreamResponses.HeaderLookup(upstream)));
         try
         {
-            var status = (int)proxyResponse.StatusCode;
-            Result = status is >= 200 and < 300
-                ? await RelayAsync(httpContext.Response, proxyResponse, clientAborted)
-                : await ReadFailureAsync(proxyResponse, status, clientAborted);
+            var status = (int)upstream.StatusCode;
+            return status is >= 200 and < 300
+                ? await RelayAsync(response, upstream, stop)
+                : await ReadFailureAsync(upstream, status, stop);
         }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            Result = AttemptResult.Gone;
+            return AttemptResult.Gone;
         }
-        catch (Exception ex) when (!httpContext.Response.HasStarted)
+        catch (Exception ex) when (!response.HasStarted)
         {
             // Unexpected: report it as the provider's fault without leaving anything half-written.
             Log.RelayFailed(logger, ex, exchange.RequestId, _provider.Name);
-            Result = AttemptResult.Before(GatewayError.UpstreamInvalidResponse(), retryable: true);
+            return AttemptResult.Before(GatewayError.UpstreamInvalidResponse(), retryable: true);
         }
         catch (Exception ex)
         {
             Log.RelayFailed(logger, ex, exchange.RequestId, _provider.Name);
-            Result = new AttemptResult(AttemptOutcome.FailedDuringResponse, GatewayError.Internal());
+            return new AttemptResult(AttemptOutcome.FailedDuringResponse, GatewayError.Internal());
         }
-
-        // The body has been translated (or the failure recorded); YARP must not copy it.
-        return false;
     }
 
-    private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken clientAborted)
+    private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken stop)
     {
-        var relay = new ResponseRelay(exchange, _provider.Name, _translator, _provider.StreamLimits, Redact, logger);
+        var relay = new ResponseRelay(exchange, answer, _provider.Name, _translator, _provider.StreamLimits, Redact, logger);
         AttemptResult result;
         if (UpstreamResponses.IsEventStream(upstream))
         {
-            await using var body = await upstream.Content.ReadAsStreamAsync(clientAborted);
+            await using var body = await upstream.Content.ReadAsStreamAsync(stop);
             result = exchange.Request.IsStreaming
-                ? await relay.SseToSseAsync(response, body, clientAborted)
-                : await relay.SseToJsonAsync(response, body, clientAborted);
+                ? await relay.SseToSseAsync(response, body, stop)
+                : await relay.SseToJsonAsync(response, body, stop);
         }
         else
         {
-            var completion = await ReadCompletionAsync(upstream, clientAborted);
+            var completion = await ReadCompletionAsync(upstream, stop);
             // A whole answer that outlasts the response timeout is as long as the client asked for: not counted against the deployment.
             result = completion.Error is { } error
                 ? AttemptResult.Before(error, retryable: true) with { ShapedByRequest = error.Code == GatewayError.UpstreamTimeoutCode }
-                : await relay.CompletionAsync(response, completion.Value!, clientAborted);
+                : await relay.CompletionAsync(response, completion.Value!, stop);
         }
 
-        exchange.AddProviderCost(_translator.ReportedCostMicros(exchange.ReportedUsage, UpstreamResponses.HeaderLookup(upstream)));
-        return result;
+        return result.Charged(_translator.ReportedCostMicros(answer.ReportedUsage, UpstreamResponses.HeaderLookup(upstream)));
     }
 
     /// <summary>Reads a whole completion under the provider's response timeout.</summary>
     private async Task<(ChatCompletion? Value, GatewayError? Error)> ReadCompletionAsync(HttpResponseMessage upstream,
-        CancellationToken clientAborted)
+        CancellationToken stop)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(_provider.ResponseTimeout);
         try
         {
@@ -134,7 +119,7 @@ internal sealed partial class UpstreamAttempt(
             Log.UnreadableAnswer(logger, exchange.RequestId, _provider.Name);
             return (null, GatewayError.UpstreamInvalidResponse());
         }
-        catch (OperationCanceledException) when (!clientAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
             return (null, GatewayError.UpstreamTimeout());
         }
@@ -144,16 +129,16 @@ internal sealed partial class UpstreamAttempt(
         }
     }
 
-    private async Task<AttemptResult> ReadFailureAsync(HttpResponseMessage upstream, int status, CancellationToken clientAborted)
+    private async Task<AttemptResult> ReadFailureAsync(HttpResponseMessage upstream, int status, CancellationToken stop)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(_provider.ResponseTimeout);
         PooledBufferWriter? buffer = null;
         try
         {
             buffer = await UpstreamResponses.ReadAsync(upstream.Content, UpstreamResponses.MaxErrorBodyBytes, timeout.Token);
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !clientAborted.IsCancellationRequested))
+        catch (Exception ex) when (ex is IOException or HttpRequestException || (ex is OperationCanceledException && !stop.IsCancellationRequested))
         {
             // The status alone classifies the failure; the message is a nicety.
         }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Gateway.Forwarding;
+using Gateway.Requests;
 
 namespace Gateway.Metering;
 
@@ -8,13 +9,14 @@ internal static class UsageRecords
 {
     public const string None = "(none)";
 
-    public static string NewId() => Endpoints.Ids.New("", 16);
+    public static string NewId() => Ids.New("", 16);
 
     /// <summary>The record of an exchange that reached a deployment (or was refused on its way there).</summary>
     public static UsageRecord From(ChatExchange x, AttemptResult? result, int status)
     {
-        var produced = result is not null && result.Outcome is not (AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected);
-        var (prompt, completion, estimated) = produced ? x.FinalUsage() : (0, 0, false);
+        var answer = result?.Answer;
+        var produced = answer is not null && result!.Outcome is not (AttemptOutcome.FailedBeforeResponse or AttemptOutcome.Rejected);
+        var (prompt, completion, estimated) = produced ? answer!.FinalUsage() : (0, 0, false);
         return new UsageRecord
         {
             Id = x.RecordId,
@@ -22,21 +24,21 @@ internal static class UsageRecords
             Key = x.Key.Name,
             KeyId = x.Key.Id,
             Model = x.Route.Name,
-            Provider = x.ServedBy?.Provider.Name,
-            UpstreamModel = x.ServedBy?.Target.UpstreamModel,
+            Provider = answer?.ServedBy?.Provider.Name,
+            UpstreamModel = answer?.ServedBy?.Target.UpstreamModel,
             PromptTokens = prompt,
             CompletionTokens = completion,
             Estimated = estimated,
             // A cache hit cost nothing at the provider; what it would have cost is saved.
-            CostMicros = produced && x.CachedAnswer is null ? x.ServedBy?.Price.CostMicros(prompt, completion) ?? 0 : 0,
-            SavedMicros = produced ? x.CachedAnswer?.CostMicros ?? 0 : 0,
+            CostMicros = produced ? answer!.CostMicros() : 0,
+            SavedMicros = produced ? answer!.SavedMicros ?? 0 : 0,
             // The provider's own figure whenever it gave one, a charged failure included (the key's cost stays the price of
             // what it received: nothing, for a failure).
-            ProviderCostMicros = x.ProviderCostMicros,
+            ProviderCostMicros = result?.ProviderCostMicros,
             Status = status,
             Outcome = result?.Outcome switch
             {
-                AttemptOutcome.Succeeded when x.CachedAnswer is not null => UsageRecord.CacheHitOutcome,
+                AttemptOutcome.Succeeded when answer?.FromCache == true => UsageRecord.CacheHitOutcome,
                 AttemptOutcome.Succeeded => "ok",
                 AttemptOutcome.ClientGone => "client_closed",
                 // A stream the gateway itself ended (shutdown) says so; any other failure after the first byte is one outcome.
@@ -46,7 +48,7 @@ internal static class UsageRecords
             },
             Streamed = x.Request.IsStreaming,
             LatencyMs = Milliseconds(x.Elapsed),
-            TimeToFirstTokenMs = x.TimeToFirstToken is { } ttft ? Milliseconds(ttft) : null,
+            TimeToFirstTokenMs = answer?.TimeToFirstToken is { } ttft ? Milliseconds(ttft) : null,
             Timestamp = x.Clock.GetUtcNow(),
         };
     }

@@ -3,6 +3,8 @@ using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Telemetry;
+using Gateway.Requests;
+using Gateway.Translators.Contract;
 
 namespace Gateway.RateLimiting;
 
@@ -52,22 +54,19 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
     /// <summary>
     /// The request as it will really be sent: a key whose tokens or money are limited gets the default completion limit
     /// (<c>Limits:DefaultMaxTokens</c>) when it set none, so what admission reserves is what the provider may produce.
-    /// Its own step, before the response cache computes the request's key: a cache entry is always keyed on what went
-    /// upstream, so a capped key's cut answer is never served to an uncapped key, nor the other way round.
+    /// The one rewrite of a request, an explicit step of the endpoint before the exchange exists: a cache entry is always
+    /// keyed on what went upstream, so a capped key's cut answer is never served to an uncapped key, nor the other way round.
     /// </summary>
-    public void CapMaxTokens(ChatExchange exchange)
+    public static ChatCompletionRequest CapMaxTokens(ChatCompletionRequest request, ClientKey key, ModelRoute route, LimiterSettings settings)
     {
-        var settings = config.Current.Limiter;
-        var limits = exchange.Key.Limits;
-        if (!settings.CapMaxTokens || limits.IsEmpty || exchange.Request.EffectiveMaxTokens is not null)
+        var limits = key.Limits;
+        if (settings.CapMaxTokens && !limits.IsEmpty && request.EffectiveMaxTokens is null &&
+            (limits.Budget is not null || limits.Key.TokensPerMinute is not null || limits.ForModel(route.Name).TokensPerMinute is not null))
         {
-            return;
+            request.CapMaxTokens(settings.DefaultMaxTokens);
         }
 
-        if (limits.Budget is not null || limits.Key.TokensPerMinute is not null || limits.ForModel(exchange.Route.Name).TokensPerMinute is not null)
-        {
-            exchange.Request.CapMaxTokens(settings.DefaultMaxTokens);
-        }
+        return request;
     }
 
     /// <param name="exchange">The request.</param>

@@ -2,6 +2,7 @@ using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;
 using Gateway.Metering;
+using Gateway.Requests;
 
 namespace Gateway.RateLimiting;
 

@@ -2,6 +2,7 @@ using Gateway.Forwarding;
 using Gateway.Telemetry;
 using Polly;
 using Polly.Retry;
+using Gateway.Requests;
 
 namespace Gateway.Routing;
 

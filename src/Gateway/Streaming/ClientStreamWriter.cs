@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Gateway.Errors;
-using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Translators.Contract;
 
 namespace Gateway.Streaming;
@@ -21,15 +21,17 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
 
     private readonly HttpResponse _response;
     private readonly ChatExchange _exchange;
+    private readonly ProducedAnswer _answer;
     private readonly Func<string, string> _mapFinishReason;
     private readonly PipeWriter _output;
     private readonly Utf8JsonWriter _json;
     private ulong _rolesSent;
 
-    public ClientStreamWriter(HttpResponse response, ChatExchange exchange, Func<string, string> mapFinishReason)
+    public ClientStreamWriter(HttpResponse response, ChatExchange exchange, ProducedAnswer answer, Func<string, string> mapFinishReason)
     {
         _response = response;
         _exchange = exchange;
+        _answer = answer;
         _mapFinishReason = mapFinishReason;
         _output = response.BodyWriter;
         _json = new Utf8JsonWriter(_output, OpenAiJsonWriting.Options);
@@ -44,7 +46,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
     {
         if (chunk.Usage is { } usage)
         {
-            _exchange.ReportedUsage = usage;
+            _answer.Report(usage);
         }
 
         if (chunk.Choices is not { Count: > 0 })
@@ -57,8 +59,8 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         WriteEventStart();
         WriteChunkJson(chunk);
         WriteEventEnd();
-        _exchange.MarkFirstToken();
-        _exchange.Recorder?.Chunk(chunk, _mapFinishReason);
+        _answer.MarkFirstToken();
+        _answer.Recorder?.Chunk(chunk, _mapFinishReason);
         await FlushAsync(cancellationToken);
     }
 
@@ -66,7 +68,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
     {
         // Every chunk of the answer has been read from the provider: it is whole, before the last writes reach the client.
-        _exchange.Recorder?.StreamEnded();
+        _answer.Recorder?.StreamEnded(_answer);
         Start();
         if (_exchange.Request.IncludeUsageInStream)
         {
@@ -74,7 +76,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
             WriteHeader();
             _json.WriteStartArray("choices"u8);
             _json.WriteEndArray();
-            OpenAiJsonWriting.WriteUsage(_json, _exchange);
+            OpenAiJsonWriting.WriteUsage(_json, _answer);
             _json.WriteEndObject();
             _json.Flush();
             WriteEventEnd();
@@ -176,7 +178,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
             if (delta.Content is not null)
             {
                 _json.WriteString("content"u8, delta.Content);
-                _exchange.AddCompletionText(delta.Content);
+                _answer.AddCompletionText(delta.Content);
             }
 
             if (delta.Refusal is not null)

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
-using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Translators.Contract;
 
 namespace Gateway.Streaming;
@@ -11,40 +11,41 @@ namespace Gateway.Streaming;
 /// </summary>
 internal static class CompletionWriter
 {
-    public static async Task WriteAsync(HttpResponse response, ChatExchange exchange, ChatCompletion completion,
+    public static async Task WriteAsync(HttpResponse response, ChatExchange exchange, ProducedAnswer answer, ChatCompletion completion,
         Func<string, string> mapFinishReason, CancellationToken cancellationToken)
     {
         if (completion.Usage is { } usage)
         {
-            exchange.ReportedUsage = usage;
+            answer.Report(usage);
         }
 
         foreach (var choice in completion.Choices!)
         {
-            exchange.AddCompletionText(choice.Message?.Content);
+            answer.AddCompletionText(choice.Message?.Content);
         }
 
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
         // Token counts the provider did not report are the gateway's estimate; say which, and what it cost.
-        response.Headers["x-gateway-usage"] = exchange.FinalUsage().Estimated ? "estimated" : "reported";
-        response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(exchange.CostMicros());
+        response.Headers["x-gateway-usage"] = answer.FinalUsage().Estimated ? "estimated" : "reported";
+        response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(answer.CostMicros());
         // Whole answer first, then one write with Content-Length: no chunked framing, one system call.
         using var body = new Buffers.PooledBufferWriter(2048);
         using (var w = new Utf8JsonWriter(body, OpenAiJsonWriting.Options))
         {
-            Write(w, exchange, completion, mapFinishReason);
+            Write(w, exchange, answer, completion, mapFinishReason);
         }
 
         response.ContentLength = body.WrittenCount;
-        exchange.MarkFirstToken();
+        answer.MarkFirstToken();
         // Recorded before it is written: the answer is whole now, however slowly this client reads it, and identical
         // requests waiting for it (other keys' too) are served at once.
-        exchange.Recorder?.Whole(completion, mapFinishReason);
+        answer.Recorder?.Whole(completion, mapFinishReason, answer);
         await response.BodyWriter.WriteAsync(body.WrittenMemory, cancellationToken);
     }
 
-    private static void Write(Utf8JsonWriter w, ChatExchange exchange, ChatCompletion completion, Func<string, string> mapFinishReason)
+    private static void Write(Utf8JsonWriter w, ChatExchange exchange, ProducedAnswer answer, ChatCompletion completion,
+        Func<string, string> mapFinishReason)
     {
         w.WriteStartObject();
         w.WriteString("id"u8, exchange.CompletionId);
@@ -58,7 +59,7 @@ internal static class CompletionWriter
         }
 
         w.WriteEndArray();
-        OpenAiJsonWriting.WriteUsage(w, exchange);
+        OpenAiJsonWriting.WriteUsage(w, answer);
         OpenAiJsonWriting.WriteStringOrNull(w, "system_fingerprint"u8, completion.SystemFingerprint);
         w.WriteEndObject();
     }

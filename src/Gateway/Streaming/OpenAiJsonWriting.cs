@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Translators.Contract;
+using Gateway.Requests;
 
 namespace Gateway.Streaming;
 
@@ -12,14 +13,14 @@ internal static class OpenAiJsonWriting
     /// OpenAI's usage object, plus two additions SDKs ignore: <c>cost</c> (USD, from the price table)
     /// and <c>estimated: true</c> when the provider reported no counts.
     /// </summary>
-    public static void WriteUsage(Utf8JsonWriter w, Forwarding.ChatExchange exchange)
+    public static void WriteUsage(Utf8JsonWriter w, Requests.ProducedAnswer answer)
     {
-        var (prompt, completion, estimated) = exchange.FinalUsage();
+        var (prompt, completion, estimated) = answer.FinalUsage();
         w.WriteStartObject("usage"u8);
         w.WriteNumber("prompt_tokens"u8, prompt);
         w.WriteNumber("completion_tokens"u8, completion);
         w.WriteNumber("total_tokens"u8, prompt + completion);
-        w.WriteNumber("cost"u8, exchange.CostMicros() / 1_000_000m);
+        w.WriteNumber("cost"u8, answer.CostMicros() / 1_000_000m);
         if (estimated)
         {
             w.WriteBoolean("estimated"u8, true);

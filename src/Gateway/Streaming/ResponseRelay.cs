@@ -1,5 +1,5 @@
 using Gateway.Errors;
-using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
 
@@ -11,16 +11,17 @@ namespace Gateway.Streaming;
 /// synthesized stream. Decides nothing about transport; <see cref="UpstreamAttempt"/> does that.
 /// </summary>
 /// <param name="redact">Scrubs secrets from provider messages before they reach the client.</param>
-internal sealed partial class ResponseRelay(ChatExchange exchange, string providerName, IProvider translator,
+/// <param name="answer">What this attempt produces; the writers fill it in.</param>
+internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswer answer, string providerName, IProvider translator,
     StreamLimits streamLimits, Func<string, string> redact, ILogger logger)
 {
-    public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken stop)
     {
-        using var writer = new ClientStreamWriter(response, exchange, translator.MapFinishReason);
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamLimits, clientAborted);
+        using var writer = new ClientStreamWriter(response, exchange, answer, translator.MapFinishReason);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamLimits, stop);
         if (end == StreamEnd.Completed)
         {
-            await writer.CompleteAsync(clientAborted);
+            await writer.CompleteAsync(stop);
             return AttemptResult.Success;
         }
 
@@ -36,18 +37,18 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
             return AttemptResult.Before(error, retryable: true) with { ShapedByRequest = end == StreamEnd.TooLong };
         }
 
-        await writer.FailAsync(error, clientAborted);
+        await writer.FailAsync(error, stop);
         return AttemptResult.During(error) with { ShapedByRequest = end == StreamEnd.TooLong };
     }
 
-    public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken clientAborted)
+    public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken stop)
     {
         var collector = new StreamCollector();
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamLimits, clientAborted);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamLimits, stop);
         switch (end)
         {
             case StreamEnd.Completed:
-                await CompletionWriter.WriteAsync(response, exchange, collector.ToCompletion(), translator.MapFinishReason, clientAborted);
+                await CompletionWriter.WriteAsync(response, exchange, answer, collector.ToCompletion(), translator.MapFinishReason, stop);
                 return AttemptResult.Success;
             case StreamEnd.ClientGone:
                 return AttemptResult.Gone;
@@ -59,23 +60,23 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, string provid
     }
 
     /// <param name="startedWriter">The writer of a stream that has already begun (keep-alives), if any.</param>
-    public async Task<AttemptResult> CompletionAsync(HttpResponse response, ChatCompletion completion, CancellationToken clientAborted,
+    public async Task<AttemptResult> CompletionAsync(HttpResponse response, ChatCompletion completion, CancellationToken stop,
         ClientStreamWriter? startedWriter = null)
     {
         if (!exchange.Request.IsStreaming)
         {
-            await CompletionWriter.WriteAsync(response, exchange, completion, translator.MapFinishReason, clientAborted);
+            await CompletionWriter.WriteAsync(response, exchange, answer, completion, translator.MapFinishReason, stop);
             return AttemptResult.Success;
         }
 
-        using var ownWriter = startedWriter is null ? new ClientStreamWriter(response, exchange, translator.MapFinishReason) : null;
+        using var ownWriter = startedWriter is null ? new ClientStreamWriter(response, exchange, answer, translator.MapFinishReason) : null;
         var writer = startedWriter ?? ownWriter!;
         foreach (var chunk in StreamSynthesizer.ToChunks(completion))
         {
-            await writer.WriteChunkAsync(chunk, clientAborted);
+            await writer.WriteChunkAsync(chunk, stop);
         }
 
-        await writer.CompleteAsync(clientAborted);
+        await writer.CompleteAsync(stop);
         return AttemptResult.Success;
     }
 

@@ -1,3 +1,4 @@
+using Gateway.Requests;
 using System.Text;
 using Gateway.Caching;
 using Gateway.Configuration;
@@ -23,7 +24,7 @@ public sealed class CacheRulesTests
         var key = new ClientKey(keyName, secret ?? System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("sk-" + keyName)),
             new HashSet<string> { "*" });
         var route = new ModelRoute("m", "test", 0, []);
-        return CacheKey.For(new ChatExchange("r", key, Read(json), route, TimeProvider.System), policy ?? PerKey);
+        return CacheKey.For(Infrastructure.Exchanges.New("r", key, Read(json), route), policy ?? PerKey);
     }
 
     [Fact]

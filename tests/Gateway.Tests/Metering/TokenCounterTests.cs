@@ -1,3 +1,4 @@
+using Gateway.Requests;
 using Gateway.Metering;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;

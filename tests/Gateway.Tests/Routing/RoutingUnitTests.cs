@@ -1,3 +1,4 @@
+using Gateway.Requests;
 using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Forwarding;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Gateway.Configuration;
-using Gateway.Forwarding;
+using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Providers;
@@ -16,6 +16,14 @@ internal static class RelayHarness
 {
     public const string PublicModel = "golden-model";
 
+    /// <summary>The answer the harness's exchange produces, served by a deployment priced at $1.50 / $2.00 per million tokens.</summary>
+    public static ProducedAnswer Answer(ChatExchange exchange)
+    {
+        var provider = new ProviderRuntime("golden-provider", ProviderCatalog.Find("deepinfra")!, new Uri("http://127.0.0.1:9"), "UNUSED", null, new ProviderOptions());
+        var target = new DeploymentTarget { PublicModel = PublicModel, UpstreamModel = "upstream" };
+        return new ProducedAnswer(exchange, new Deployment(provider, target, new Price(1_500_000, 2_000_000)));
+    }
+
     public static ChatExchange Exchange(bool stream, bool includeUsage, string prompt = "Say hello")
     {
         var request = JsonSerializer.Deserialize(
@@ -23,14 +31,11 @@ internal static class RelayHarness
             OpenAiJson.Context.ChatCompletionRequest)!;
         var key = new ClientKey("golden", new byte[32], new HashSet<string>());
         var route = new ModelRoute(PublicModel, "test", 0, []);
-        var provider = new ProviderRuntime("golden-provider", ProviderCatalog.Find("deepinfra")!, new Uri("http://127.0.0.1:9"), "UNUSED", null, new ProviderOptions());
-        var target = new DeploymentTarget { PublicModel = PublicModel, UpstreamModel = "upstream" };
-        return new ChatExchange("req_golden", key, request, route, TimeProvider.System)
+        return new ChatExchange("req_golden", key, request, route, Gateway.Routing.RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
+            new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System)
         {
             CompletionId = "chatcmpl-golden",
             Created = 1700000000,
-            // $1.50 / $2.00 per million tokens, so the goldens show the cost too.
-            ServedBy = new Deployment(provider, target, new Price(1_500_000, 2_000_000)),
         };
     }
 
@@ -41,7 +46,7 @@ internal static class RelayHarness
     public static async Task<string> SseAsync(string fixture, byte[] upstream, IReadOnlyList<int> cuts, bool clientStream, bool includeUsage)
     {
         var exchange = Exchange(clientStream, includeUsage);
-        var relay = new ResponseRelay(exchange, "golden-provider", ProviderFor(fixture), new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", ProviderFor(fixture), new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
         var (context, body) = NewContext();
         var result = clientStream
             ? await relay.SseToSseAsync(context.Response, new SegmentedStream(upstream, cuts), CancellationToken.None)
@@ -54,7 +59,7 @@ internal static class RelayHarness
         var exchange = Exchange(clientStream, includeUsage);
         var provider = ProviderFor(fixture);
         Assert.True(provider.TryReadCompletion(upstream, out var completion));
-        var relay = new ResponseRelay(exchange, "golden-provider", provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
         var (context, body) = NewContext();
         var result = await relay.CompletionAsync(context.Response, completion!, CancellationToken.None);
         return Describe(context, body, result);

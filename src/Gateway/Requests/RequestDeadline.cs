@@ -1,7 +1,7 @@
 using System.Globalization;
 using Gateway.Errors;
 
-namespace Gateway.Routing;
+namespace Gateway.Requests;
 
 /// <summary>
 /// How long one request may take as a whole, retries and fallbacks included: the client's <c>x-gateway-timeout-ms</c>,
@@ -24,6 +24,9 @@ internal sealed class RequestDeadline : IDisposable
         _expiry = budget is { } b ? new CancellationTokenSource(b, clock) : null;
     }
 
+    /// <summary>No deadline (tools and benchmarks that drive the response path directly).</summary>
+    public static RequestDeadline None(TimeProvider clock) => new(null, clock);
+
     /// <summary>The whole time allowed; null when the request has no deadline.</summary>
     public TimeSpan? Budget { get; }
 
@@ -38,13 +41,16 @@ internal sealed class RequestDeadline : IDisposable
     public bool Allows(TimeSpan delay) => Remaining is not { } left || delay < left;
 
     /// <summary>Reads the request's deadline; a malformed or too long one is the client's error.</summary>
-    public static RequestDeadline? Read(HttpRequest request, RoutingSettings settings, TimeProvider clock, out GatewayError? error)
+    /// <param name="defaultTimeout">Without the header (<c>Routing:DefaultTimeoutSeconds</c>; null for none).</param>
+    /// <param name="maxTimeout">The longest a client may ask for (<c>Routing:MaxTimeoutSeconds</c>).</param>
+    public static RequestDeadline? Read(HttpRequest request, TimeSpan? defaultTimeout, TimeSpan maxTimeout, TimeProvider clock,
+        out GatewayError? error)
     {
         error = null;
         var header = request.Headers[Header];
         if (header.Count == 0)
         {
-            return new RequestDeadline(settings.DefaultTimeout, clock);
+            return new RequestDeadline(defaultTimeout, clock);
         }
 
         if (header.Count > 1 || !long.TryParse(header[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) || ms <= 0)
@@ -53,9 +59,9 @@ internal sealed class RequestDeadline : IDisposable
             return null;
         }
 
-        if (ms > settings.MaxTimeout.TotalMilliseconds)
+        if (ms > maxTimeout.TotalMilliseconds)
         {
-            error = GatewayError.InvalidDeadline($"{Header} may be at most {(long)settings.MaxTimeout.TotalMilliseconds} (this gateway's Routing:MaxTimeoutSeconds).");
+            error = GatewayError.InvalidDeadline($"{Header} may be at most {(long)maxTimeout.TotalMilliseconds} (this gateway's Routing:MaxTimeoutSeconds).");
             return null;
         }
 

@@ -1,7 +1,7 @@
 using Gateway.Translators.Contract;
 using Microsoft.ML.Tokenizers;
 
-namespace Gateway.Metering;
+namespace Gateway.Requests;
 
 /// <summary>
 /// Token counts the gateway bills when a provider reports none (Segmind never does; aborted streams

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Gateway.Endpoints;
+namespace Gateway.Requests;
 
 /// <summary>
 /// Random identifiers from the OS CSPRNG, drawn from a per-thread block so a request does not pay

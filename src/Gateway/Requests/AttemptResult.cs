@@ -1,7 +1,7 @@
 using Gateway.Errors;
 using Gateway.Translators.Translation;
 
-namespace Gateway.Forwarding;
+namespace Gateway.Requests;
 
 /// <summary>How one attempt at one deployment ended.</summary>
 internal enum AttemptOutcome
@@ -24,6 +24,22 @@ internal enum AttemptOutcome
 
 internal sealed record AttemptResult(AttemptOutcome Outcome, GatewayError? Error = null, bool Retryable = false)
 {
+    /// <summary>What the attempt produced (usage, text, first token), when it reached a deployment or the cache.</summary>
+    public ProducedAnswer? Answer { get; init; }
+
+    /// <summary>
+    /// What the providers charged, by their own figures, over every attempt that led to this result: a failed attempt
+    /// that was charged, then a fallback, count both.
+    /// </summary>
+    public long? ProviderCostMicros { get; init; }
+
+    /// <summary>This result, carrying what an earlier result produced and was charged (the request's end rewrote how it ended).</summary>
+    public AttemptResult Carrying(AttemptResult? earlier) => this with { Answer = earlier?.Answer, ProviderCostMicros = earlier?.ProviderCostMicros };
+
+    /// <summary>Adds what a provider charged for one attempt to this result's total.</summary>
+    public AttemptResult Charged(long? micros) =>
+        micros is { } m ? this with { ProviderCostMicros = (ProviderCostMicros ?? 0) + m } : this;
+
     /// <summary>The provider's own status when it answered with an error (routing retries its 502/503, not its 500).</summary>
     public int? UpstreamStatus { get; init; }
 

@@ -49,7 +49,7 @@ public class StreamRelayBenchmarks
     {
         var key = new ClientKey("bench", new byte[32], new HashSet<string>());
         var route = new ModelRoute("bench", "bench", 0, []);
-        var exchange = new ChatExchange("req", key, _request, route, Gateway.Routing.RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
+        var exchange = new ChatExchange("req", key, _request, route, RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
             new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System);
         var context = new DefaultHttpContext();
         context.Response.Body = Stream.Null;

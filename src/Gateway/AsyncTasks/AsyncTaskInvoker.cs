@@ -25,7 +25,7 @@ internal sealed partial class AsyncTaskInvoker(
     TimeProvider clock,
     ILogger<AsyncTaskInvoker> logger) : IDeploymentInvoker
 {
-    public const string CallbackPath = "/callbacks/tasks/";
+    public const string CallbackPath = GatewayPaths.TaskCallbacks;
 
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 

@@ -1,8 +1,8 @@
+using Gateway.Redis;
 using System.Security.Cryptography;
 using System.Text;
 using Gateway.Configuration;
 using Gateway.Forwarding;
-using Gateway.Redis;
 
 namespace Gateway.AsyncTasks;
 
@@ -13,15 +13,7 @@ internal static partial class AsyncTaskServices
 
     public static IServiceCollection AddAsyncTasks(this IServiceCollection services, IConfiguration configuration)
     {
-        var redisConfigured = !string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]);
-        if (redisConfigured)
-        {
-            services.AddSingleton<ITaskResultBus, RedisTaskResultBus>();
-        }
-        else
-        {
-            services.AddSingleton<ITaskResultBus, InMemoryTaskResultBus>();
-        }
+        services.AddSharedOrLocal<ITaskResultBus, RedisTaskResultBus, InMemoryTaskResultBus>(configuration);
 
         services.AddSingleton(sp => new CallbackTokens(SigningSecret(configuration, sp.GetRequiredService<ILogger<CallbackTokens>>()),
             sp.GetRequiredService<TimeProvider>()));

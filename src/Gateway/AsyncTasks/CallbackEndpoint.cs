@@ -1,4 +1,3 @@
-using System.Buffers;
 using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;

@@ -9,7 +9,7 @@ namespace Gateway.AsyncTasks;
 /// semantics and announced on one channel, all in one Lua step so a duplicate callback can never
 /// be taken twice. Each replica subscribes once and wakes its local waiters by correlation id.
 /// </summary>
-internal sealed partial class RedisTaskResultBus : ITaskResultBus, Lifecycle.IWarmUp
+internal sealed partial class RedisTaskResultBus : ITaskResultBus, IWarmUp
 {
     public Task WarmUpAsync() => Task.WhenAll(_redis.PreloadAsync([CompleteScript]), _announcements.EnsureAsync());
 

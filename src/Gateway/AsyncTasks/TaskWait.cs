@@ -1,6 +1,5 @@
 using Gateway.Configuration;
 using Gateway.Errors;
-using Gateway.Forwarding;
 using Gateway.Requests;
 using Gateway.Streaming;
 using Gateway.Translators.Translation;

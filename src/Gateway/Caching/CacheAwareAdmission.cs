@@ -1,6 +1,6 @@
-using Gateway.Forwarding;
 using Gateway.RateLimiting;
 using Gateway.Requests;
+using Gateway.Configuration;
 
 namespace Gateway.Caching;
 

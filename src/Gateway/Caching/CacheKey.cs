@@ -2,9 +2,9 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Gateway.Forwarding;
 using Gateway.Translators.Contract;
 using Gateway.Requests;
+using Gateway.Configuration;
 
 namespace Gateway.Caching;
 

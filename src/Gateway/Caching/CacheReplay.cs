@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using Gateway.Forwarding;
 using Gateway.Streaming;
 using Gateway.Translators.Contract;
 using Gateway.Requests;

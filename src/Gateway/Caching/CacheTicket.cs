@@ -1,6 +1,5 @@
 using Gateway.Errors;
-using Gateway.Forwarding;
-using Gateway.Requests;
+using Gateway.Configuration;
 
 namespace Gateway.Caching;
 

@@ -1,4 +1,5 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
+using Gateway.Redis;
+
 
 namespace Gateway.Caching;
 
@@ -7,14 +8,7 @@ internal static class CachingServices
 {
     public static IServiceCollection AddResponseCache(this IServiceCollection services, IConfiguration configuration)
     {
-        if (string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]))
-        {
-            services.TryAddSingleton<IFlightLeads, LocalFlightLeads>();
-        }
-        else
-        {
-            services.TryAddSingleton<IFlightLeads, RedisFlightLeads>();
-        }
+        services.AddSharedOrLocal<IFlightLeads, RedisFlightLeads, LocalFlightLeads>(configuration);
 
         services.AddSingleton<ResponseCache>();
         services.AddSingleton<CacheAwareAdmission>();

@@ -36,7 +36,7 @@ internal sealed class LocalFlightLeads : IFlightLeads
 /// announced. A waiting replica also looks at the lock now and then, so a leader that died (its lease runs out) or an
 /// announcement that was lost never holds anyone longer than the look interval.
 /// </summary>
-internal sealed class RedisFlightLeads : IFlightLeads, Lifecycle.IWarmUp
+internal sealed class RedisFlightLeads : IFlightLeads, IWarmUp
 {
     private static readonly TimeSpan LookInterval = TimeSpan.FromMilliseconds(250);
 

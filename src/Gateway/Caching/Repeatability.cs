@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Translators.Contract;
+using Gateway.Configuration;
 
 namespace Gateway.Caching;
 

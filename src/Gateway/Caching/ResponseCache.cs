@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
-using Gateway.Forwarding;
 using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Microsoft.Extensions.Caching.Distributed;
 using Gateway.Requests;
+using Gateway.Configuration;
 
 namespace Gateway.Caching;
 

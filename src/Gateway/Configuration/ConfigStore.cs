@@ -78,7 +78,7 @@ internal sealed partial class ConfigStore : IDisposable
         try
         {
             _configuration.Bind(options);
-            Caching.CachePolicyOptions.BindEmptyBlocks(_configuration, options);
+            CachePolicyOptions.BindEmptyBlocks(_configuration, options);
         }
         catch (InvalidOperationException ex)
         {

@@ -1,4 +1,3 @@
-using Gateway.RateLimiting;
 
 namespace Gateway.Configuration;
 

@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Gateway.Auth;
 using Gateway.Translators.Providers;
 using Gateway.Translators.Translation;
 
@@ -22,8 +21,8 @@ internal static partial class GatewayConfigCompiler
         var models = CompileModels(options, providers, errors);
         var limiter = CompileLimiter(options.Limits, errors);
         var keys = CompileKeys(options, models, bootstrapKey, errors, warnings);
-        var routing = Routing.RoutingSettings.Compile(options.Routing, errors);
-        var cache = Caching.ResponseCacheSettings.Compile(options.Cache, errors);
+        var routing = RoutingSettings.Compile(options.Routing, errors);
+        var cache = ResponseCacheSettings.Compile(options.Cache, errors);
 
         if (options.Server.MaxRequestBodyBytes <= 0)
         {
@@ -156,16 +155,16 @@ internal static partial class GatewayConfigCompiler
                 }
             }
 
-            var strategy = Routing.RoutingStrategies.Parse(m.Strategy);
+            var strategy = RoutingStrategies.Parse(m.Strategy);
             if (strategy is null)
             {
-                errors.Add($"{at}:Strategy: '{m.Strategy}' is not a routing strategy (known: {string.Join(", ", Routing.RoutingStrategies.Names)}).");
+                errors.Add($"{at}:Strategy: '{m.Strategy}' is not a routing strategy (known: {string.Join(", ", RoutingStrategies.Names)}).");
             }
 
             result[name] = new ModelRoute(name, m.OwnedBy ?? "gateway", m.Created, deployments)
             {
                 Strategy = strategy ?? default,
-                Cache = Caching.CachePolicy.Block.Compile(m.Cache, $"{at}:Cache", errors),
+                Cache = CachePolicy.Block.Compile(m.Cache, $"{at}:Cache", errors),
             };
         }
 
@@ -298,7 +297,7 @@ internal static partial class GatewayConfigCompiler
             var limits = CompileKeyLimits(options.Limits.Default, k.Limits, models, $"{at}:Limits", errors);
             var key = new ClientKey(name, Convert.FromHexString(hash), k.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))
             {
-                Limits = limits, IsAdmin = k.Admin, Cache = Caching.CachePolicy.Block.Compile(k.Cache, $"{at}:Cache", errors),
+                Limits = limits, IsAdmin = k.Admin, Cache = CachePolicy.Block.Compile(k.Cache, $"{at}:Cache", errors),
             };
             if (!result.TryAdd(hash, key))
             {

@@ -14,10 +14,10 @@ public sealed class GatewayOptions
     public Dictionary<string, KeyOptions> Keys { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public RedisOptions Redis { get; set; } = new();
     public LimitsOptions Limits { get; set; } = new();
-    public Routing.RoutingOptions Routing { get; set; } = new();
+    public RoutingOptions Routing { get; set; } = new();
 
     /// <summary>The response cache's defaults; the cache is on only for models and keys with their own <c>Cache</c> block.</summary>
-    public Caching.ResponseCacheOptions Cache { get; set; } = new();
+    public ResponseCacheOptions Cache { get; set; } = new();
 }
 
 /// <summary>Shared state for several replicas. Without it, state lives in this process (one instance).</summary>
@@ -123,7 +123,7 @@ public sealed class ModelOptions
     public string? Strategy { get; set; }
 
     /// <summary>Turns the response cache on for this model (every key), unless a key opts out.</summary>
-    public Caching.CachePolicyOptions? Cache { get; set; }
+    public CachePolicyOptions? Cache { get; set; }
 }
 
 public sealed class DeploymentOptions
@@ -190,5 +190,5 @@ public sealed class KeyOptions
     public KeyLimitOptions? Limits { get; set; }
 
     /// <summary>Turns the response cache on for this key (every model), or, with <c>Enabled: false</c>, off.</summary>
-    public Caching.CachePolicyOptions? Cache { get; set; }
+    public CachePolicyOptions? Cache { get; set; }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using Gateway.RateLimiting;
 using Gateway.Translators.Translation;
 
 namespace Gateway.Configuration;
@@ -13,8 +12,8 @@ internal sealed class GatewaySnapshot
     public required ServerOptions Server { get; init; }
     public required RedisOptions Redis { get; init; }
     public required LimiterSettings Limiter { get; init; }
-    public Routing.RoutingSettings Routing { get; init; } = Gateway.Routing.RoutingSettings.Default;
-    public Caching.ResponseCacheSettings Cache { get; init; } = Caching.ResponseCacheSettings.Default;
+    public RoutingSettings Routing { get; init; } = RoutingSettings.Default;
+    public ResponseCacheSettings Cache { get; init; } = ResponseCacheSettings.Default;
     public required FrozenDictionary<string, ProviderRuntime> Providers { get; init; }
     public required FrozenDictionary<string, ModelRoute> Models { get; init; }
 
@@ -41,7 +40,7 @@ internal sealed record ProviderRuntime(
     public TimeSpan ResponseTimeout => TimeSpan.FromSeconds(Options.ResponseTimeoutSeconds);
     public TimeSpan StreamIdleTimeout => TimeSpan.FromSeconds(Options.StreamIdleTimeoutSeconds);
 
-    public Streaming.StreamLimits StreamLimits => new(StreamIdleTimeout, TimeSpan.FromSeconds(Options.MaxStreamSeconds));
+    public StreamLimits StreamLimits => new(StreamIdleTimeout, TimeSpan.FromSeconds(Options.MaxStreamSeconds));
     public TimeSpan CallbackWait => TimeSpan.FromSeconds(Options.CallbackWaitSeconds);
     public TimeSpan PollInterval => TimeSpan.FromSeconds(Options.PollIntervalSeconds);
     public TimeSpan TaskTimeout => TimeSpan.FromSeconds(Options.TaskTimeoutSeconds);
@@ -55,10 +54,10 @@ internal sealed record ProviderRuntime(
 
 internal sealed record ModelRoute(string Name, string OwnedBy, long Created, IReadOnlyList<Deployment> Deployments)
 {
-    public Routing.RoutingStrategy Strategy { get; init; }
+    public RoutingStrategy Strategy { get; init; }
 
     /// <summary>The model's <c>Cache</c> block, if it has one.</summary>
-    public Caching.CachePolicy.Block? Cache { get; init; }
+    public CachePolicy.Block? Cache { get; init; }
 }
 
 internal sealed record Deployment(ProviderRuntime Provider, DeploymentTarget Target, Price Price)
@@ -91,14 +90,14 @@ internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> 
     /// evidence): derived from the secret's hash, so a name reused for a new key, or two configurations that happen to
     /// use the same name, never share it. Not secret, and not the hash itself.
     /// </summary>
-    public string Id { get; } = Auth.KeyHasher.IdentityOf(Hash);
+    public string Id { get; } = KeyHasher.IdentityOf(Hash);
 
     public KeyLimits Limits { get; init; } = KeyLimits.None;
 
     public bool IsAdmin { get; init; }
 
     /// <summary>The key's <c>Cache</c> block, if it has one.</summary>
-    public Caching.CachePolicy.Block? Cache { get; init; }
+    public CachePolicy.Block? Cache { get; init; }
 
     public bool AllowsAllModels => Models.Count == 0 || Models.Contains("*");
 

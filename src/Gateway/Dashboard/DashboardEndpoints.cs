@@ -2,7 +2,6 @@ using System.Text.Json;
 using Gateway.Auth;
 using Gateway.Configuration;
 using Gateway.Errors;
-using Gateway.Metering;
 using Gateway.RateLimiting;
 using Gateway.Translators.Contract;
 

@@ -71,7 +71,7 @@ internal sealed class ReplicaStats : IDisposable
             switch (instrument.Name)
             {
                 // A cache hit names the provider that once answered, but says nothing about it now.
-                case "gateway.requests" when !Equals(Tag(tags, GatewayTelemetry.Outcome), Metering.UsageRecord.CacheHitOutcome):
+                case "gateway.requests" when !Equals(Tag(tags, GatewayTelemetry.Outcome), Requests.UsageRecord.CacheHitOutcome):
                     var minute = Current(provider);
                     minute.Requests += value;
                     minute.Failures += Tag(tags, GatewayTelemetry.StatusCode) is int status && status >= 500 ? value : 0;

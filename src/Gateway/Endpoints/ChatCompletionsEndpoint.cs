@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Gateway.Auth;
 using Gateway.Caching;
@@ -8,7 +7,6 @@ using Gateway.Forwarding;
 using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
-using Gateway.Routing;
 using Gateway.Telemetry;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Gateway.Requests;
 
 namespace Gateway.Endpoints;

@@ -9,7 +9,7 @@ internal static class UpstreamResponses
     public const int MaxErrorBodyBytes = 64 * 1024;
 
     /// <summary>Largest whole (non-streamed) completion accepted from a provider.</summary>
-    public const int MaxCompletionBodyBytes = 32 * 1024 * 1024;
+    public const int MaxCompletionBodyBytes = Streaming.StreamCollector.MaxAnswerBytes;
 
     /// <summary>
     /// Reads up to <paramref name="limit"/> bytes into a pooled buffer the caller disposes;

@@ -1,4 +1,4 @@
-using Gateway.Configuration;
+using Gateway.Redis;
 using Gateway.Metering;
 
 namespace Gateway.Lifecycle;
@@ -42,10 +42,9 @@ internal sealed partial class GatewayLifecycle(
         }
 
         // The journal (without Redis) is replayed into the rollups when the store is built.
-        var store = services.GetRequiredService<IUsageStore>();
-        var warm = new object?[] { store, services.GetService<RateLimiting.ILimitEngine>(), services.GetService<AsyncTasks.ITaskResultBus>(),
-            services.GetService<Routing.ICircuitShare>(), services.GetService<Caching.IFlightLeads>() }
-            .OfType<IWarmUp>().ToList();
+        _ = services.GetRequiredService<IUsageStore>();
+        // What the Redis-backed services prepare (SharedOrLocal registers each that has something to).
+        var warm = services.GetServices<IWarmUp>().ToList();
         // Compiling runs alongside the rest, and is waited for longer: it only takes CPU, and a replica taking traffic
         // while it still compiles would answer its first requests late.
         var compiling = services.GetRequiredService<JitWarmUp>().WarmUpAsync();

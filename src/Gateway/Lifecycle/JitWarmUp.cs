@@ -11,7 +11,7 @@ namespace Gateway.Lifecycle;
 /// replica reports ready instead. With tiered compilation on (the default outside the container) it does nothing:
 /// first calls are cheap there.
 /// </summary>
-internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger, bool enabled, IReadOnlyList<string> assemblies) : IWarmUp
+internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger, bool enabled, IReadOnlyList<string> assemblies)
 {
     public JitWarmUp(ILogger<JitWarmUp> logger)
         : this(logger, TieredCompilationOff, RequestPath)

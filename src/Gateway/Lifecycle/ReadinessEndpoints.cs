@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Gateway.Configuration;
-using Gateway.Metering;
 
 namespace Gateway.Lifecycle;
 

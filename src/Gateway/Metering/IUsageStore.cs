@@ -1,3 +1,4 @@
+using Gateway.Requests;
 namespace Gateway.Metering;
 
 /// <summary>Where usage records end up: Redis (rollups + event stream) or the local journal.</summary>

@@ -1,3 +1,5 @@
+using Gateway.Redis;
+
 namespace Gateway.Metering;
 
 internal static class MeteringServices
@@ -11,15 +13,8 @@ internal static class MeteringServices
         var settings = configuration.GetSection("Metering").Get<MeteringSettings>() ?? new MeteringSettings();
         services.AddSingleton(settings);
         services.AddSingleton(_ => new UsageJournal(settings.JournalDirectory));
-        if (!string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]))
-        {
-            services.AddSingleton<IUsageStore, RedisUsageStore>();
-        }
-        else
-        {
-            services.AddSingleton<IUsageStore>(sp => new JournalUsageStore(sp.GetRequiredService<UsageJournal>(), settings,
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JournalUsageStore>>()));
-        }
+        services.AddSharedOrLocal<IUsageStore, RedisUsageStore>(configuration, sp => new JournalUsageStore(sp.GetRequiredService<UsageJournal>(),
+            settings, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JournalUsageStore>>()));
 
         services.AddSingleton<UsagePipeline>();
         services.AddSingleton<IUsageSink>(sp => sp.GetRequiredService<UsagePipeline>());

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Gateway.Redis;
 using StackExchange.Redis;
+using Gateway.Requests;
 
 namespace Gateway.Metering;
 
@@ -10,7 +11,7 @@ namespace Gateway.Metering;
 /// append-only event stream capped in length, all written in one Lua step per batch that skips records already taken
 /// (by id), so a retried write never counts twice.
 /// </summary>
-internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore, Lifecycle.IWarmUp
+internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings settings) : IUsageStore, IWarmUp
 {
     public Task WarmUpAsync() => redis.PreloadAsync([WriteScript]);
 

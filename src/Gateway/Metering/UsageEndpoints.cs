@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Gateway.Auth;
-using Gateway.Configuration;
 using Gateway.Errors;
 using Gateway.Translators.Contract;
+using Gateway.Requests;
 
 namespace Gateway.Metering;
 

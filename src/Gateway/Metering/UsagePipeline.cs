@@ -1,6 +1,6 @@
-using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Gateway.Telemetry;
+using Gateway.Requests;
 
 namespace Gateway.Metering;
 

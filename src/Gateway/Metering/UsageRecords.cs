@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Gateway.Forwarding;
 using Gateway.Requests;
 
 namespace Gateway.Metering;
@@ -7,7 +5,7 @@ namespace Gateway.Metering;
 /// <summary>Builds the usage record of a request.</summary>
 internal static class UsageRecords
 {
-    public const string None = "(none)";
+    public const string None = UsageRecord.None;
 
     public static string NewId() => Ids.New("", 16);
 

@@ -1,3 +1,4 @@
+using Gateway.Requests;
 namespace Gateway.Metering;
 
 /// <summary>

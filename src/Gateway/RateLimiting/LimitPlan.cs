@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gateway.Configuration;
 
 namespace Gateway.RateLimiting;
 

@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Metering;
 using Gateway.Telemetry;
+using Gateway.Requests;
 
 namespace Gateway.RateLimiting;
 

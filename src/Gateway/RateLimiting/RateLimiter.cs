@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Gateway.Configuration;
 using Gateway.Errors;
-using Gateway.Forwarding;
 using Gateway.Telemetry;
 using Gateway.Requests;
 using Gateway.Translators.Contract;

@@ -1,3 +1,5 @@
+using Gateway.Redis;
+
 namespace Gateway.RateLimiting;
 
 internal static class RateLimitingServices
@@ -5,14 +7,7 @@ internal static class RateLimitingServices
     /// <summary>Limits shared through Redis when it is configured; in this process otherwise.</summary>
     public static IServiceCollection AddGatewayLimits(this IServiceCollection services, IConfiguration configuration)
     {
-        if (!string.IsNullOrWhiteSpace(configuration["Redis:Configuration"]))
-        {
-            services.AddSingleton<ILimitEngine, RedisLimitEngine>();
-        }
-        else
-        {
-            services.AddSingleton<ILimitEngine, InMemoryLimitEngine>();
-        }
+        services.AddSharedOrLocal<ILimitEngine, RedisLimitEngine, InMemoryLimitEngine>(configuration);
 
         services.AddSingleton<SettlementQueue>();
         services.AddHostedService(sp => sp.GetRequiredService<SettlementQueue>());

@@ -1,5 +1,6 @@
 using Gateway.Redis;
 using StackExchange.Redis;
+using Gateway.Configuration;
 
 namespace Gateway.RateLimiting;
 
@@ -8,7 +9,7 @@ namespace Gateway.RateLimiting;
 /// client key's limits carries the hash tag <c>{k:name}</c>, so each script touches a single slot and works on
 /// Redis Cluster.
 /// </summary>
-internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, Lifecycle.IWarmUp
+internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 {
     private static readonly RedisScript AdmitScript = new("ratelimit.admit", LimitScripts.Admit);
     private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);

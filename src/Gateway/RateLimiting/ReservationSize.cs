@@ -1,7 +1,5 @@
 using Gateway.Configuration;
 using Gateway.Errors;
-using Gateway.Forwarding;
-using Gateway.Metering;
 using Gateway.Requests;
 
 namespace Gateway.RateLimiting;

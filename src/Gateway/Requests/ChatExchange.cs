@@ -15,7 +15,7 @@ internal sealed class ChatExchange
     private int? _estimatedPromptTokens;
     private int? _countedPromptTokens;
 
-    public ChatExchange(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route, Routing.RoutingSettings routing,
+    public ChatExchange(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route, RoutingSettings routing,
         RequestDeadline deadline, RequestStop stop, TimeProvider clock)
     {
         RequestId = requestId;
@@ -52,7 +52,7 @@ internal sealed class ChatExchange
     public long StartedAt { get; }
 
     /// <summary>Retries, circuits and strategy settings of the configuration this request started under.</summary>
-    public Routing.RoutingSettings Routing { get; }
+    public RoutingSettings Routing { get; }
 
     /// <summary>How long the request may take as a whole; attempts get what is left.</summary>
     public RequestDeadline Deadline { get; }

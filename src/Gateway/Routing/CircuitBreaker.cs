@@ -1,3 +1,4 @@
+using Gateway.Configuration;
 namespace Gateway.Routing;
 
 internal enum CircuitState

@@ -25,7 +25,7 @@ internal sealed class LocalCircuitShare : ICircuitShare
 /// deleted and a message. Best effort: without Redis each replica keeps breaking circuits on its own.
 /// Messages carry the cool-down left, not an instant, so replicas need not agree on the time.
 /// </summary>
-internal sealed partial class RedisCircuitShare : ICircuitShare, Lifecycle.IWarmUp
+internal sealed partial class RedisCircuitShare : ICircuitShare, IWarmUp
 {
     private readonly RedisStore _redis;
     private readonly DeploymentHealthRegistry _health;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.Auth;
 using Gateway.Configuration;
 
 namespace Gateway.Routing;

@@ -1,8 +1,8 @@
-using Gateway.Forwarding;
 using Gateway.Telemetry;
 using Polly;
 using Polly.Retry;
 using Gateway.Requests;
+using Gateway.Configuration;
 
 namespace Gateway.Routing;
 

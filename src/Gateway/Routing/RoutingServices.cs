@@ -11,14 +11,7 @@ internal static class RoutingServices
         services.AddSingleton<RoutePlanner>();
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<DeploymentsEndpoint>();
-        if (RedisConnection.IsConfigured(configuration))
-        {
-            services.AddSingleton<ICircuitShare, RedisCircuitShare>();
-        }
-        else
-        {
-            services.AddSingleton<ICircuitShare, LocalCircuitShare>();
-        }
+        services.AddSharedOrLocal<ICircuitShare, RedisCircuitShare, LocalCircuitShare>(configuration);
 
         return services;
     }

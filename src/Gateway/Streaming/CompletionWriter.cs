@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using Gateway.Requests;
 using Gateway.Translators.Contract;
@@ -28,7 +27,7 @@ internal static class CompletionWriter
         response.ContentType = "application/json";
         // Token counts the provider did not report are the gateway's estimate; say which, and what it cost.
         response.Headers["x-gateway-usage"] = answer.FinalUsage().Estimated ? "estimated" : "reported";
-        response.Headers["x-gateway-cost-usd"] = Metering.Money.Usd(answer.CostMicros());
+        response.Headers["x-gateway-cost-usd"] = Money.Usd(answer.CostMicros());
         // Whole answer first, then one write with Content-Length: no chunked framing, one system call.
         using var body = new Buffers.PooledBufferWriter(2048);
         using (var w = new Utf8JsonWriter(body, OpenAiJsonWriting.Options))

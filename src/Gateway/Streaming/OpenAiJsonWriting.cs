@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Gateway.Translators.Contract;
-using Gateway.Requests;
 
 namespace Gateway.Streaming;
 

@@ -2,6 +2,7 @@ using Gateway.Errors;
 using Gateway.Requests;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
+using Gateway.Configuration;
 
 namespace Gateway.Streaming;
 

@@ -11,6 +11,9 @@ namespace Gateway.Streaming;
 /// </summary>
 internal sealed class StreamCollector : IChunkSink
 {
+    /// <summary>The largest answer the gateway takes from a provider, whole or collected from a stream.</summary>
+    public const int MaxAnswerBytes = 32 * 1024 * 1024;
+
     private readonly SortedDictionary<int, ChoiceState> _choices = [];
     private long _size;
     private Usage? _usage;
@@ -33,7 +36,7 @@ internal sealed class StreamCollector : IChunkSink
             _size += (choice.Delta?.Content?.Length ?? 0) + (choice.Delta?.ToolCalls?.GetRawText().Length ?? 0);
         }
 
-        if (_size > Forwarding.UpstreamResponses.MaxCompletionBodyBytes)
+        if (_size > MaxAnswerBytes)
         {
             throw new AnswerTooLargeException();
         }

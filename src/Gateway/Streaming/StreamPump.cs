@@ -1,5 +1,6 @@
 using System.Net.ServerSentEvents;
 using Gateway.Translators.Translation;
+using Gateway.Configuration;
 
 namespace Gateway.Streaming;
 
@@ -115,9 +116,6 @@ internal static class StreamPump
         }
     }
 }
-
-/// <summary>How long a provider's stream may stay silent, and may last in all.</summary>
-internal readonly record struct StreamLimits(TimeSpan Idle, TimeSpan Total);
 
 /// <summary>A collected answer outgrew what the gateway accepts from a provider.</summary>
 internal sealed class AnswerTooLargeException() : Exception("The provider's answer is larger than the gateway accepts.");

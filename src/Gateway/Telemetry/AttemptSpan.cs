@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Gateway.Configuration;
-using Gateway.Forwarding;
 using Gateway.Requests;
 
 namespace Gateway.Telemetry;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Gateway.Metering;
+using Gateway.Requests;
 
 namespace Gateway.Telemetry;
 
@@ -259,7 +259,7 @@ internal sealed class GatewayMetrics
         {
             { GatewayTelemetry.OperationName, GatewayTelemetry.Chat },
             { GatewayTelemetry.RequestModel, r.Model },
-            { GatewayTelemetry.System, r.Provider ?? UsageRecords.None },
+            { GatewayTelemetry.System, r.Provider ?? UsageRecord.None },
         };
         if (r.UpstreamModel is not null)
         {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Gateway.Metering;
+using Gateway.Requests;
 
 namespace Gateway.Telemetry;
 

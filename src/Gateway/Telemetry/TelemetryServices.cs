@@ -1,6 +1,4 @@
-using Gateway.AsyncTasks;
-using Gateway.Configuration;
-using Gateway.Metering;
+using Gateway.Requests;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -84,9 +82,9 @@ internal static class TelemetryServices
                     // The callback path carries a signed token: keep it out of every span.
                     o.EnrichWithHttpRequest = (activity, request) =>
                     {
-                        if (request.Path.StartsWithSegments(AsyncTaskInvoker.CallbackPath.TrimEnd('/')))
+                        if (request.Path.StartsWithSegments(GatewayPaths.TaskCallbacks.TrimEnd('/')))
                         {
-                            activity.SetTag("url.path", AsyncTaskInvoker.CallbackPath + "{token}");
+                            activity.SetTag("url.path", GatewayPaths.TaskCallbacks + "{token}");
                         }
                     };
                 })

@@ -5,6 +5,7 @@ using Gateway.Metering;
 using Gateway.Tests.Infrastructure;
 using Gateway.Translators.Translation;
 using OpenAI.Chat;
+using Gateway.Requests;
 
 namespace Gateway.Tests.EndToEnd;
 

@@ -163,7 +163,7 @@ public sealed class RedisFaultTests : IAsyncLifetime
     }
 
     // The key's counters live under its identity (derived from its hash), never its reusable name.
-    private static readonly string Counters = "gw:rl:{k:" + Gateway.Auth.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";
+    private static readonly string Counters = "gw:rl:{k:" + Gateway.Configuration.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";
 
     private async Task AssertNothingLeftBehindAsync()
     {

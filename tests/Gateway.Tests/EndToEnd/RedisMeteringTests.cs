@@ -6,6 +6,7 @@ using Gateway.Tests.Infrastructure;
 using Gateway.Translators.Translation;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI.Chat;
+using Gateway.Requests;
 
 namespace Gateway.Tests.EndToEnd;
 

@@ -8,6 +8,6 @@ namespace Gateway.Tests.Infrastructure;
 internal static class Exchanges
 {
     public static ChatExchange New(string requestId, ClientKey key, ChatCompletionRequest request, ModelRoute route) =>
-        new(requestId, key, request, route, Gateway.Routing.RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
+        new(requestId, key, request, route, RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
             new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System);
 }

@@ -1,6 +1,7 @@
 using Gateway.Tests.Infrastructure;
 using System.Text;
 using Gateway.Metering;
+using Gateway.Requests;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gateway.Tests.Metering;

@@ -31,7 +31,7 @@ internal static class RelayHarness
             OpenAiJson.Context.ChatCompletionRequest)!;
         var key = new ClientKey("golden", new byte[32], new HashSet<string>());
         var route = new ModelRoute(PublicModel, "test", 0, []);
-        return new ChatExchange("req_golden", key, request, route, Gateway.Routing.RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
+        return new ChatExchange("req_golden", key, request, route, RoutingSettings.Default, RequestDeadline.None(TimeProvider.System),
             new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System)
         {
             CompletionId = "chatcmpl-golden",

@@ -3,6 +3,7 @@ using Gateway.Streaming;
 using Gateway.Translators.Contract;
 using Gateway.Translators.Providers;
 using Gateway.Translators.Translation;
+using Gateway.Configuration;
 
 namespace Gateway.Tests.Translators;
 

@@ -2,7 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.HttpOverrides;
 using IPNetwork = System.Net.IPNetwork;
 
-namespace Gateway.Auth;
+namespace Gateway.Configuration;
 
 /// <summary><c>Server:TrustedProxies</c>: the proxies whose forwarding headers are believed, as ASP.NET's options.</summary>
 internal static class TrustedProxies

@@ -1,4 +1,4 @@
-namespace Gateway.Routing;
+namespace Gateway.Configuration;
 
 /// <summary>
 /// <c>Routing</c> in gateway.json: how failures of one deployment are ridden out (retries, circuit breaking) and how

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Gateway.Metering;
+namespace Gateway.Requests;
 
 /// <summary>Micro-dollars shown as USD without going through floating point.</summary>
 internal static class Money

@@ -1,4 +1,4 @@
-namespace Gateway.Routing;
+namespace Gateway.Configuration;
 
 /// <summary>How a model's deployments are ordered for one request (the first is tried first, the rest are fallbacks).</summary>
 internal enum RoutingStrategy

@@ -1,4 +1,4 @@
-namespace Gateway.Caching;
+namespace Gateway.Configuration;
 
 /// <summary>
 /// The top-level <c>Cache</c> section: defaults for every model or key that turns the cache on, and how the cache

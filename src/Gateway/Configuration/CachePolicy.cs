@@ -1,4 +1,4 @@
-namespace Gateway.Caching;
+namespace Gateway.Configuration;
 
 /// <summary>The cache settings of one configuration, compiled and checked.</summary>
 internal sealed record ResponseCacheSettings(TimeSpan CoalesceWait, bool CountHitsAsRequests, TimeSpan LookupTimeout, CachePolicy Defaults)

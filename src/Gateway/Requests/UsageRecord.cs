@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Gateway.Metering;
+namespace Gateway.Requests;
 
 /// <summary>
 /// What one request consumed and how it ended: one record per request, whatever the outcome.
@@ -9,6 +9,9 @@ namespace Gateway.Metering;
 /// </summary>
 internal sealed record UsageRecord
 {
+    /// <summary>What a record names when it has no key, model or provider (a refusal before they were known).</summary>
+    public const string None = "(none)";
+
     public required string Id { get; init; }
     public required string RequestId { get; init; }
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Gateway.Auth;
+namespace Gateway.Configuration;
 
 /// <summary>How client keys are stored: lower-case hex SHA-256 of the UTF-8 key.</summary>
 internal static class KeyHasher

@@ -1,4 +1,4 @@
-namespace Gateway.RateLimiting;
+namespace Gateway.Configuration;
 
 /// <summary>The limits that apply to one key (and to that key on one model), compiled and immutable.</summary>
 internal sealed record LimitSet(long? RequestsPerMinute, long? TokensPerMinute, long? ConcurrentRequests)

@@ -1,8 +1,9 @@
 using System.Diagnostics.Metrics;
 using Gateway.Configuration;
 using Gateway.Metering;
+using Gateway.Telemetry;
 
-namespace Gateway.Telemetry;
+namespace Gateway;
 
 /// <summary>
 /// Gauges read from the state of other components when a reader collects them, so those

@@ -16,6 +16,12 @@ public sealed class SimExchange(HttpContext context, LoggedRequest entry, Direct
     /// <summary>Applies latency and connection resets; false when the connection was dropped.</summary>
     public async Task<bool> BeforeAnswerAsync()
     {
+        if (Knobs.Text("hold") is { } gate)
+        {
+            // Held until the test opens the gate: it knows this request reached the provider, and decides when it goes on.
+            await Context.RequestServices.GetRequiredService<Gates>().For(gate).PassAsync(Aborted);
+        }
+
         if (Knobs.Int("latency_ms") is { } latency)
         {
             await Task.Delay(latency, Aborted);

@@ -16,6 +16,7 @@ public static class SimulatorApp
         builder.Services.Configure<SimulatorOptions>(builder.Configuration.GetSection("Sim"));
         builder.Services.AddSingleton<RequestLog>();
         builder.Services.AddSingleton<RunFaults>();
+        builder.Services.AddSingleton<Gates>();
         builder.Services.AddHttpClient("callbacks", c => c.Timeout = TimeSpan.FromSeconds(10));
         configure?.Invoke(builder);
 
@@ -52,6 +53,13 @@ public static class SimulatorApp
         app.MapDelete("/_sim/faults", () =>
         {
             faults.Set(null);
+            return Results.NoContent();
+        });
+        var gates = app.Services.GetRequiredService<Gates>();
+        app.MapGet("/_sim/gates/{name}", (string name) => Results.Json(new { arrived = gates.For(name).Arrived, held = gates.For(name).Held }));
+        app.MapPost("/_sim/gates/{name}/open", (string name) =>
+        {
+            gates.For(name).Open();
             return Results.NoContent();
         });
         app.MapGet("/_sim/health", () => "ok");

@@ -173,6 +173,7 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         }
 
         CachedAnswer? answer;
+        metrics.CacheWaiting(exchange.Route.Name, +1);
         try
         {
             answer = await flight.Landed.Task.WaitAsync(settings.CoalesceWait, clock, cancellationToken);
@@ -180,6 +181,10 @@ internal sealed partial class ResponseCache(IDistributedCache store, IFlightLead
         catch (TimeoutException)
         {
             answer = null;
+        }
+        finally
+        {
+            metrics.CacheWaiting(exchange.Route.Name, -1);
         }
 
         if (answer is null)

@@ -34,6 +34,7 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _usageSpilled;
     private readonly Counter<long> _cacheRequests;
     private readonly Counter<long> _cacheCoalesced;
+    private readonly UpDownCounter<long> _cacheWaiting;
     private readonly Counter<long> _cacheSaved;
     private readonly Counter<long> _cacheErrors;
 
@@ -70,6 +71,8 @@ internal sealed class GatewayMetrics
         _usageSpilled = Meter.CreateCounter<long>("gateway.usage.spilled", "{record}", "Usage records written to the local spill file because the store could not take them.");
         _cacheRequests = Meter.CreateCounter<long>("gateway.cache.requests", "{request}",
             "Chat requests by what the response cache did, gateway.cache.result: hit, miss, bypass (not cacheable, or the cache is off), refresh.");
+        _cacheWaiting = Meter.CreateUpDownCounter<long>("gateway.cache.waiting", "{request}",
+            "Requests waiting for an identical request's provider call (coalescing), on this replica.");
         _cacheCoalesced = Meter.CreateCounter<long>("gateway.cache.coalesced", "{request}", "Requests answered by an identical request's provider call instead of their own.");
         _cacheSaved = Meter.CreateCounter<long>("gateway.cache.saved.micro_usd", "{micro_usd}", "What cache hits would have cost at the provider, in micro-dollars.");
         _cacheErrors = Meter.CreateCounter<long>("gateway.cache.errors", "{error}",
@@ -240,6 +243,14 @@ internal sealed class GatewayMetrics
         if (_cacheCoalesced.Enabled)
         {
             _cacheCoalesced.Add(1, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model));
+        }
+    }
+
+    public void CacheWaiting(string model, int delta)
+    {
+        if (_cacheWaiting.Enabled)
+        {
+            _cacheWaiting.Add(delta, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model));
         }
     }
 

@@ -85,6 +85,19 @@ public sealed class ResponseCacheFixture : IAsyncLifetime
         return http;
     }
 
+    /// <summary>
+    /// Waits (bounded) until <paramref name="count"/> requests on <paramref name="replica"/> wait for an identical
+    /// request's provider call: read from the replica's own <c>gateway.cache.waiting</c> gauge at <c>/metrics</c>.
+    /// </summary>
+    public Task WaitForWaitersAsync(int replica, int count) => Eventually.TrueAsync(async () =>
+    {
+        using var http = new HttpClient { BaseAddress = Replicas[replica], Timeout = TimeSpan.FromSeconds(10) };
+        var scrape = await http.GetStringAsync("/metrics");
+        var waiting = scrape.Split('\n').Where(l => l.StartsWith("gateway_cache_waiting{", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        return waiting >= count;
+    }, TimeSpan.FromSeconds(20), $"{count} request(s) never waited on replica {replica}");
+
     /// <summary>How many requests whose body contains <paramref name="marker"/> reached the simulator.</summary>
     public Task<int> ProviderCallsAsync(string marker) => Simulator.CountRequestsContainingAsync(marker);
 

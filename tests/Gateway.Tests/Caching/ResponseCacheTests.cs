@@ -280,12 +280,17 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
     [Fact]
     public async Task WaitersWhoseLeaderFails_CallTheProviderThemselves()
     {
-        // The first request's call fails after 800 ms; the two waiting for it (here and on another replica) then ask on
-        // their own: three calls, three errors of their own, none served the leader's error from a cache.
-        var prompt = Unique("leader fails [sim latency_ms=800 status=500]");
+        // The first request's call is held at the provider; two identical requests (here and on another replica) wait for
+        // it; then it fails. The waiters ask on their own: three calls, three errors of their own, none served the
+        // leader's error from a cache.
+        var gate = "leader-fails-" + Guid.NewGuid().ToString("N");
+        var prompt = Unique($"leader fails [sim hold={gate} status=500]");
         var leader = AskAsync(fx.Chat(0, ResponseCacheFixture.Alice), prompt);
-        await Task.Delay(200);
+        await fx.Simulator.WaitAtGateAsync(gate);
         var waiters = new[] { AskAsync(fx.Chat(0, ResponseCacheFixture.Alice), prompt), AskAsync(fx.Chat(1, ResponseCacheFixture.Alice), prompt) };
+        await fx.WaitForWaitersAsync(0, 1);
+        await fx.WaitForWaitersAsync(1, 1);
+        await fx.Simulator.OpenGateAsync(gate);
         await Assert.ThrowsAsync<ClientResultException>(() => leader);
         foreach (var waiter in waiters)
         {
@@ -298,14 +303,17 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
     [Fact]
     public async Task ALeaderWhoseClientLeaves_DoesNotCancelTheWaiters()
     {
-        var prompt = Unique("leader leaves [sim latency_ms=1000]");
+        var gate = "leader-leaves-" + Guid.NewGuid().ToString("N");
+        var prompt = Unique($"leader leaves [sim hold={gate}]");
         using var leaving = new CancellationTokenSource();
         var leader = fx.Chat(0, ResponseCacheFixture.Alice).CompleteChatAsync([new UserChatMessage(prompt)], Repeatable, leaving.Token);
-        await Task.Delay(200);
+        await fx.Simulator.WaitAtGateAsync(gate);
         var waiters = new[] { AskAsync(fx.Chat(0, ResponseCacheFixture.Alice), prompt), AskAsync(fx.Chat(1, ResponseCacheFixture.Alice), prompt) };
-        await Task.Delay(200);
+        await fx.WaitForWaitersAsync(0, 1);
+        await fx.WaitForWaitersAsync(1, 1);
         await leaving.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader);
+        await fx.Simulator.OpenGateAsync(gate);
         var answered = await Task.WhenAll(waiters);
         Assert.All(answered, a => Assert.False(string.IsNullOrEmpty(a.Result.Value.Content[0].Text)));
     }

@@ -80,6 +80,16 @@ public sealed class SimulatorHost : IAsyncDisposable
         return all!.Count(r => r.Body.Contains(marker, StringComparison.Ordinal));
     }
 
+    /// <summary>Waits (bounded) until <paramref name="count"/> requests have reached gate <paramref name="name"/> (knob <c>hold=name</c>).</summary>
+    public Task WaitAtGateAsync(string name, int count = 1) => Eventually.TrueAsync(async () =>
+    {
+        var gate = await Control.GetFromJsonAsync<System.Text.Json.JsonElement>($"/_sim/gates/{name}");
+        return gate.GetProperty("arrived").GetInt32() >= count;
+    }, TimeSpan.FromSeconds(20), $"{count} request(s) never reached gate {name}");
+
+    /// <summary>Lets every request held at gate <paramref name="name"/> go on, and every later one through.</summary>
+    public async Task OpenGateAsync(string name) => (await Control.PostAsync($"/_sim/gates/{name}/open", null)).EnsureSuccessStatusCode();
+
     public async Task SetFaultsAsync(string? knobs)
     {
         var response = knobs is null

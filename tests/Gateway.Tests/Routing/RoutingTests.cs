@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using System.ClientModel;
 using System.Diagnostics;
 using System.Net;
@@ -54,7 +56,9 @@ public sealed class RoutingTests : IAsyncLifetime
             ["Circuit"] = new JsonObject { ["FailureThreshold"] = 2, ["BreakSeconds"] = 1.5 },
         });
         config["Models"]!["circuit-llama"] = TestConfig.Model(("deepinfra", Fast), ("segmind", "llama-v3p1-8b-instruct"));
-        await using var gateway = await GatewayHost.StartAsync(config);
+        // The gateway's clock is the test's: the cool-down passes when the test says so, not after a sleep.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var gateway = await GatewayHost.StartAsync(config, b => b.Services.AddSingleton<TimeProvider>(clock));
         using var metrics = new HostMetrics(gateway.Services);
         const string failing = "x [sim only=deepinfra status=503]";
 
@@ -78,8 +82,14 @@ public sealed class RoutingTests : IAsyncLifetime
         Assert.Equal(1, metrics.Sum("gateway.circuit.transitions", ("gateway.deployment", "deepinfra/" + Fast), ("gateway.circuit.state", "open")));
         Assert.True(metrics.Sum("gateway.circuit.skips", ("gateway.deployment", "deepinfra/" + Fast)) >= 1);
 
+        // Not before the cool-down is over: still skipped a moment before it ends.
+        clock.Advance(TimeSpan.FromSeconds(1.4));
+        var early = Sse.NewRequestId();
+        await gateway.Chat("circuit-llama", headers: new Dictionary<string, string> { ["x-request-id"] = early }).CompleteChatAsync([new UserChatMessage("x")]);
+        Assert.Equal(["segmind"], (await _simulator.RequestsAsync(early)).Select(r => r.Provider));
+
         // After the cool-down one probe goes to deepinfra; it answers, and the circuit closes.
-        await Task.Delay(TimeSpan.FromSeconds(1.7));
+        clock.Advance(TimeSpan.FromSeconds(0.2));
         var probe = Sse.NewRequestId();
         await gateway.Chat("circuit-llama", headers: new Dictionary<string, string> { ["x-request-id"] = probe }).CompleteChatAsync([new UserChatMessage("x")]);
         Assert.Equal(["deepinfra"], (await _simulator.RequestsAsync(probe)).Select(r => r.Provider));

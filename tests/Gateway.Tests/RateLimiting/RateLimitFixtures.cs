@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.RateLimiting;
 
 /// <summary>
 /// Gateways with per-test client keys carrying limits. The Redis variant runs three gateway

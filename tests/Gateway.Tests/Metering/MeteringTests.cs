@@ -7,7 +7,7 @@ using Gateway.Translators.Translation;
 using OpenAI.Chat;
 using Gateway.Requests;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Metering;
 
 /// <summary>One exact usage record per request, whatever the outcome (issue 5), without Redis.</summary>
 public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixture>

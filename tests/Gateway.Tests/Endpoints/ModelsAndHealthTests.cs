@@ -3,7 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Endpoints;
 
 public sealed class ModelsAndHealthTests(GatewayFixture f) : IClassFixture<GatewayFixture>
 {

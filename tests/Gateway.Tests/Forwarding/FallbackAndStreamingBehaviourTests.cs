@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Forwarding;
 
 /// <summary>Fallback between deployments, event-by-event flushing, and client disconnects.</summary>
 public sealed class FallbackAndStreamingBehaviourTests(GatewayFixture f) : IClassFixture<GatewayFixture>

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Redis;
 
 /// <summary>Lua scripts go to Redis by SHA; their text crosses the wire only when Redis lost it (restart, SCRIPT FLUSH).</summary>
 public sealed partial class RedisScriptTests : SimulatorAndRedisTests

@@ -5,7 +5,7 @@ using Gateway.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.AsyncTasks;
 
 /// <summary>Hive V2 when things go wrong: Redis down, and a callback receiver that fails at first.</summary>
 public sealed class HiveV2ResilienceTests : SimulatorAndRedisTests

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Redis;
 
 /// <summary>
 /// Redis trouble with three gateway processes sharing it: a stall longer than the decision timeout, and an outage

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Forwarding;
 
 /// <summary>
 /// The simulator following the providers' documents to the letter (it refuses any field they do not list), and

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Hostile;
 
 /// <summary>Strangers: floods without a key, broken HTTP framing, forged and absurd callbacks, weak secrets.</summary>
 public sealed class StrangerTests : IAsyncLifetime

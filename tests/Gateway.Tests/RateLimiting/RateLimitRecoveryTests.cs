@@ -4,7 +4,7 @@ using System.Net;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.RateLimiting;
 
 /// <summary>Limits recover when the window passes; Redis outages are decided in bounded time and heal by themselves.</summary>
 public sealed class RateLimitRecoveryTests : SimulatorAndRedisTests

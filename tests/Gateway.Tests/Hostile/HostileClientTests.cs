@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Hostile;
 
 /// <summary>A gateway with limited keys for the hostile-client tests; the simulator behind it.</summary>
 public sealed class HostileFixture : IAsyncLifetime

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 using ProviderSimulator.Providers;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.AsyncTasks;
 
 /// <summary>Two gateway processes sharing one Redis: the callback lands on the replica that does not hold the request.</summary>
 public sealed class HiveV2ReplicaTests : SimulatorAndRedisTests

@@ -7,7 +7,7 @@ using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 using ProviderSimulator.Providers;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.AsyncTasks;
 
 /// <summary>A simulator and a gateway set up for Hive V2 callbacks, with or without Redis.</summary>
 public abstract class HiveV2Fixture : IAsyncLifetime

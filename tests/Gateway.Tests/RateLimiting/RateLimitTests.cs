@@ -5,7 +5,7 @@ using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.RateLimiting;
 
 public sealed class InMemoryRateLimitTests(InMemoryRateLimitFixture f) : RateLimitTests(f), IClassFixture<InMemoryRateLimitFixture>;
 

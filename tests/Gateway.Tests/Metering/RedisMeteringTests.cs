@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI.Chat;
 using Gateway.Requests;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Metering;
 
 /// <summary>Usage in Redis: exact under concurrency across replicas, idempotent, bounded, and whole after an outage.</summary>
 public sealed class RedisMeteringTests : SimulatorAndRedisTests

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Endpoints;
 
 /// <summary>Chat completions through the gateway with the official OpenAI SDK, for every provider.</summary>
 public sealed class ChatCompletionTests(GatewayFixture f) : IClassFixture<GatewayFixture>

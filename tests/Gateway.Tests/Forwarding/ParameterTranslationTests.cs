@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Forwarding;
 
 /// <summary>What each provider receives for the OpenAI parameters a client sends (README, "Parameter translation").</summary>
 public sealed class ParameterTranslationTests(GatewayFixture f) : IClassFixture<GatewayFixture>

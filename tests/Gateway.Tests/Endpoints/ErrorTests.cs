@@ -4,7 +4,7 @@ using System.Text.Json;
 using Gateway.Tests.Infrastructure;
 using OpenAI.Chat;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Endpoints;
 
 /// <summary>Every failure comes back as an OpenAI error the SDKs understand (issue 2, "Errors").</summary>
 public sealed class ErrorTests(GatewayFixture f) : IClassFixture<GatewayFixture>

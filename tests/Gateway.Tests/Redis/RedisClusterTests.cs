@@ -5,7 +5,7 @@ using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Gateway.Tests.EndToEnd;
+namespace Gateway.Tests.Redis;
 
 /// <summary>
 /// The gateway on a real Redis Cluster (three masters on loopback): every script keeps its keys in one hash slot, so

@@ -1,5 +1,6 @@
 using Gateway.Configuration;
 using Gateway.Errors;
+using Gateway.Telemetry;
 
 namespace Gateway.RateLimiting;
 
@@ -8,7 +9,7 @@ namespace Gateway.RateLimiting;
 /// all replicas together: a request waits for a slot (up to a bound) or is shed at once, instead
 /// of collecting the provider's 429s.
 /// </summary>
-internal sealed partial class ProviderPacer(ILimitEngine engine, TimeProvider clock, ILogger<ProviderPacer> logger)
+internal sealed partial class ProviderPacer(ILimitEngine engine, GatewayMetrics metrics, TimeProvider clock, ILogger<ProviderPacer> logger)
 {
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
 
@@ -49,7 +50,15 @@ internal sealed partial class ProviderPacer(ILimitEngine engine, TimeProvider cl
                     $"Provider '{provider.Name}' is at its request rate limit ({limit}/s).", Code: "rate_limit_exceeded") { RetryAfter = retry };
             }
 
-            await Task.Delay(retry, clock, cancellationToken);
+            metrics.PacerQueued(provider.Name, +1);
+            try
+            {
+                await Task.Delay(retry, clock, cancellationToken);
+            }
+            finally
+            {
+                metrics.PacerQueued(provider.Name, -1);
+            }
         }
     }
 

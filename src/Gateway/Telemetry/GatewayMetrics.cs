@@ -35,6 +35,7 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _cacheRequests;
     private readonly Counter<long> _cacheCoalesced;
     private readonly UpDownCounter<long> _cacheWaiting;
+    private readonly UpDownCounter<long> _pacerQueued;
     private readonly Counter<long> _cacheSaved;
     private readonly Counter<long> _cacheErrors;
 
@@ -71,6 +72,8 @@ internal sealed class GatewayMetrics
         _usageSpilled = Meter.CreateCounter<long>("gateway.usage.spilled", "{record}", "Usage records written to the local spill file because the store could not take them.");
         _cacheRequests = Meter.CreateCounter<long>("gateway.cache.requests", "{request}",
             "Chat requests by what the response cache did, gateway.cache.result: hit, miss, bypass (not cacheable, or the cache is off), refresh.");
+        _pacerQueued = Meter.CreateUpDownCounter<long>("gateway.provider.queued", "{request}",
+            "Requests waiting on this replica for a slot of their provider's own request rate (WhenLimited: queue).");
         _cacheWaiting = Meter.CreateUpDownCounter<long>("gateway.cache.waiting", "{request}",
             "Requests waiting for an identical request's provider call (coalescing), on this replica.");
         _cacheCoalesced = Meter.CreateCounter<long>("gateway.cache.coalesced", "{request}", "Requests answered by an identical request's provider call instead of their own.");
@@ -243,6 +246,14 @@ internal sealed class GatewayMetrics
         if (_cacheCoalesced.Enabled)
         {
             _cacheCoalesced.Add(1, new KeyValuePair<string, object?>(GatewayTelemetry.RequestModel, model));
+        }
+    }
+
+    public void PacerQueued(string provider, int delta)
+    {
+        if (_pacerQueued.Enabled)
+        {
+            _pacerQueued.Add(delta, new KeyValuePair<string, object?>(GatewayTelemetry.System, provider));
         }
     }
 

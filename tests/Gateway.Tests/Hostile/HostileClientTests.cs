@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -26,13 +28,6 @@ public sealed class HostileFixture : IAsyncLifetime
         keys["inflight"] = Key(InFlightKey, new JsonObject { ["ConcurrentRequests"] = 2 });
         keys["tokens"] = Key(TokensKey, new JsonObject { ["TokensPerMinute"] = 10_000 });
         keys["budget"] = Key(BudgetKey, new JsonObject { ["BudgetUsd"] = 0.01m, ["BudgetPeriod"] = "day" });
-        keys["paced"] = Key(PacedKey, new JsonObject { ["ConcurrentRequests"] = 1 });
-        var paced = TestConfig.Provider("deepinfra", Simulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY");
-        paced["RequestsPerSecond"] = 1;
-        paced["WhenLimited"] = "queue";
-        paced["MaxQueueSeconds"] = 10;
-        config["Providers"]!["paced"] = paced;
-        config["Models"]!["paced-llama"] = TestConfig.Model(("paced", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
         config["Models"]!["deepinfra-extras"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"))
             .With(d => d["PassParameters"] = new JsonArray("vendor_flag"));
         Gateway = await GatewayHost.StartAsync(config);
@@ -169,32 +164,47 @@ public sealed class HostileClientTests(HostileFixture f) : IClassFixture<Hostile
     [Fact]
     public async Task ClientLeavingWhileQueuedAtTheProviderPacer_ReleasesItsSlot_AndIsMetered()
     {
-        using var http = f.Http(HostileFixture.PacedKey);
+        // A gateway of its own on the test's clock: the provider's one slot a second is taken, and the next request queues
+        // for the next second, which comes when the test says so.
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        config["Keys"]!["paced"] = new JsonObject
+        {
+            ["Sha256"] = TestConfig.Sha256(HostileFixture.PacedKey), ["Models"] = new JsonArray("*"),
+            ["Limits"] = new JsonObject { ["ConcurrentRequests"] = 1 },
+        };
+        var paced = TestConfig.Provider("deepinfra", f.Simulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY");
+        paced["RequestsPerSecond"] = 1;
+        paced["WhenLimited"] = "queue";
+        paced["MaxQueueSeconds"] = 10;
+        config["Providers"]!["paced"] = paced;
+        config["Models"]!["paced-llama"] = TestConfig.Model(("paced", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var gateway = await GatewayHost.StartAsync(config, b => b.Services.AddSingleton<TimeProvider>(clock));
+        using var metrics = new HostMetrics(gateway.Services);
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", HostileFixture.PacedKey);
         const string Body = """{"model":"paced-llama","messages":[{"role":"user","content":"x"}]}""";
-        // Warm the path, and let its pacing slot age out; then one request takes the provider's one slot of this second,
-        // and the next has to queue for the following one.
         Assert.Equal(HttpStatusCode.OK, (await Sse.PostAsync(http, Body)).Response.StatusCode);
-        await Task.Delay(TimeSpan.FromMilliseconds(1100));
-        Assert.Equal(HttpStatusCode.OK, (await Sse.PostAsync(http, Body)).Response.StatusCode);
+
         var leaving = Sse.NewRequestId();
-        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250)))
+        using (var cts = new CancellationTokenSource())
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body) };
             request.Headers.Add("x-request-id", leaving);
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => http.SendAsync(request, cts.Token));
+            var sending = http.SendAsync(request, cts.Token);
+            await Eventually.TrueAsync(() => Task.FromResult(metrics.Sum("gateway.provider.queued", ("gen_ai.system", "paced")) == 1),
+                TimeSpan.FromSeconds(10), "the second request never queued at the pacer");
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
         }
 
-        // Its in-flight slot (the key allows one) was given back: the next request is admitted, not refused.
-        HttpResponseMessage? next = null;
-        await Eventually.TrueAsync(async () =>
-        {
-            (next, _) = await Sse.PostAsync(http, Body);
-            return next.StatusCode != HttpStatusCode.TooManyRequests || next.Headers.RetryAfter is null;
-        }, TimeSpan.FromSeconds(5), "the slot of the request that left was never released");
-        Assert.Equal(HttpStatusCode.OK, next!.StatusCode);
+        await Eventually.TrueAsync(() => Task.FromResult(metrics.Sum("gateway.provider.queued", ("gen_ai.system", "paced")) == 0),
+            TimeSpan.FromSeconds(10), "the request that left is still queued");
+        // Its in-flight slot (the key allows one) was given back: in the next second, the next request is admitted.
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, (await Sse.PostAsync(http, Body)).Response.StatusCode);
         // And the request that left was metered.
-        var journal = f.Gateway.JournalDirectory;
-        await Eventually.TrueAsync(() => Task.FromResult(Directory.EnumerateFiles(journal, "usage-*.jsonl").SelectMany(File.ReadAllLines)
+        await Eventually.TrueAsync(() => Task.FromResult(Directory.EnumerateFiles(gateway.JournalDirectory, "usage-*.jsonl").SelectMany(File.ReadAllLines)
             .Any(l => l.Contains(leaving, StringComparison.Ordinal) && l.Contains("client_closed", StringComparison.Ordinal))));
     }
 

@@ -5,7 +5,7 @@
 #   bench/dashboard.sh [--rounds 10] [--out bench/results/dashboard.md]
 #
 # Two arms: Redis mode (rollups in Redis hashes, as a fleet runs) and the embedded default (rollup files in the journal
-# directory, read at start). Each key has a rate limit, a token limit and a budget, so /admin/keys peeks at 50 keys.
+# directory, read at start). Each key has a rate limit, a token limit and a budget, so /admin/limits peeks at 50 keys.
 # Needs redis-server and chromium (apt-get install redis-server chromium). Bounded: about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."

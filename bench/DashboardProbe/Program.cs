@@ -89,7 +89,7 @@ static async Task<int> MeasureAsync(Uri gateway, string adminKey, int rounds, st
         $"/admin/usage?start={hourStart}&group_by=hour,model",
         $"/admin/usage?start={start}&group_by=key",
         $"/admin/usage?start={start}&group_by=provider",
-        "/admin/keys",
+        "/admin/limits",
         "/admin/stats?minutes=15",
         $"/admin/usage?start={start}&group_by=day,key,model,provider&format=csv",
     ];

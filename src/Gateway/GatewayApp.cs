@@ -6,6 +6,7 @@ using Gateway.Configuration;
 using Gateway.Endpoints;
 using Gateway.Errors;
 using Gateway.Forwarding;
+using Gateway.Keys;
 using Gateway.Lifecycle;
 using Gateway.Metering;
 using Gateway.RateLimiting;
@@ -50,6 +51,7 @@ public static class GatewayApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ConfigStore>();
         services.AddGatewayAuth();
+        services.AddRuntimeKeys(configuration);
         services.AddGatewayTelemetry(configuration);
         services.AddSingleton<ProviderClients>();
         services.AddSingleton<ProviderAccounts>();
@@ -99,6 +101,7 @@ public static class GatewayApp
         app.MapGet("/v1/usage", usage.OwnAsync).RequireClientKey();
         app.MapGet("/admin/usage", usage.AdminAsync).RequireAdmin("other keys' usage");
         app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync).RequireAdmin("the deployments' state");
+        KeyAdminEndpoints.Map(app);
         DashboardEndpoints.Map(app);
         ReadinessEndpoints.Map(app);
         app.Services.GetRequiredService<StartupChecks>().Report();

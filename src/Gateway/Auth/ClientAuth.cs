@@ -13,7 +13,7 @@ namespace Gateway.Auth;
 /// (a shared NAT, a proxy, a forged X-Forwarded-For) must not let one caller lock out another.
 /// The table of addresses is bounded; the client address is the one ASP.NET resolved (trusted proxies only).
 /// </summary>
-internal sealed class ClientAuth(TimeProvider clock)
+internal sealed class ClientAuth(IKeyDirectory runtime, TimeProvider clock)
 {
     private const int MaxTrackedAddresses = 100_000;
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
@@ -23,7 +23,7 @@ internal sealed class ClientAuth(TimeProvider clock)
     {
         // The key is looked at first: a valid key is never refused because of what others sent from its address (behind
         // a shared proxy or NAT, or forged into X-Forwarded-For by a neighbour, the address is not the caller's alone).
-        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, out error);
+        var key = ClientKeyAuthenticator.Authenticate(context.Request, snapshot, runtime, out error);
         var limit = snapshot.Server.AuthFailuresPerMinute;
         var address = context.Connection.RemoteIpAddress;
         if (key is not null || limit <= 0 || address is null)

@@ -14,7 +14,7 @@ internal static class ClientKeyAuthenticator
 {
     private const int MaxKeyLength = 512;
 
-    public static ClientKey? Authenticate(HttpRequest request, GatewaySnapshot snapshot, out GatewayError? error)
+    public static ClientKey? Authenticate(HttpRequest request, GatewaySnapshot snapshot, IKeyDirectory runtime, out GatewayError? error)
     {
         var presented = ReadBearer(request.Headers.Authorization.ToString());
         if (presented.IsEmpty)
@@ -42,8 +42,10 @@ internal static class ClientKeyAuthenticator
             return key;
         }
 
-        error = GatewayError.InvalidKey();
-        return null;
+        // Keys made at runtime (/admin/keys): looked up in this replica's memory, never in Redis.
+        var (runtimeKey, refusal) = runtime.Find(hex, snapshot);
+        error = runtimeKey is null ? refusal ?? GatewayError.InvalidKey() : null;
+        return runtimeKey;
     }
 
     private static ReadOnlySpan<char> ReadBearer(string header)

@@ -36,7 +36,11 @@ internal static partial class GatewayConfigCompiler
     }
 
     /// <summary>The key's limits over the defaults, field by field.</summary>
-    private static KeyLimits CompileKeyLimits(KeyLimitOptions defaults, KeyLimitOptions? own, Dictionary<string, ModelRoute> models,
+    /// <summary>A runtime key's limits (<c>/admin/keys</c>), compiled as a configured key's are; problems go to <paramref name="errors"/>.</summary>
+    public static KeyLimits CompileRuntimeKeyLimits(KeyLimitOptions? own, GatewaySnapshot snapshot, List<string> errors) =>
+        CompileKeyLimits(snapshot.DefaultKeyLimits, own, snapshot.Models, "limits", errors);
+
+    private static KeyLimits CompileKeyLimits(KeyLimitOptions defaults, KeyLimitOptions? own, IReadOnlyDictionary<string, ModelRoute> models,
         string at, List<string> errors)
     {
         var key = CompileSet(own?.RequestsPerMinute ?? defaults.RequestsPerMinute, own?.TokensPerMinute ?? defaults.TokensPerMinute,

@@ -64,6 +64,7 @@ internal static partial class GatewayConfigCompiler
             Providers = providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Models = models.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             KeysByHash = keys.ToFrozenDictionary(StringComparer.Ordinal),
+            DefaultKeyLimits = options.Limits.Default,
         };
     }
 

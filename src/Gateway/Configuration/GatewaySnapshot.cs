@@ -20,6 +20,9 @@ internal sealed class GatewaySnapshot
     /// <summary>Client keys by the lower-case hex SHA-256 of the presented key.</summary>
     public required FrozenDictionary<string, ClientKey> KeysByHash { get; init; }
 
+    /// <summary><c>Limits:Default</c>, which runtime keys' own limits are compiled over (as configured keys' are).</summary>
+    public KeyLimitOptions DefaultKeyLimits { get; init; } = new();
+
     /// <summary>The models a key may use, in configuration order.</summary>
     public IEnumerable<ModelRoute> ModelsFor(ClientKey key) => Models.Values.Where(key.MayUse).OrderBy(m => m.Name, StringComparer.Ordinal);
 
@@ -90,7 +93,8 @@ internal sealed record ClientKey(string Name, byte[] Hash, IReadOnlySet<string> 
     /// evidence): derived from the secret's hash, so a name reused for a new key, or two configurations that happen to
     /// use the same name, never share it. Not secret, and not the hash itself.
     /// </summary>
-    public string Id { get; } = KeyHasher.IdentityOf(Hash);
+    /// <remarks>A runtime key keeps the identity it was created with across rotations (its own stored id).</remarks>
+    public string Id { get; init; } = KeyHasher.IdentityOf(Hash);
 
     public KeyLimits Limits { get; init; } = KeyLimits.None;
 

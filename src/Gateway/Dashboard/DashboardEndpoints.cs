@@ -10,10 +10,10 @@ namespace Gateway.Dashboard;
 /// <summary>
 /// The operator's dashboard: <c>GET /admin</c> (the page) and <c>/admin/assets/*</c> (its script, styles and the charting
 /// library, embedded in the gateway: it works offline), and the two data calls the page adds to <c>/admin/usage</c>:
-/// <c>GET /admin/keys</c> (each key's limits and what is left of them now) and <c>GET /admin/stats</c> (provider health
+/// <c>GET /admin/limits</c> (each key's limits and what is left of them now) and <c>GET /admin/stats</c> (provider health
 /// from this replica's metrics). The page holds the admin key in session storage and sends it as a bearer token.
 /// </summary>
-internal sealed partial class DashboardEndpoints(ConfigStore config, ILimitEngine limits, ReplicaStats stats,
+internal sealed partial class DashboardEndpoints(ConfigStore config, Keys.RuntimeKeys runtimeKeys, ILimitEngine limits, ReplicaStats stats,
     Forwarding.ProviderAccounts accounts, DashboardAssets assets, ILogger<DashboardEndpoints> logger)
 {
     public static void Map(WebApplication app)
@@ -21,7 +21,7 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ILimitEngin
         var endpoints = app.Services.GetRequiredService<DashboardEndpoints>();
         app.MapGet("/admin", endpoints.PageAsync);
         app.MapGet("/admin/assets/{**name}", (HttpContext context, string name) => endpoints.AssetAsync(context, name));
-        app.MapGet("/admin/keys", endpoints.KeysAsync).RequireAdmin("the keys' limits");
+        app.MapGet("/admin/limits", endpoints.LimitsAsync).RequireAdmin("the keys' limits");
         app.MapGet("/admin/stats", endpoints.StatsAsync).RequireAdmin("the gateway's statistics");
     }
 
@@ -56,10 +56,10 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, ILimitEngin
     }
 
     /// <summary>Every key with limits: the limits, what the current window and period hold, and what is left.</summary>
-    private async Task KeysAsync(HttpContext context)
+    private async Task LimitsAsync(HttpContext context)
     {
         var snapshot = config.Current;
-        var keys = snapshot.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
+        var keys = snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)).OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
         var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Id, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
         LimitUsage[] usage;
         try

@@ -20,6 +20,14 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
 
     public static GatewayError InvalidKey() => new(401, InvalidRequest, "Incorrect API key provided.", Code: "invalid_api_key");
 
+    public static GatewayError KeyRevoked() => new(401, InvalidRequest, "This API key was revoked.", Code: "key_revoked");
+
+    public static GatewayError KeyExpired(DateTimeOffset at) => new(401, InvalidRequest,
+        $"This API key expired at {at.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}.", Code: "key_expired");
+
+    public static GatewayError KeyRotated() => new(401, InvalidRequest,
+        "This API key was replaced by a new one and its grace period is over; use the new key.", Code: "key_rotated");
+
     public static GatewayError ModelNotFound(string model) => new(404, InvalidRequest,
         $"The model '{model}' does not exist or you do not have access to it.", "model", "model_not_found");
 

@@ -15,7 +15,7 @@ namespace Gateway.RateLimiting;
 /// but could not reach Redis for a whole lease and grace is treated the same, and its own later record is then dropped
 /// as a duplicate: one record, at the conservative figure.
 /// </summary>
-internal sealed partial class LostReservations(ConfigStore config, ILimitEngine engine, IUsageSink usage, GatewayMetrics metrics,
+internal sealed partial class LostReservations(ConfigStore config, Keys.RuntimeKeys runtimeKeys, ILimitEngine engine, IUsageSink usage, GatewayMetrics metrics,
     TimeProvider clock, ILogger<LostReservations> logger) : BackgroundService
 {
     private const int ClaimsPerKey = 100;
@@ -40,7 +40,8 @@ internal sealed partial class LostReservations(ConfigStore config, ILimitEngine 
     /// <summary>One pass over every key with limits (only those hold reservations).</summary>
     internal async Task SweepAsync(TimeSpan grace)
     {
-        foreach (var key in config.Current.KeysByHash.Values)
+        var snapshot = config.Current;
+        foreach (var key in snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)))
         {
             if (key.Limits.IsEmpty)
             {

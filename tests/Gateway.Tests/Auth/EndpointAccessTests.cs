@@ -34,7 +34,7 @@ public sealed class EndpointAccessTests : IAsyncLifetime
     public static TheoryData<string, string> AdminEndpoints => new()
     {
         { "/admin/usage", "other keys' usage" }, { "/admin/deployments", "the deployments' state" },
-        { "/admin/keys", "the keys' limits" }, { "/admin/stats", "the gateway's statistics" },
+        { "/admin/limits", "the keys' limits" }, { "/admin/stats", "the gateway's statistics" },
     };
 
     [Theory]

@@ -42,6 +42,10 @@ public sealed class GatewayHost : IAsyncDisposable
     public static Task<GatewayHost> StartAsync(JsonObject config, int port, DirectoryInfo directory, params string[] args) =>
         StartAsync(config, port, directory, null, args);
 
+    /// <summary>Starts a gateway in <paramref name="directory"/> whose services <paramref name="configure"/> may replace.</summary>
+    public static Task<GatewayHost> StartAsync(JsonObject config, DirectoryInfo directory, Action<WebApplicationBuilder> configure, params string[] args) =>
+        StartAsync(config, 0, directory, configure, args);
+
     /// <summary>Starts a gateway whose services <paramref name="configure"/> may replace (a clock, say).</summary>
     public static Task<GatewayHost> StartAsync(JsonObject config, Action<WebApplicationBuilder> configure, params string[] args) =>
         StartAsync(config, 0, Directory.CreateTempSubdirectory("gateway-test-"), configure, args);

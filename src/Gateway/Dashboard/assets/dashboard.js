@@ -1,5 +1,5 @@
 // The operator's dashboard. Plain browser JavaScript, no build step; charts by uPlot (vendor/uplot, committed unchanged).
-// Data: /admin/usage (rollups), /admin/keys (limits and what is left), /admin/stats (this replica's metrics),
+// Data: /admin/usage (rollups), /admin/limits (limits and what is left), /admin/stats (this replica's metrics),
 // /admin/deployments (models and providers for the filters). The admin key lives in sessionStorage and goes with every
 // call as a bearer token; no cookies are used, so there is nothing for another site to ride on.
 "use strict";
@@ -119,7 +119,7 @@
   }
 
   async function loadOptions() {
-    const [keys, deployments] = await Promise.all([api("/admin/keys"), api("/admin/deployments")]);
+    const [keys, deployments] = await Promise.all([api("/admin/limits"), api("/admin/deployments")]);
     fillSelect("f-key", keys.data.map((k) => k.key));
     fillSelect("f-model", deployments.data.map((m) => m.model));
     fillSelect("f-provider", [...new Set(deployments.data.flatMap((m) => m.deployments.map((d) => d.provider)))].sort());
@@ -283,7 +283,7 @@
         api(usageUrl(f, { start: hourStart, end: today(), group_by: "hour," + f.stack })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "key" })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "provider" })),
-        api("/admin/keys"),
+        api("/admin/limits"),
         api("/admin/stats?minutes=15"),
       ]);
       showMessage("");

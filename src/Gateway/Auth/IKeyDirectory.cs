@@ -1,0 +1,11 @@
+using Gateway.Configuration;
+using Gateway.Errors;
+
+namespace Gateway.Auth;
+
+/// <summary>Keys beyond the configuration's own (those made at runtime), looked up by the hash of the presented secret.</summary>
+internal interface IKeyDirectory
+{
+    /// <summary>The key, or the refusal its holder gets (revoked, expired, rotated out); (null, null) when none has that hash.</summary>
+    (ClientKey? Key, GatewayError? Refusal) Find(ReadOnlySpan<char> hashHex, GatewaySnapshot snapshot);
+}

@@ -1,0 +1,446 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Gateway.Auth;
+using Gateway.Configuration;
+using Gateway.Errors;
+using Gateway.Translators.Contract;
+
+namespace Gateway.Keys;
+
+/// <summary>
+/// <c>/admin/keys</c>: create, list, show, update, rotate and revoke client keys at runtime, under an admin key. The
+/// secret is in the answer to a create or a rotate, once; the store keeps its SHA-256. Every change is audited
+/// (<c>GET /admin/audit</c>) and in force on this replica before the answer, on every replica within a second.
+/// Keys from <c>gateway.json</c> are listed too, and stay managed there.
+/// </summary>
+internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys runtime, ConfigStore config, TimeProvider clock,
+    ILogger<KeyAdminEndpoints> logger)
+{
+    private const string SecretStart = "sk-gw-";
+    private const int MaxGraceSeconds = 7 * 24 * 3600;
+
+    public static void Map(WebApplication app)
+    {
+        var endpoints = app.Services.GetRequiredService<KeyAdminEndpoints>();
+        var keys = app.MapGroup("/admin/keys").RequireAdmin("or change keys");
+        keys.MapPost("", endpoints.CreateAsync);
+        keys.MapGet("", endpoints.ListAsync);
+        keys.MapGet("/{name}", endpoints.ShowAsync);
+        keys.MapPatch("/{name}", endpoints.UpdateAsync);
+        keys.MapPost("/{name}/rotate", endpoints.RotateAsync);
+        keys.MapDelete("/{name}", endpoints.RevokeAsync);
+        app.MapGet("/admin/audit", endpoints.AuditAsync).RequireAdmin("the audit trail");
+    }
+
+    private async Task CreateAsync(HttpContext context)
+    {
+        if (await ReadAsync(context, creating: true) is not { } request)
+        {
+            return;
+        }
+
+        var snapshot = config.Current;
+        var name = request.Name!;
+        if (name == "bootstrap" || snapshot.KeysByHash.Values.Any(k => k.Name.Equals(name, StringComparison.OrdinalIgnoreCase)))
+        {
+            await ErrorWriter.WriteAsync(context, Conflict($"A key named '{name}' is configured in gateway.json; choose another name."));
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        var (secret, prefix) = NewSecret();
+        var record = new RuntimeKeyRecord
+        {
+            Id = "r" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
+            Name = name,
+            Prefix = prefix,
+            Hash = KeyHasher.HashHex(secret),
+            Models = request.Models ?? ["*"],
+            Limits = KeyRequest.Merge(request.Limits, request.Budget),
+            ExpiresAt = request.ExpiresAt,
+            Team = request.Team,
+            Metadata = request.Metadata ?? [],
+            CreatedAt = now,
+            UpdatedAt = now,
+            Revision = 1,
+        };
+        if (await ValidateAsync(context, record, snapshot, creating: true) && await SaveAsync(context, record, 0, "create", request.Fields))
+        {
+            await WriteAsync(context, StatusCodes.Status201Created, w => WriteKey(w, record, secret));
+        }
+    }
+
+    private async Task ListAsync(HttpContext context)
+    {
+        var runtimeKeys = await store.ListAsync(context.RequestAborted);
+        var configured = config.Current.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal);
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("object"u8, "list"u8);
+            w.WriteStartArray("data"u8);
+            foreach (var key in configured)
+            {
+                w.WriteStartObject();
+                w.WriteString("object"u8, "key"u8);
+                w.WriteString("name"u8, key.Name);
+                w.WriteString("source"u8, "gateway.json"u8);
+                w.WriteBoolean("admin"u8, key.IsAdmin);
+                w.WriteStartArray("models"u8);
+                foreach (var model in key.AllowsAllModels ? (IEnumerable<string>)["*"] : key.Models.Order(StringComparer.Ordinal))
+                {
+                    w.WriteStringValue(model);
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            foreach (var record in runtimeKeys.OrderBy(r => r.Name, StringComparer.Ordinal))
+            {
+                WriteKey(w, record, secret: null);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
+    private async Task ShowAsync(HttpContext context, string name)
+    {
+        if (await FindAsync(context, name) is { } record)
+        {
+            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
+        }
+    }
+
+    private async Task UpdateAsync(HttpContext context, string name)
+    {
+        if (await FindAsync(context, name) is not { } current || await ReadAsync(context, creating: false) is not { } request)
+        {
+            return;
+        }
+
+        var limits = request.HasLimits ? request.Limits : current.Limits;
+        var budget = request.HasBudget ? request.Budget
+            : current.Limits?.BudgetUsd is { } usd ? (usd, current.Limits.BudgetPeriod ?? "month") : null;
+        var record = current with
+        {
+            Models = request.HasModels ? request.Models! : current.Models,
+            Limits = KeyRequest.Merge(limits, budget),
+            ExpiresAt = request.HasExpiresAt ? request.ExpiresAt : current.ExpiresAt,
+            Team = request.HasTeam ? request.Team : current.Team,
+            Metadata = request.HasMetadata ? request.Metadata! : current.Metadata,
+            UpdatedAt = clock.GetUtcNow(),
+            Revision = current.Revision + 1,
+        };
+        if (await ValidateAsync(context, record, config.Current, creating: false) && await SaveAsync(context, record, current.Revision, "update", request.Fields))
+        {
+            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
+        }
+    }
+
+    private async Task RotateAsync(HttpContext context, string name)
+    {
+        if (await FindAsync(context, name) is not { } current)
+        {
+            return;
+        }
+
+        var grace = 0L;
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            var body = await ReadJsonAsync(context);
+            if (body is not { ValueKind: JsonValueKind.Object } b || b.EnumerateObject().Any(f => f.Name != "grace_seconds") ||
+                (b.TryGetProperty("grace_seconds", out var g) && (!g.TryGetInt64(out grace) || grace is < 0 or > MaxGraceSeconds)))
+            {
+                await ErrorWriter.WriteAsync(context, BadRequest($"The body must be {{\"grace_seconds\": 0 to {MaxGraceSeconds}}} (how long the old secret still works)."));
+                return;
+            }
+        }
+
+        if (current.RevokedAt is not null)
+        {
+            await ErrorWriter.WriteAsync(context, Conflict($"Key '{name}' is revoked; create a new one."));
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        var (secret, _) = NewSecret(current.Prefix);
+        var record = current with
+        {
+            Hash = KeyHasher.HashHex(secret),
+            PreviousHash = grace > 0 ? current.Hash : null,
+            PreviousValidUntil = grace > 0 ? now.AddSeconds(grace) : null,
+            UpdatedAt = now,
+            Revision = current.Revision + 1,
+        };
+        if (await SaveAsync(context, record, current.Revision, "rotate", grace > 0 ? ["key", "grace_seconds"] : ["key"]))
+        {
+            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret));
+        }
+    }
+
+    private async Task RevokeAsync(HttpContext context, string name)
+    {
+        if (await FindAsync(context, name) is not { } current)
+        {
+            return;
+        }
+
+        if (current.RevokedAt is null)
+        {
+            var now = clock.GetUtcNow();
+            current = current with { RevokedAt = now, PreviousHash = null, PreviousValidUntil = null, UpdatedAt = now, Revision = current.Revision + 1 };
+            if (!await SaveAsync(context, current, current.Revision - 1, "revoke", ["revoked_at"]))
+            {
+                return;
+            }
+        }
+
+        await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, current, secret: null));
+    }
+
+    private async Task AuditAsync(HttpContext context)
+    {
+        var take = int.TryParse(context.Request.Query["limit"], out var n) ? Math.Clamp(n, 1, 1000) : 100;
+        var entries = await store.AuditAsync(take, context.RequestAborted);
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("object"u8, "list"u8);
+            w.WriteStartArray("data"u8);
+            foreach (var e in entries)
+            {
+                w.WriteStartObject();
+                w.WriteString("at"u8, e.At);
+                w.WriteString("admin"u8, e.Admin);
+                w.WriteString("from"u8, e.From);
+                w.WriteString("action"u8, e.Action);
+                w.WriteString("key"u8, e.Key);
+                w.WriteStartArray("changed"u8);
+                foreach (var field in e.Changed)
+                {
+                    w.WriteStringValue(field);
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
+    private async Task<bool> ValidateAsync(HttpContext context, RuntimeKeyRecord record, GatewaySnapshot snapshot, bool creating)
+    {
+        List<string> errors = [];
+        foreach (var model in record.Models.Where(m => m != "*" && !snapshot.Models.ContainsKey(m)))
+        {
+            errors.Add($"'models': '{model}' is not a configured model.");
+        }
+
+        RuntimeKeys.Compile(record, snapshot, errors);
+        if (creating && record.ExpiresAt is { } expires && expires <= clock.GetUtcNow())
+        {
+            errors.Add("'expires_at' is in the past.");
+        }
+
+        if (errors.Count == 0)
+        {
+            return true;
+        }
+
+        await ErrorWriter.WriteAsync(context, BadRequest(string.Join(" ", errors)));
+        return false;
+    }
+
+    private async Task<bool> SaveAsync(HttpContext context, RuntimeKeyRecord record, long expectedRevision, string action, IReadOnlyList<string> changed)
+    {
+        var audit = new KeyAuditEntry(clock.GetUtcNow(), context.Key().Name, context.Connection.RemoteIpAddress?.ToString() ?? "-", action,
+            record.Name, changed);
+        if (!await store.SaveAsync(record, expectedRevision, audit, context.RequestAborted))
+        {
+            await ErrorWriter.WriteAsync(context, Conflict(expectedRevision == 0
+                ? $"A key named '{record.Name}' exists already."
+                : $"Key '{record.Name}' was changed meanwhile; read it again and retry."));
+            return false;
+        }
+
+        runtime.Apply(record);
+        Log.Changed(logger, audit.Admin, action, record.Name, record.Prefix);
+        return true;
+    }
+
+    private async Task<RuntimeKeyRecord?> FindAsync(HttpContext context, string name)
+    {
+        var record = KeyRequest.IsValidName(name) ? await store.GetAsync(name, context.RequestAborted) : null;
+        if (record is null)
+        {
+            var configured = config.Current.KeysByHash.Values.Any(k => k.Name == name);
+            await ErrorWriter.WriteAsync(context, configured
+                ? Conflict($"Key '{name}' is configured in gateway.json; change it there.")
+                : new GatewayError(404, "invalid_request_error", $"No runtime key is named '{name}'.", Code: "key_not_found"));
+        }
+
+        return record;
+    }
+
+    private static async Task<KeyRequest?> ReadAsync(HttpContext context, bool creating)
+    {
+        string? error = "The body must be a JSON object.";
+        var body = await ReadJsonAsync(context);
+        var request = body is { } b ? KeyRequest.Read(b, creating, out error) : null;
+        if (request is null || error is not null)
+        {
+            await ErrorWriter.WriteAsync(context, BadRequest(error!));
+            return null;
+        }
+
+        return request;
+    }
+
+    private static async Task<JsonElement?> ReadJsonAsync(HttpContext context)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private void WriteKey(Utf8JsonWriter w, RuntimeKeyRecord r, string? secret)
+    {
+        var now = clock.GetUtcNow();
+        w.WriteStartObject();
+        w.WriteString("object"u8, "key"u8);
+        w.WriteString("name"u8, r.Name);
+        w.WriteString("source"u8, "runtime"u8);
+        w.WriteString("prefix"u8, r.Prefix);
+        if (secret is not null)
+        {
+            // Shown this once: the store keeps only its hash.
+            w.WriteString("key"u8, secret);
+        }
+
+        w.WriteString("status"u8, r.RevokedAt is not null ? "revoked" : r.ExpiresAt <= now ? "expired" : "active");
+        w.WriteStartArray("models"u8);
+        foreach (var model in r.Models)
+        {
+            w.WriteStringValue(model);
+        }
+
+        w.WriteEndArray();
+        w.WriteStartObject("limits"u8);
+        WriteRate(w, r.Limits);
+        w.WriteStartObject("models"u8);
+        foreach (var (model, limits) in r.Limits?.Models ?? [])
+        {
+            w.WriteStartObject(model);
+            WriteRate(w, limits);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+        w.WriteEndObject();
+        if (r.Limits?.BudgetUsd is { } usd)
+        {
+            w.WriteStartObject("budget"u8);
+            w.WriteNumber("usd"u8, usd);
+            w.WriteString("period"u8, r.Limits.BudgetPeriod ?? "month");
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("budget"u8);
+        }
+
+        WriteTime(w, "expires_at"u8, r.ExpiresAt);
+        if (r.Team is null)
+        {
+            w.WriteNull("team"u8);
+        }
+        else
+        {
+            w.WriteString("team"u8, r.Team);
+        }
+
+        w.WriteStartObject("metadata"u8);
+        foreach (var (k, v) in r.Metadata)
+        {
+            w.WriteString(k, v);
+        }
+
+        w.WriteEndObject();
+        WriteTime(w, "created_at"u8, r.CreatedAt);
+        WriteTime(w, "updated_at"u8, r.UpdatedAt);
+        WriteTime(w, "revoked_at"u8, r.RevokedAt);
+        WriteTime(w, "previous_key_valid_until"u8, r.PreviousValidUntil);
+        WriteTime(w, "last_used_at"u8, runtime.LastUsed(r.Name));
+        w.WriteEndObject();
+    }
+
+    private static void WriteRate(Utf8JsonWriter w, ModelLimitOptions? limits)
+    {
+        if (limits?.RequestsPerMinute is { } rpm)
+        {
+            w.WriteNumber("requests_per_minute"u8, rpm);
+        }
+
+        if (limits?.TokensPerMinute is { } tpm)
+        {
+            w.WriteNumber("tokens_per_minute"u8, tpm);
+        }
+
+        if (limits?.ConcurrentRequests is { } concurrent)
+        {
+            w.WriteNumber("concurrent_requests"u8, concurrent);
+        }
+    }
+
+    private static void WriteTime(Utf8JsonWriter w, ReadOnlySpan<byte> name, DateTimeOffset? at)
+    {
+        if (at is { } t)
+        {
+            w.WriteString(name, t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions);
+        write(w);
+        await w.FlushAsync(context.RequestAborted);
+    }
+
+    /// <summary>A new secret: a visible prefix (<c>sk-gw-</c> and 10 random characters) and 256 random bits.</summary>
+    private static (string Secret, string Prefix) NewSecret(string? prefix = null)
+    {
+        prefix ??= SecretStart + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5));
+        Span<byte> random = stackalloc byte[32];
+        RandomNumberGenerator.Fill(random);
+        return (prefix + "_" + Base64Url.EncodeToString(random), prefix);
+    }
+
+    private static GatewayError BadRequest(string message) => new(400, "invalid_request_error", message, Code: "invalid_key_request");
+
+    private static GatewayError Conflict(string message) => new(409, "invalid_request_error", message, Code: "key_conflict");
+
+    private static partial class Log
+    {
+        [LoggerMessage(142, LogLevel.Information, "Admin key {Admin}: {Action} runtime key {Name} ({Prefix})")]
+        public static partial void Changed(ILogger logger, string admin, string action, string name, string prefix);
+    }
+}

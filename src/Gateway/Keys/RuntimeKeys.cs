@@ -1,0 +1,209 @@
+using System.Collections.Concurrent;
+using Gateway.Configuration;
+using Gateway.Errors;
+
+namespace Gateway.Keys;
+
+/// <summary>
+/// Every runtime key, in this replica's memory, by the hash of its secret (and of its previous secret while a rotation's
+/// grace lasts): authentication never asks Redis, and a made-up key costs one dictionary miss, whatever the flood.
+/// Kept current by the store's change announcements (applied within milliseconds), by a look at the store's version
+/// every second (a lost announcement costs at most that, then a full reload), and compiled against the configuration
+/// in force (a reload that changes <c>Limits:Default</c> or the models is applied on the key's next use).
+/// </summary>
+internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, TimeProvider clock, ILogger<RuntimeKeys> logger)
+    : BackgroundService, Auth.IKeyDirectory
+{
+    private static readonly TimeSpan VersionLook = TimeSpan.FromSeconds(1);
+
+    private readonly ConcurrentDictionary<string, Entry> _byHash = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RuntimeKeyRecord> _byName = new(StringComparer.Ordinal);
+    private readonly Lock _write = new();
+    private long _appliedVersion = -1;
+
+    /// <summary>The runtime keys as this replica knows them, by name.</summary>
+    public IReadOnlyCollection<RuntimeKeyRecord> Records => [.. _byName.Values];
+
+    /// <summary>Every runtime key, compiled against <paramref name="snapshot"/> (revoked and expired ones too: they may still hold reservations).</summary>
+    public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r => Compile(r, snapshot, []));
+
+    /// <summary>When this replica last admitted a request with the key (null: not since it started).</summary>
+    public DateTimeOffset? LastUsed(string name) =>
+        _byName.TryGetValue(name, out var r) && _byHash.TryGetValue(r.Hash, out var e) && Interlocked.Read(ref e.LastUsedTicks) is > 0 and var t
+            ? new DateTimeOffset(t, TimeSpan.Zero)
+            : null;
+
+    /// <summary>
+    /// The runtime key whose secret hashes to <paramref name="hashHex"/>: the key, or the refusal a holder of a revoked,
+    /// expired or rotated-out secret gets; (null, null) when no runtime key has that hash.
+    /// </summary>
+    public (ClientKey? Key, GatewayError? Refusal) Find(ReadOnlySpan<char> hashHex, GatewaySnapshot snapshot)
+    {
+        if (_byHash.IsEmpty || !_byHash.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(hashHex, out var entry))
+        {
+            return (null, null);
+        }
+
+        var record = entry.Record;
+        var now = clock.GetUtcNow();
+        if (record.RevokedAt is not null)
+        {
+            return (null, GatewayError.KeyRevoked());
+        }
+
+        if (record.ExpiresAt is { } expires && expires <= now)
+        {
+            return (null, GatewayError.KeyExpired(expires));
+        }
+
+        if (entry.Previous && (record.PreviousValidUntil is not { } until || until <= now))
+        {
+            return (null, GatewayError.KeyRotated());
+        }
+
+        var compiled = entry.Compiled;
+        if (!ReferenceEquals(compiled.Snapshot, snapshot))
+        {
+            compiled = new Compiled(Compile(record, snapshot, []), snapshot);
+            entry.Compiled = compiled;
+        }
+
+        Interlocked.Exchange(ref entry.LastUsedTicks, now.UtcTicks);
+        return (compiled.Key, null);
+    }
+
+    /// <summary>The key a record gives, compiled against <paramref name="snapshot"/>; problems go to <paramref name="errors"/>.</summary>
+    public static ClientKey Compile(RuntimeKeyRecord record, GatewaySnapshot snapshot, List<string> errors) =>
+        new(record.Name, Convert.FromHexString(record.Hash), record.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))
+        {
+            Id = record.Id,
+            Limits = GatewayConfigCompiler.CompileRuntimeKeyLimits(record.Limits, snapshot, errors),
+        };
+
+    /// <summary>Applies a record this replica has just saved (its own change is in force here before the answer goes out).</summary>
+    public void Apply(RuntimeKeyRecord record)
+    {
+        lock (_write)
+        {
+            if (_byName.TryGetValue(record.Name, out var old))
+            {
+                if (old.Revision > record.Revision)
+                {
+                    return;
+                }
+
+                _byHash.TryRemove(old.Hash, out _);
+                if (old.PreviousHash is { } previous)
+                {
+                    _byHash.TryRemove(previous, out _);
+                }
+            }
+
+            _byName[record.Name] = record;
+            var compiled = new Compiled(Compile(record, config.Current, []), config.Current);
+            _byHash[record.Hash] = new Entry(record, compiled, Previous: false);
+            if (record.PreviousHash is { } hash)
+            {
+                _byHash[hash] = new Entry(record, compiled, Previous: true);
+            }
+        }
+    }
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        store.Changed += OnChanged;
+        try
+        {
+            await store.ListenAsync().WaitAsync(TimeSpan.FromSeconds(10), clock, cancellationToken);
+            await ReloadAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(10), clock, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Keys from gateway.json work regardless; runtime keys arrive with the first look that succeeds.
+            Log.LoadFailed(logger, ex.GetType().Name);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(VersionLook, clock);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                _ = store.ListenAsync();
+                if (await store.VersionAsync(stoppingToken) != Interlocked.Read(ref _appliedVersion))
+                {
+                    await ReloadAsync(stoppingToken);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.LookFailed(logger, ex.GetType().Name);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        store.Changed -= OnChanged;
+        base.Dispose();
+    }
+
+    private async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        var version = await store.VersionAsync(cancellationToken);
+        var records = await store.ListAsync(cancellationToken);
+        lock (_write)
+        {
+            foreach (var record in records)
+            {
+                Apply(record);
+            }
+
+            Interlocked.Exchange(ref _appliedVersion, version);
+        }
+    }
+
+    private void OnChanged(KeyChange change) => _ = ApplyChangeAsync(change);
+
+    private async Task ApplyChangeAsync(KeyChange change)
+    {
+        try
+        {
+            if (await store.GetAsync(change.Name, CancellationToken.None) is { } record)
+            {
+                Apply(record);
+            }
+
+            // In order: the next version is accounted for. Out of order (an announcement was lost): the next look reloads.
+            Interlocked.CompareExchange(ref _appliedVersion, change.Version, change.Version - 1);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.LookFailed(logger, ex.GetType().Name);
+        }
+    }
+
+    private sealed record Compiled(ClientKey Key, GatewaySnapshot Snapshot);
+
+    private sealed class Entry(RuntimeKeyRecord record, Compiled compiled, bool Previous)
+    {
+        public long LastUsedTicks;
+
+        public RuntimeKeyRecord Record { get; } = record;
+        public bool Previous { get; } = Previous;
+        public Compiled Compiled { get; set; } = compiled;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(140, LogLevel.Warning, "Runtime keys could not be loaded at start ({Reason}); keys from gateway.json work, runtime keys follow once the store answers")]
+        public static partial void LoadFailed(ILogger logger, string reason);
+
+        [LoggerMessage(141, LogLevel.Warning, "Runtime keys: the store did not answer ({Reason}); keys stay as last loaded")]
+        public static partial void LookFailed(ILogger logger, string reason);
+    }
+}

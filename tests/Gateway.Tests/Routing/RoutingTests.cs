@@ -141,7 +141,17 @@ public sealed class RoutingTests : IAsyncLifetime
         var model = TestConfig.Model(("sluggish", Fast), ("quick", Fast));
         model["Strategy"] = "lowest-latency";
         config["Models"]!["latency-llama"] = model;
+        // The same deployments alone (a deployment's health is shared by every model it serves): each is measured a few
+        // times first, so a cold first call (connection, compilation; slow on a busy machine) does not stand for it.
+        config["Models"]!["sluggish-only"] = TestConfig.Model(("sluggish", Fast));
+        config["Models"]!["quick-only"] = TestConfig.Model(("quick", Fast));
         await using var gateway = await GatewayHost.StartAsync(config);
+        for (var i = 0; i < 5; i++)
+        {
+            await gateway.Chat("sluggish-only").CompleteChatAsync([new UserChatMessage("warm")]);
+            await gateway.Chat("quick-only").CompleteChatAsync([new UserChatMessage("warm")]);
+        }
+
         const int requests = 100;
         var ids = new List<string>();
         for (var i = 0; i < requests; i++)

@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace Gateway.Tests.Keys;
 
 /// <summary>The admin API for runtime keys, as a script would call it: JSON in, status and JSON out.</summary>
-internal sealed class RuntimeKeyApi(Uri gateway, string adminKey) : IDisposable
+public sealed class RuntimeKeyApi(Uri gateway, string adminKey) : IDisposable
 {
     private readonly HttpClient _http = new() { BaseAddress = gateway, Timeout = TimeSpan.FromSeconds(30) };
 

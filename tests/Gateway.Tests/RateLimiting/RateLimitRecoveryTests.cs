@@ -84,7 +84,9 @@ public sealed class RateLimitRecoveryTests : SimulatorAndRedisTests
 
         Assert.All(results.Where(r => r.Phase != "down"), r => Assert.Equal(200, r.Status));
         Assert.All(results.Where(r => r.Phase == "down"), r => Assert.Equal(statusWhileDown, r.Status));
-        // Every decision came within a bounded time, Redis or not (timeout 300 ms plus the request itself).
-        Assert.All(results, r => Assert.True(r.Took < TimeSpan.FromSeconds(3), $"{r.Phase} request took {r.Took}"));
+        // Every decision came within a bounded time, Redis or not: while Redis is down an admission is asked twice
+        // (Limits:DecisionAttempts), each waiting at most its local patience (4 x the 300 ms decision timeout, at least
+        // 1 s), so about 2.4 s, plus the request itself on a busy machine; never the 30 s the client would wait.
+        Assert.All(results, r => Assert.True(r.Took < TimeSpan.FromSeconds(5), $"{r.Phase} request took {r.Took}"));
     }
 }

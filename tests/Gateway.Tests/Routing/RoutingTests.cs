@@ -146,7 +146,7 @@ public sealed class RoutingTests : IAsyncLifetime
         config["Models"]!["sluggish-only"] = TestConfig.Model(("sluggish", Fast));
         config["Models"]!["quick-only"] = TestConfig.Model(("quick", Fast));
         await using var gateway = await GatewayHost.StartAsync(config);
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 10; i++)
         {
             await gateway.Chat("sluggish-only").CompleteChatAsync([new UserChatMessage("warm")]);
             await gateway.Chat("quick-only").CompleteChatAsync([new UserChatMessage("warm")]);

@@ -171,8 +171,9 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         var record = current with
         {
             Hash = KeyHasher.HashHex(secret),
-            PreviousHash = grace > 0 ? current.Hash : null,
-            PreviousValidUntil = grace > 0 ? now.AddSeconds(grace) : null,
+            // The old secret is kept (by hash) even without grace, so its holder is told it was replaced, not that it is unknown.
+            PreviousHash = current.Hash,
+            PreviousValidUntil = now.AddSeconds(grace),
             UpdatedAt = now,
             Revision = current.Revision + 1,
         };
@@ -192,7 +193,8 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         if (current.RevokedAt is null)
         {
             var now = clock.GetUtcNow();
-            current = current with { RevokedAt = now, PreviousHash = null, PreviousValidUntil = null, UpdatedAt = now, Revision = current.Revision + 1 };
+            // The previous secret (if any) is kept by hash too: its holder is told the key was revoked.
+            current = current with { RevokedAt = now, UpdatedAt = now, Revision = current.Revision + 1 };
             if (!await SaveAsync(context, current, current.Revision - 1, "revoke", ["revoked_at"]))
             {
                 return;

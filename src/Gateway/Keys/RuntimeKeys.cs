@@ -28,10 +28,21 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r => Compile(r, snapshot, []));
 
     /// <summary>When this replica last admitted a request with the key (null: not since it started).</summary>
-    public DateTimeOffset? LastUsed(string name) =>
-        _byName.TryGetValue(name, out var r) && _byHash.TryGetValue(r.Hash, out var e) && Interlocked.Read(ref e.LastUsedTicks) is > 0 and var t
-            ? new DateTimeOffset(t, TimeSpan.Zero)
-            : null;
+    public DateTimeOffset? LastUsed(string name)
+    {
+        if (!_byName.TryGetValue(name, out var record))
+        {
+            return null;
+        }
+
+        var ticks = _byHash.TryGetValue(record.Hash, out var current) ? Interlocked.Read(ref current.LastUsedTicks) : 0;
+        if (record.PreviousHash is { } previous && _byHash.TryGetValue(previous, out var before))
+        {
+            ticks = Math.Max(ticks, Interlocked.Read(ref before.LastUsedTicks));
+        }
+
+        return ticks > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+    }
 
     /// <summary>
     /// The runtime key whose secret hashes to <paramref name="hashHex"/>: the key, or the refusal a holder of a revoked,
@@ -85,6 +96,7 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     {
         lock (_write)
         {
+            var lastUsed = 0L;
             if (_byName.TryGetValue(record.Name, out var old))
             {
                 if (old.Revision > record.Revision)
@@ -92,16 +104,21 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
                     return;
                 }
 
-                _byHash.TryRemove(old.Hash, out _);
-                if (old.PreviousHash is { } previous)
+                // A change is not a use: the key's last use carries over.
+                if (_byHash.TryRemove(old.Hash, out var current))
                 {
-                    _byHash.TryRemove(previous, out _);
+                    lastUsed = Interlocked.Read(ref current.LastUsedTicks);
+                }
+
+                if (old.PreviousHash is { } previous && _byHash.TryRemove(previous, out var before))
+                {
+                    lastUsed = Math.Max(lastUsed, Interlocked.Read(ref before.LastUsedTicks));
                 }
             }
 
             _byName[record.Name] = record;
             var compiled = new Compiled(Compile(record, config.Current, []), config.Current);
-            _byHash[record.Hash] = new Entry(record, compiled, Previous: false);
+            _byHash[record.Hash] = new Entry(record, compiled, Previous: false) { LastUsedTicks = lastUsed };
             if (record.PreviousHash is { } hash)
             {
                 _byHash[hash] = new Entry(record, compiled, Previous: true);

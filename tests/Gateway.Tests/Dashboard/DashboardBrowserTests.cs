@@ -127,6 +127,57 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
     }
 
     [Fact]
+    public async Task Operator_CreatesAKey_SeesItsSecretOnce_EditsRotatesAndRevokesIt()
+    {
+        await using var context = await _browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+        var page = await SignedInPageAsync(context);
+        using var api = new Keys.RuntimeKeyApi(_gateway.BaseUrl, TestConfig.AdminKey);
+        var revealed = "#key-secret-value";
+
+        // Create: the secret is shown once, works, and can be copied; the list names the key without it.
+        await page.FillAsync("#k-name", "browser-bot");
+        await page.FillAsync("#k-rpm", "100");
+        await page.ClickAsync("#k-save");
+        await page.WaitForSelectorAsync("#key-secret:not([hidden])");
+        var secret = await page.InnerTextAsync(revealed);
+        Assert.StartsWith("sk-gw-", secret, StringComparison.Ordinal);
+        Assert.Equal((System.Net.HttpStatusCode.OK, null), await api.ChatAsync(secret));
+        await TableShowsAsync(page, "browser-bot");
+        Assert.DoesNotContain(secret, await page.InnerTextAsync("#runtime-keys-table"), StringComparison.Ordinal);
+        await page.ClickAsync("#key-copy");
+        Assert.Equal(secret, await page.EvaluateAsync<string>("navigator.clipboard.readText()"));
+
+        // Edit its limits.
+        await page.ClickAsync("button[data-action=edit][data-key=browser-bot]");
+        await page.FillAsync("#k-rpm", "200");
+        await page.ClickAsync("#k-save");
+        await TableShowsAsync(page, "200 req/min");
+
+        // Rotate without grace: a new secret; the old one is refused at once.
+        await page.FillAsync("#k-grace", "0");
+        await page.ClickAsync("button[data-action=rotate][data-key=browser-bot]");
+        var fresh = secret;
+        await Eventually.TrueAsync(async () => (fresh = await page.InnerTextAsync(revealed)) != secret, TimeSpan.FromSeconds(10), "no new secret was shown");
+        Assert.Equal((System.Net.HttpStatusCode.Unauthorized, "key_rotated"), await api.ChatAsync(secret));
+        Assert.Equal((System.Net.HttpStatusCode.OK, null), await api.ChatAsync(fresh));
+
+        // Revoke takes a second click: the first alone changes nothing.
+        await page.ClickAsync("button[data-action=revoke][data-key=browser-bot]");
+        Assert.Equal((System.Net.HttpStatusCode.OK, null), await api.ChatAsync(fresh));
+        await page.ClickAsync("button[data-action=revoke][data-key=browser-bot]");
+        await TableShowsAsync(page, "revoked");
+        // It was used on this replica, and says so (changes to it are not uses, and do not erase them).
+        Assert.DoesNotContain("–", (await page.InnerTextAsync("#runtime-keys-table tbody")).Split('\t').Last());
+        Assert.Equal((System.Net.HttpStatusCode.Unauthorized, "key_revoked"), await api.ChatAsync(fresh));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-keys.png"), FullPage = true });
+    }
+
+    // (Locators, not WaitForFunction: the page's CSP allows no eval, which Playwright's polled functions need.)
+    private static Task TableShowsAsync(IPage page, string text) =>
+        page.Locator("#runtime-keys-table", new PageLocatorOptions { HasText = text }).WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });
+
+    [Fact]
     public async Task AWrongKey_IsAMessage_NotABlankPage()
     {
         await using var context = await _browser.NewContextAsync();

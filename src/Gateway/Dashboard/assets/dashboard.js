@@ -1,6 +1,6 @@
 // The operator's dashboard. Plain browser JavaScript, no build step; charts by uPlot (vendor/uplot, committed unchanged).
 // Data: /admin/usage (rollups), /admin/limits (limits and what is left), /admin/stats (this replica's metrics),
-// /admin/deployments (models and providers for the filters). The admin key lives in sessionStorage and goes with every
+// /admin/deployments (models and providers for the filters), /admin/keys (runtime keys: create, edit, rotate, revoke). The admin key lives in sessionStorage and goes with every
 // call as a bearer token; no cookies are used, so there is nothing for another site to ride on.
 "use strict";
 (() => {
@@ -17,10 +17,12 @@
     constructor(status, message, code) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(path, { blob = false } = {}) {
+  async function api(path, { blob = false, method = "GET", body = undefined } = {}) {
     let response;
     try {
-      response = await fetch(path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(STORAGE) }, cache: "no-store" });
+      const headers = { Authorization: "Bearer " + sessionStorage.getItem(STORAGE) };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
     } catch {
       throw new ApiError(0, "The gateway cannot be reached. Is it running, and is this page served by it?");
     }
@@ -302,6 +304,7 @@
       renderCredits(stats);
       renderUsageSource(byProvider);
       renderCache(daily, f.stack);
+      await loadKeys();
       $("updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC";
       document.body.dataset.loaded = "true";
     } catch (error) {
@@ -332,6 +335,118 @@
     } catch (error) {
       explain(error);
     }
+  }
+
+  // ---------- runtime keys ----------
+  let editing = null;
+
+  function keyBody(creating) {
+    const number = (id) => ($(id).value === "" ? undefined : Number($(id).value));
+    const body = {
+      models: $("k-models").value.split(",").map((m) => m.trim()).filter((m) => m),
+      limits: { requests_per_minute: number("k-rpm"), tokens_per_minute: number("k-tpm") },
+      budget: $("k-budget").value === "" ? null : { usd: Number($("k-budget").value), period: $("k-period").value },
+      expires_at: $("k-expires").value ? $("k-expires").value + "T00:00:00Z" : null,
+    };
+    if (creating) body.name = $("k-name").value.trim();
+    return body;
+  }
+
+  function showSecret(name, secret) {
+    $("key-secret-name").textContent = name;
+    $("key-secret-value").textContent = secret;
+    $("key-secret").hidden = false;
+  }
+
+  function editKey(key) {
+    editing = key.name;
+    $("k-name").value = key.name;
+    $("k-name").readOnly = true;
+    $("k-models").value = key.models.join(", ");
+    $("k-rpm").value = key.limits.requests_per_minute ?? "";
+    $("k-tpm").value = key.limits.tokens_per_minute ?? "";
+    $("k-budget").value = key.budget ? key.budget.usd : "";
+    $("k-period").value = key.budget ? key.budget.period : "month";
+    $("k-expires").value = key.expires_at ? key.expires_at.slice(0, 10) : "";
+    $("k-save").textContent = "Save " + key.name;
+    $("k-cancel").hidden = false;
+    $("k-name").focus();
+  }
+
+  function stopEditing() {
+    editing = null;
+    $("key-form").reset();
+    $("k-name").readOnly = false;
+    $("k-save").textContent = "Create key";
+    $("k-cancel").hidden = true;
+  }
+
+  async function saveKey(event) {
+    event.preventDefault();
+    try {
+      if (editing) {
+        await api("/admin/keys/" + encodeURIComponent(editing), { method: "PATCH", body: keyBody(false) });
+      } else {
+        const made = await api("/admin/keys", { method: "POST", body: keyBody(true) });
+        showSecret(made.name, made.key);
+      }
+      stopEditing();
+      showMessage("");
+      await loadKeys();
+    } catch (error) {
+      explain(error);
+    }
+  }
+
+  async function rotateKey(name) {
+    try {
+      const made = await api("/admin/keys/" + encodeURIComponent(name) + "/rotate", { method: "POST", body: { grace_seconds: Number($("k-grace").value || 0) } });
+      showSecret(made.name, made.key);
+      await loadKeys();
+    } catch (error) {
+      explain(error);
+    }
+  }
+
+  /** Revoking takes a second click within five seconds: a stray click must not cut a team off. */
+  function revokeButton(name) {
+    const button = el("button", { type: "button", "data-action": "revoke", "data-key": name }, "Revoke");
+    let armed = null;
+    button.addEventListener("click", async () => {
+      if (!armed) {
+        button.textContent = "Click again to revoke " + name;
+        armed = setTimeout(() => { armed = null; button.textContent = "Revoke"; }, 5000);
+        return;
+      }
+      clearTimeout(armed);
+      try {
+        await api("/admin/keys/" + encodeURIComponent(name), { method: "DELETE" });
+        await loadKeys();
+      } catch (error) {
+        explain(error);
+      }
+    });
+    return button;
+  }
+
+  async function loadKeys() {
+    const keys = (await api("/admin/keys")).data.filter((k) => k.source === "runtime");
+    const limitText = (k) => [k.limits.requests_per_minute != null ? int(k.limits.requests_per_minute) + " req/min" : null,
+      k.limits.tokens_per_minute != null ? int(k.limits.tokens_per_minute) + " tok/min" : null,
+      k.budget ? usd(k.budget.usd * 1e6) + " / " + k.budget.period : null].filter((x) => x).join(", ") || "defaults";
+    table("runtime-keys-table", "Keys made at runtime", ["Name", "Prefix", "Status", "Models", "Limits", "Expires", "Last used here", ""],
+      keys.map((k) => {
+        const actions = el("span", { class: "row-actions" });
+        if (k.status !== "revoked") {
+          const edit = el("button", { type: "button", "data-action": "edit", "data-key": k.name }, "Edit");
+          edit.addEventListener("click", () => editKey(k));
+          const rotate = el("button", { type: "button", "data-action": "rotate", "data-key": k.name }, "Rotate");
+          rotate.addEventListener("click", () => rotateKey(k.name));
+          actions.append(edit, " ", rotate, " ", revokeButton(k.name));
+        }
+        return [k.name, k.prefix, k.status, k.models.join(", "), limitText(k), k.expires_at ? k.expires_at.slice(0, 10) : "never",
+          k.last_used_at ? k.last_used_at.replace("T", " ").replace("Z", " UTC") : "–", actions];
+      }), "No keys made at runtime yet: create one above.");
   }
 
   // ---------- signing in and out ----------
@@ -367,6 +482,16 @@
     $("sign-out").addEventListener("click", () => { signOut(); showMessage(""); });
     $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
     $("download").addEventListener("click", download);
+    $("key-form").addEventListener("submit", saveKey);
+    $("k-cancel").addEventListener("click", stopEditing);
+    $("key-copy").addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText($("key-secret-value").textContent);
+        $("key-copy").textContent = "Copied";
+      } catch {
+        showMessage("Copying was refused by the browser; select the secret and copy it by hand.");
+      }
+    });
     let resizing = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizing);

@@ -45,6 +45,22 @@ public sealed class RedisClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RuntimeKeys_AreCreatedRotatedAndRevokedOnACluster()
+    {
+        // The key store's records, prefixes, version and audit share one hash tag: each change is one script in one slot.
+        using var api = new Keys.RuntimeKeyApi(_gateway.BaseUrl, TestConfig.AdminKey);
+        var secret = await api.CreateAsync("""{"name":"cluster-bot","limits":{"requests_per_minute":100}}""");
+        Assert.Equal((HttpStatusCode.OK, null), await api.ChatAsync(secret));
+        var fresh = await api.RotateAsync("cluster-bot", graceSeconds: 0);
+        Assert.Equal((HttpStatusCode.Unauthorized, "key_rotated"), await api.ChatAsync(secret));
+        Assert.Equal((HttpStatusCode.OK, null), await api.ChatAsync(fresh));
+        await api.RevokeAsync("cluster-bot");
+        Assert.Equal((HttpStatusCode.Unauthorized, "key_revoked"), await api.ChatAsync(fresh));
+        var (_, audit) = await api.SendAsync(HttpMethod.Get, "/admin/audit");
+        Assert.Equal(["revoke", "rotate", "create"], audit.GetProperty("data").EnumerateArray().Select(e => e.GetProperty("action").GetString()));
+    }
+
+    [Fact]
     public async Task LimitsBudgetsMeteringAndCallbacks_WorkOnACluster()
     {
         using var http = new HttpClient { BaseAddress = _gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };

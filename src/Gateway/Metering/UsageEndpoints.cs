@@ -14,7 +14,7 @@ namespace Gateway.Metering;
 /// day, hour (the last 3 days only), key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
 /// <c>key</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
-internal sealed class UsageEndpoints(IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock)
+internal sealed partial class UsageEndpoints(IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock, ILogger<UsageEndpoints> logger)
 {
     /// <summary>The most rows one answer holds; a range and grouping that would make more is refused with a hint.</summary>
     public const int MaxRows = 100_000;
@@ -54,6 +54,7 @@ internal sealed class UsageEndpoints(IUsageStore store, UsageReadGate gate, Mete
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
+            Log.ReadFailed(logger, ex.GetType().Name, ex.Message);
             await ErrorWriter.WriteAsync(context, new GatewayError(503, "server_error", "Usage cannot be read right now; retry shortly.",
                 Code: "usage_store_unavailable") { RetryAfter = TimeSpan.FromSeconds(1) });
             return;
@@ -222,5 +223,11 @@ internal sealed class UsageEndpoints(IUsageStore store, UsageReadGate gate, Mete
         }
 
         return value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(66, LogLevel.Warning, "Reading usage failed ({Error}: {Message}); the caller was told to retry")]
+        public static partial void ReadFailed(ILogger logger, string error, string message);
     }
 }

@@ -392,8 +392,13 @@ public sealed class TenantTests(TenantFixture fx) : IClassFixture<TenantFixture>
         var (answer, _) = await PostAsync(fresh, Question);
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         Assert.Equal("miss", CacheStatus(answer));
-        await Eventually.TrueAsync(async () => JsonDocument.Parse(await fresh.GetStringAsync("/v1/usage")).RootElement
-            .GetProperty("totals").GetProperty("requests").GetInt64() == 1, because: "the new key's usage is not its own one request");
+        // (A 503 "retry shortly" is "not yet": one CPU-hog run saw a usage read fail once, reported in the issue note.)
+        await Eventually.TrueAsync(async () =>
+        {
+            using var usage = await fresh.GetAsync("/v1/usage");
+            return usage.IsSuccessStatusCode && JsonDocument.Parse(await usage.Content.ReadAsStringAsync()).RootElement
+                .GetProperty("totals").GetProperty("requests").GetInt64() == 1;
+        }, because: "the new key's usage is not its own one request");
     }
 
     [Fact]

@@ -22,8 +22,8 @@ internal static class GatewayPolicies
         // dashboard asset. Only an endpoint's policy authenticates.
         // (ASP.NET Core's own switch for this; its option is internal.)
         AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
-        services.AddAuthentication()
-            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ClientKeyAuthenticationHandler>(Scheme, null);
+        services.AddAuthentication(o => o.AddScheme<ClientKeyAuthenticationHandler>(Scheme, displayName: null));
+        services.AddTransient<ClientKeyAuthenticationHandler>();
         services.AddAuthorizationBuilder()
             .AddPolicy(ClientKey, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser())
             .AddPolicy(AdminKey, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser().RequireClaim(AuthenticatedKeys.AdminClaim, "true"));

@@ -126,6 +126,42 @@ public sealed class RuntimeKeyTests : IAsyncLifetime
         Assert.Equal((HttpStatusCode.Unauthorized, "key_revoked"), await _api.ChatAsync(secret));
     }
 
+    [Fact]
+    public async Task RuntimeKeys_AreStrangers_CountersUsageAndChangesStayWithTheirOwnKey()
+    {
+        // Two keys made side by side share the store, the replica's key directory and the limiter: nothing one does reaches the other.
+        var noisy = await _api.CreateAsync("""{"name":"noisy-bot","limits":{"requests_per_minute":1}}""");
+        var quiet = await _api.CreateAsync("""{"name":"quiet-bot","limits":{"requests_per_minute":1}}""");
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(noisy));
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await _api.ChatAsync(noisy)).Status);
+        // The noisy key's spent rate is its own: the quiet key's first request is admitted.
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(quiet));
+
+        // A key cannot manage keys, its own or another's.
+        Assert.Equal(HttpStatusCode.Forbidden, (await _api.SendAsync(HttpMethod.Delete, "/admin/keys/quiet-bot", key: noisy)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await _api.SendAsync(HttpMethod.Post, "/admin/keys/quiet-bot/rotate", "{}", key: noisy)).Status);
+
+        // Rotating and revoking one key leaves the other exactly as it was.
+        await _api.RotateAsync("noisy-bot", graceSeconds: 0);
+        await _api.RevokeAsync("noisy-bot");
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(quiet));
+
+        // Each key's own usage holds only its own requests.
+        using var own = new HttpClient { BaseAddress = _gateway.BaseUrl };
+        own.DefaultRequestHeaders.Authorization = new("Bearer", quiet);
+        var body = "";
+        await Eventually.TrueAsync(async () =>
+        {
+            using var usage = await own.GetAsync("/v1/usage?group_by=key");
+            body = await usage.Content.ReadAsStringAsync();
+            return usage.IsSuccessStatusCode
+                && System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("totals").GetProperty("requests").GetInt64() == 2;
+        }, TimeSpan.FromSeconds(10), "the quiet key's usage is not exactly its own two requests");
+        Assert.Contains("quiet-bot", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("noisy-bot", body, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"name":"x","colour":"red"}""", HttpStatusCode.BadRequest, "invalid_key_request")]
     [InlineData("""{"name":"x","models":["no-such-model"]}""", HttpStatusCode.BadRequest, "invalid_key_request")]

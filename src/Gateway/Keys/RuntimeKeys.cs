@@ -25,7 +25,8 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     public IReadOnlyCollection<RuntimeKeyRecord> Records => [.. _byName.Values];
 
     /// <summary>Every runtime key, compiled against <paramref name="snapshot"/> (revoked and expired ones too: they may still hold reservations).</summary>
-    public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r => Compile(r, snapshot, []));
+    public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r =>
+        _byHash.TryGetValue(r.Hash, out var e) && ReferenceEquals(e.Compiled.Snapshot, snapshot) ? e.Compiled.Key : Compile(r, snapshot, []));
 
     /// <summary>When this replica last admitted a request with the key (null: not since it started).</summary>
     public DateTimeOffset? LastUsed(string name)

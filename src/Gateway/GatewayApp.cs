@@ -102,6 +102,7 @@ public static class GatewayApp
         app.MapGet("/admin/usage", usage.AdminAsync).RequireAdmin("other keys' usage");
         app.MapGet("/admin/deployments", app.Services.GetRequiredService<DeploymentsEndpoint>().HandleAsync).RequireAdmin("the deployments' state");
         KeyAdminEndpoints.Map(app);
+        TeamAdminEndpoints.Map(app);
         DashboardEndpoints.Map(app);
         ReadinessEndpoints.Map(app);
         app.Services.GetRequiredService<StartupChecks>().Report();

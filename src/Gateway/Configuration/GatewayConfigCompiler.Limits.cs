@@ -40,6 +40,12 @@ internal static partial class GatewayConfigCompiler
     public static KeyLimits CompileRuntimeKeyLimits(KeyLimitOptions? own, GatewaySnapshot snapshot, List<string> errors) =>
         CompileKeyLimits(snapshot.DefaultKeyLimits, own, snapshot.Models, "limits", errors);
 
+    /// <summary>A team's limits (<c>/admin/teams</c>): its own only, never the per-key defaults.</summary>
+    public static KeyLimits CompileTeamLimits(KeyLimitOptions? own, GatewaySnapshot snapshot, List<string> errors) =>
+        CompileKeyLimits(NoDefaults, own, snapshot.Models, "limits", errors);
+
+    private static readonly KeyLimitOptions NoDefaults = new();
+
     private static KeyLimits CompileKeyLimits(KeyLimitOptions defaults, KeyLimitOptions? own, IReadOnlyDictionary<string, ModelRoute> models,
         string at, List<string> errors)
     {

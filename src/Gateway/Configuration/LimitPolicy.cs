@@ -20,10 +20,24 @@ internal sealed record KeyLimits(LimitSet Key, Budget? Budget, IReadOnlyDictiona
 {
     public static readonly KeyLimits None = new(LimitSet.None, null, new Dictionary<string, LimitSet>());
 
+    /// <summary>The team the key belongs to, whose limits every request of the key must also fit (null: no team).</summary>
+    public TeamLimits? Team { get; init; }
+
     public LimitSet ForModel(string model) => PerModel.GetValueOrDefault(model) ?? LimitSet.None;
 
-    public bool IsEmpty => Key.IsEmpty && Budget is null && PerModel.Count == 0;
+    public bool IsEmpty => Key.IsEmpty && Budget is null && PerModel.Count == 0 && (Team is null || Team.Limits.IsEmpty);
+
+    /// <summary>Whether a request on <paramref name="model"/> reserves tokens or money here (key or team): then its completion is capped.</summary>
+    public bool LimitsTokensOrMoney(string model) =>
+        Budget is not null || Key.TokensPerMinute is not null || ForModel(model).TokensPerMinute is not null ||
+        Team?.Limits.LimitsTokensOrMoney(model) == true;
 }
+
+/// <summary>
+/// A team's own limits and budget (never the gateway's per-key defaults), shared by every key in it; <see cref="Id"/> is
+/// the team's identity for its counters, which a team later made under the same name never inherits.
+/// </summary>
+internal sealed record TeamLimits(string Id, string Name, KeyLimits Limits);
 
 /// <summary>How the limiter behaves, from <c>Limits</c>.</summary>
 internal sealed record LimiterSettings(TimeSpan Window, int DefaultMaxTokens, bool FailOpen, TimeSpan DecisionTimeout)

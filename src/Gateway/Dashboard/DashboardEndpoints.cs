@@ -65,7 +65,7 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, Keys.Runtim
         try
         {
             // One script per key, all at once on the one connection.
-            usage = await Task.WhenAll(plans.Select(p => p.IsEmpty ? Task.FromResult(new LimitUsage([], [], 0)) : limits.PeekAsync(p)))
+            usage = await Task.WhenAll(plans.Select(p => p.IsEmpty ? Task.FromResult(LimitUsage.None) : limits.PeekAsync(p)))
                 .WaitAsync(TimeSpan.FromSeconds(5), context.RequestAborted);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
@@ -100,27 +100,35 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, Keys.Runtim
         for (var i = 0; i < plan.Windows.Count; i++)
         {
             var window = plan.Windows[i];
-            WriteLimit(w, window.Kind == LimitKind.Tokens ? "tokens_per_window" : "requests_per_window", window.Limit, usage.WindowsUsed[i]);
+            WriteLimit(w, window.Kind == LimitKind.Tokens ? "tokens_per_window" : "requests_per_window", window.Limit, usage.WindowsUsed[i], window.Team);
         }
 
         for (var j = 0; j < plan.Concurrency.Count; j++)
         {
-            WriteLimit(w, "concurrent_requests", plan.Concurrency[j].Limit, usage.InFlight[j]);
+            WriteLimit(w, "concurrent_requests", plan.Concurrency[j].Limit, usage.InFlight[j], plan.Concurrency[j].Team);
         }
 
-        if (plan.Budget is { } budget)
+        for (var b = 0; b < plan.Budgets.Count; b++)
         {
-            WriteLimit(w, budget.Period == BudgetPeriod.Day ? "budget_micros_per_day" : "budget_micros_per_month", budget.LimitMicros, usage.BudgetSpentMicros);
+            var budget = plan.Budgets[b];
+            WriteLimit(w, budget.Period == BudgetPeriod.Day ? "budget_micros_per_day" : "budget_micros_per_month", budget.LimitMicros, usage.BudgetsSpentMicros[b],
+                budget.Team);
         }
 
         w.WriteEndArray();
         w.WriteEndObject();
     }
 
-    private static void WriteLimit(Utf8JsonWriter w, string kind, long limit, long used)
+    private static void WriteLimit(Utf8JsonWriter w, string kind, long limit, long used, string? team = null)
     {
         w.WriteStartObject();
         w.WriteString("kind"u8, kind);
+        if (team is not null)
+        {
+            // The team's limit, shared with the team's other keys.
+            w.WriteString("team"u8, team);
+        }
+
         w.WriteNumber("limit"u8, limit);
         w.WriteNumber("used"u8, used);
         w.WriteNumber("remaining"u8, Math.Max(0, limit - used));

@@ -25,6 +25,11 @@ internal sealed record GatewayError(int Status, string Type, string Message, str
     public static GatewayError KeyExpired(DateTimeOffset at) => new(401, InvalidRequest,
         $"This API key expired at {at.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}.", Code: "key_expired");
 
+    /// <summary>A key in a team this replica does not know (deleted, or not yet heard of): refused, never admitted past the team's limits.</summary>
+    public static GatewayError TeamUnknown(string team) => new(403, InvalidRequest,
+        $"This API key belongs to team '{team}', which does not exist; ask an administrator to move the key or to create the team.",
+        Code: "team_not_found");
+
     public static GatewayError KeyRotated() => new(401, InvalidRequest,
         "This API key was replaced by a new one and its grace period is over; use the new key.", Code: "key_rotated");
 

@@ -13,6 +13,16 @@ internal interface IKeyStore
     /// </summary>
     Task<bool> SaveAsync(RuntimeKeyRecord record, long expectedRevision, KeyAuditEntry audit, CancellationToken cancellationToken);
 
+    Task<IReadOnlyList<RuntimeTeamRecord>> ListTeamsAsync(CancellationToken cancellationToken);
+
+    Task<RuntimeTeamRecord?> GetTeamAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Saves <paramref name="team"/> (or, with <paramref name="delete"/>, removes it) if the stored one is still at
+    /// <paramref name="expectedRevision"/> (0: none may exist yet), records the audit entry, and announces the change.
+    /// </summary>
+    Task<bool> SaveTeamAsync(RuntimeTeamRecord team, long expectedRevision, bool delete, KeyAuditEntry audit, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<KeyAuditEntry>> AuditAsync(int take, CancellationToken cancellationToken);
 
     /// <summary>How many changes the store has seen: a replica that applied fewer reloads.</summary>

@@ -44,7 +44,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         var name = request.Name!;
         if (name == "bootstrap" || snapshot.KeysByHash.Values.Any(k => k.Name.Equals(name, StringComparison.OrdinalIgnoreCase)))
         {
-            await ErrorWriter.WriteAsync(context, Conflict($"A key named '{name}' is configured in gateway.json; choose another name."));
+            await ErrorWriter.WriteAsync(context, AdminJson.Conflict($"A key named '{name}' is configured in gateway.json; choose another name."));
             return;
         }
 
@@ -67,7 +67,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         };
         if (await ValidateAsync(context, record, snapshot, creating: true) && await SaveAsync(context, record, 0, "create", request.Fields))
         {
-            await WriteAsync(context, StatusCodes.Status201Created, w => WriteKey(w, record, secret));
+            await AdminJson.WriteAsync(context, StatusCodes.Status201Created, w => WriteKey(w, record, secret));
         }
     }
 
@@ -75,7 +75,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
     {
         var runtimeKeys = await store.ListAsync(context.RequestAborted);
         var configured = config.Current.KeysByHash.Values.OrderBy(k => k.Name, StringComparer.Ordinal);
-        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteStartObject();
             w.WriteString("object"u8, "list"u8);
@@ -111,7 +111,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
     {
         if (await FindAsync(context, name) is { } record)
         {
-            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
+            await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
         }
     }
 
@@ -137,7 +137,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         };
         if (await ValidateAsync(context, record, config.Current, creating: false) && await SaveAsync(context, record, current.Revision, "update", request.Fields))
         {
-            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
+            await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret: null));
         }
     }
 
@@ -151,18 +151,18 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         var grace = 0L;
         if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
-            var body = await ReadJsonAsync(context);
+            var body = await AdminJson.ReadAsync(context);
             if (body is not { ValueKind: JsonValueKind.Object } b || b.EnumerateObject().Any(f => f.Name != "grace_seconds") ||
                 (b.TryGetProperty("grace_seconds", out var g) && (!g.TryGetInt64(out grace) || grace is < 0 or > MaxGraceSeconds)))
             {
-                await ErrorWriter.WriteAsync(context, BadRequest($"The body must be {{\"grace_seconds\": 0 to {MaxGraceSeconds}}} (how long the old secret still works)."));
+                await ErrorWriter.WriteAsync(context, AdminJson.BadRequest($"The body must be {{\"grace_seconds\": 0 to {MaxGraceSeconds}}} (how long the old secret still works)."));
                 return;
             }
         }
 
         if (current.RevokedAt is not null)
         {
-            await ErrorWriter.WriteAsync(context, Conflict($"Key '{name}' is revoked; create a new one."));
+            await ErrorWriter.WriteAsync(context, AdminJson.Conflict($"Key '{name}' is revoked; create a new one."));
             return;
         }
 
@@ -179,7 +179,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         };
         if (await SaveAsync(context, record, current.Revision, "rotate", grace > 0 ? ["key", "grace_seconds"] : ["key"]))
         {
-            await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret));
+            await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, record, secret));
         }
     }
 
@@ -201,14 +201,14 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             }
         }
 
-        await WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, current, secret: null));
+        await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w => WriteKey(w, current, secret: null));
     }
 
     private async Task AuditAsync(HttpContext context)
     {
         var take = int.TryParse(context.Request.Query["limit"], out var n) ? Math.Clamp(n, 1, 1000) : 100;
         var entries = await store.AuditAsync(take, context.RequestAborted);
-        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        await AdminJson.WriteAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteStartObject();
             w.WriteString("object"u8, "list"u8);
@@ -220,7 +220,8 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
                 w.WriteString("admin"u8, e.Admin);
                 w.WriteString("from"u8, e.From);
                 w.WriteString("action"u8, e.Action);
-                w.WriteString("key"u8, e.Key);
+                // A team's change names the team; a key's, the key.
+                w.WriteString(e.IsTeamChange ? "team"u8 : "key"u8, e.Key);
                 w.WriteStartArray("changed"u8);
                 foreach (var field in e.Changed)
                 {
@@ -244,7 +245,13 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             errors.Add($"'models': '{model}' is not a configured model.");
         }
 
-        RuntimeKeys.Compile(record, snapshot, errors);
+        RuntimeTeamRecord? team = null;
+        if (record.Team is { } teamName && (team = await store.GetTeamAsync(teamName, context.RequestAborted)) is null)
+        {
+            errors.Add($"'team': no team is named '{teamName}'; create it first (POST /admin/teams).");
+        }
+
+        RuntimeKeys.Compile(record, team, snapshot, errors);
         if (creating && record.ExpiresAt is { } expires && expires <= clock.GetUtcNow())
         {
             errors.Add("'expires_at' is in the past.");
@@ -255,7 +262,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             return true;
         }
 
-        await ErrorWriter.WriteAsync(context, BadRequest(string.Join(" ", errors)));
+        await ErrorWriter.WriteAsync(context, AdminJson.BadRequest(string.Join(" ", errors)));
         return false;
     }
 
@@ -265,7 +272,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             record.Name, changed);
         if (!await store.SaveAsync(record, expectedRevision, audit, context.RequestAborted))
         {
-            await ErrorWriter.WriteAsync(context, Conflict(expectedRevision == 0
+            await ErrorWriter.WriteAsync(context, AdminJson.Conflict(expectedRevision == 0
                 ? $"A key named '{record.Name}' exists already."
                 : $"Key '{record.Name}' was changed meanwhile; read it again and retry."));
             return false;
@@ -283,7 +290,7 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         {
             var configured = config.Current.KeysByHash.Values.Any(k => k.Name == name);
             await ErrorWriter.WriteAsync(context, configured
-                ? Conflict($"Key '{name}' is configured in gateway.json; change it there.")
+                ? AdminJson.Conflict($"Key '{name}' is configured in gateway.json; change it there.")
                 : new GatewayError(404, "invalid_request_error", $"No runtime key is named '{name}'.", Code: "key_not_found"));
         }
 
@@ -293,28 +300,15 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
     private static async Task<KeyRequest?> ReadAsync(HttpContext context, bool creating)
     {
         string? error = "The body must be a JSON object.";
-        var body = await ReadJsonAsync(context);
+        var body = await AdminJson.ReadAsync(context);
         var request = body is { } b ? KeyRequest.Read(b, creating, out error) : null;
         if (request is null || error is not null)
         {
-            await ErrorWriter.WriteAsync(context, BadRequest(error!));
+            await ErrorWriter.WriteAsync(context, AdminJson.BadRequest(error!));
             return null;
         }
 
         return request;
-    }
-
-    private static async Task<JsonElement?> ReadJsonAsync(HttpContext context)
-    {
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
-            return document.RootElement.Clone();
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     private void WriteKey(Utf8JsonWriter w, RuntimeKeyRecord r, string? secret)
@@ -339,31 +333,8 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         }
 
         w.WriteEndArray();
-        w.WriteStartObject("limits"u8);
-        WriteRate(w, r.Limits);
-        w.WriteStartObject("models"u8);
-        foreach (var (model, limits) in r.Limits?.Models ?? [])
-        {
-            w.WriteStartObject(model);
-            WriteRate(w, limits);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndObject();
-        w.WriteEndObject();
-        if (r.Limits?.BudgetUsd is { } usd)
-        {
-            w.WriteStartObject("budget"u8);
-            w.WriteNumber("usd"u8, usd);
-            w.WriteString("period"u8, r.Limits.BudgetPeriod ?? "month");
-            w.WriteEndObject();
-        }
-        else
-        {
-            w.WriteNull("budget"u8);
-        }
-
-        WriteTime(w, "expires_at"u8, r.ExpiresAt);
+        AdminJson.WriteLimits(w, r.Limits);
+        AdminJson.WriteTime(w, "expires_at"u8, r.ExpiresAt);
         if (r.Team is null)
         {
             w.WriteNull("team"u8);
@@ -373,58 +344,13 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             w.WriteString("team"u8, r.Team);
         }
 
-        w.WriteStartObject("metadata"u8);
-        foreach (var (k, v) in r.Metadata)
-        {
-            w.WriteString(k, v);
-        }
-
+        AdminJson.WriteMetadata(w, r.Metadata);
+        AdminJson.WriteTime(w, "created_at"u8, r.CreatedAt);
+        AdminJson.WriteTime(w, "updated_at"u8, r.UpdatedAt);
+        AdminJson.WriteTime(w, "revoked_at"u8, r.RevokedAt);
+        AdminJson.WriteTime(w, "previous_key_valid_until"u8, r.PreviousValidUntil);
+        AdminJson.WriteTime(w, "last_used_at"u8, runtime.LastUsed(r.Name));
         w.WriteEndObject();
-        WriteTime(w, "created_at"u8, r.CreatedAt);
-        WriteTime(w, "updated_at"u8, r.UpdatedAt);
-        WriteTime(w, "revoked_at"u8, r.RevokedAt);
-        WriteTime(w, "previous_key_valid_until"u8, r.PreviousValidUntil);
-        WriteTime(w, "last_used_at"u8, runtime.LastUsed(r.Name));
-        w.WriteEndObject();
-    }
-
-    private static void WriteRate(Utf8JsonWriter w, ModelLimitOptions? limits)
-    {
-        if (limits?.RequestsPerMinute is { } rpm)
-        {
-            w.WriteNumber("requests_per_minute"u8, rpm);
-        }
-
-        if (limits?.TokensPerMinute is { } tpm)
-        {
-            w.WriteNumber("tokens_per_minute"u8, tpm);
-        }
-
-        if (limits?.ConcurrentRequests is { } concurrent)
-        {
-            w.WriteNumber("concurrent_requests"u8, concurrent);
-        }
-    }
-
-    private static void WriteTime(Utf8JsonWriter w, ReadOnlySpan<byte> name, DateTimeOffset? at)
-    {
-        if (at is { } t)
-        {
-            w.WriteString(name, t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
-        }
-        else
-        {
-            w.WriteNull(name);
-        }
-    }
-
-    private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
-    {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json";
-        await using var w = new Utf8JsonWriter(context.Response.BodyWriter, OpenAiJson.WriterOptions);
-        write(w);
-        await w.FlushAsync(context.RequestAborted);
     }
 
     /// <summary>A new secret: a visible prefix (<c>sk-gw-</c> and 10 random characters) and 256 random bits.</summary>
@@ -435,10 +361,6 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
         RandomNumberGenerator.Fill(random);
         return (prefix + "_" + Base64Url.EncodeToString(random), prefix);
     }
-
-    private static GatewayError BadRequest(string message) => new(400, "invalid_request_error", message, Code: "invalid_key_request");
-
-    private static GatewayError Conflict(string message) => new(409, "invalid_request_error", message, Code: "key_conflict");
 
     private static partial class Log
     {

@@ -6,8 +6,9 @@ using Gateway.Configuration;
 namespace Gateway.Keys;
 
 /// <summary>
-/// The body of <c>POST /admin/keys</c> and <c>PATCH /admin/keys/{name}</c>, read strictly: an unknown field, a wrong
-/// type or an out-of-range value is a 400 that names it. A field absent from a PATCH leaves the key's value as it is;
+/// The body of <c>POST /admin/keys</c> and <c>PATCH /admin/keys/{name}</c> (and of the same calls under
+/// <c>/admin/teams</c>, which take only name, limits, budget and metadata), read strictly: an unknown field, a wrong
+/// type or an out-of-range value is a 400 that names it. A field absent from a PATCH leaves the value as it is;
 /// <c>null</c> clears it.
 /// </summary>
 internal sealed partial class KeyRequest
@@ -34,9 +35,11 @@ internal sealed partial class KeyRequest
 
     public static bool IsValidName(string name) => NamePattern().IsMatch(name);
 
-    public static KeyRequest Read(JsonElement body, bool creating, out string? error)
+    private bool _forTeam;
+
+    public static KeyRequest Read(JsonElement body, bool creating, out string? error, bool forTeam = false)
     {
-        var request = new KeyRequest();
+        var request = new KeyRequest { _forTeam = forTeam };
         error = body.ValueKind != JsonValueKind.Object ? "The body must be a JSON object." : null;
         if (error is not null)
         {
@@ -70,6 +73,10 @@ internal sealed partial class KeyRequest
             case "name" when creating:
                 Name = value.ValueKind == JsonValueKind.String ? value.GetString() : null;
                 return Name is not null && IsValidName(Name) ? null : "'name' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.";
+            case "name" when _forTeam:
+                return "Unknown field 'name' (a team's name cannot change).";
+            case "models" or "expires_at" or "team" when _forTeam:
+                return $"Unknown field '{field.Name}' (a team takes name, limits, budget and metadata; models and expiry are set on its keys).";
             case "models":
                 HasModels = true;
                 if (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(m => m.ValueKind == JsonValueKind.String))

@@ -17,6 +17,7 @@ internal static class KeysServices
         services.AddSingleton<Auth.IKeyDirectory>(sp => sp.GetRequiredService<RuntimeKeys>());
         services.AddHostedService(sp => sp.GetRequiredService<RuntimeKeys>());
         services.AddSingleton<KeyAdminEndpoints>();
+        services.AddSingleton<TeamAdminEndpoints>();
         return services;
     }
 }

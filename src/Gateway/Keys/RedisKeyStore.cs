@@ -6,8 +6,8 @@ using StackExchange.Redis;
 namespace Gateway.Keys;
 
 /// <summary>
-/// Runtime keys in Redis, for the fleet: one hash of records by name, one of names by prefix, a version counter and a
-/// capped audit stream, all under one hash tag (one slot on a Cluster, so a change is one atomic script). Every change
+/// Runtime keys in Redis, for the fleet: one hash of records by name, one of names by prefix, one of teams by name, a
+/// version counter and a capped audit stream, all under one hash tag (one slot on a Cluster, so a change is one atomic script). Every change
 /// is announced on a channel with the version it made; a replica that misses an announcement sees the version move
 /// (<see cref="RuntimeKeys"/> looks every second) and reloads.
 /// </summary>
@@ -27,7 +27,20 @@ internal sealed class RedisKeyStore : IKeyStore, IWarmUp
         return version
         """);
 
+    private static readonly RedisScript SaveTeam = new("keys.team.save", """
+        -- KEYS: teams, version, audit. ARGV: name, team json ('' removes it), expected revision, audit json.
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        local revision = 0
+        if current then revision = tonumber(cjson.decode(current)['revision']) end
+        if revision ~= tonumber(ARGV[3]) then return -1 end
+        if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+        local version = redis.call('INCR', KEYS[2])
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'entry', ARGV[4])
+        return version
+        """);
+
     private readonly RedisStore _redis;
+    private readonly RedisKey _teams;
     private readonly RedisKey[] _keys;
     private readonly string _channel;
     private readonly ChannelSubscription _announcements;
@@ -36,6 +49,7 @@ internal sealed class RedisKeyStore : IKeyStore, IWarmUp
     {
         _redis = redis;
         _keys = [redis.Key("{keys}:records"), redis.Key("{keys}:prefixes"), redis.Key("{keys}:version"), redis.Key("{keys}:audit")];
+        _teams = redis.Key("{keys}:teams");
         _channel = redis.Key("keys:changed");
         _announcements = new ChannelSubscription(redis, _channel, OnAnnounced);
     }
@@ -44,7 +58,7 @@ internal sealed class RedisKeyStore : IKeyStore, IWarmUp
 
     public Task ListenAsync() => _announcements.EnsureAsync();
 
-    public Task WarmUpAsync() => Task.WhenAll(_announcements.EnsureAsync(), _redis.PreloadAsync([Save]));
+    public Task WarmUpAsync() => Task.WhenAll(_announcements.EnsureAsync(), _redis.PreloadAsync([Save, SaveTeam]));
 
     public async Task<IReadOnlyList<RuntimeKeyRecord>> ListAsync(CancellationToken cancellationToken)
     {
@@ -71,12 +85,33 @@ internal sealed class RedisKeyStore : IKeyStore, IWarmUp
             record.Name, JsonSerializer.Serialize(record, KeyJson.Default.RuntimeKeyRecord), expectedRevision, record.Prefix,
             JsonSerializer.Serialize(audit, KeyJson.Default.KeyAuditEntry),
         ]);
-        if (result < 0)
-        {
-            return false;
-        }
+        return result >= 0 && await AnnounceAsync(new KeyChange(result, record.Name));
+    }
 
-        var change = new KeyChange(result, record.Name);
+    public async Task<IReadOnlyList<RuntimeTeamRecord>> ListTeamsAsync(CancellationToken cancellationToken)
+    {
+        var entries = await _redis.RunAsync("keys.teams", db => db.HashGetAllAsync(_teams));
+        return [.. entries.Select(e => JsonSerializer.Deserialize((string)e.Value!, KeyJson.Default.RuntimeTeamRecord)!)];
+    }
+
+    public async Task<RuntimeTeamRecord?> GetTeamAsync(string name, CancellationToken cancellationToken)
+    {
+        var value = await _redis.RunAsync("keys.team", db => db.HashGetAsync(_teams, name));
+        return value.IsNull ? null : JsonSerializer.Deserialize((string)value!, KeyJson.Default.RuntimeTeamRecord);
+    }
+
+    public async Task<bool> SaveTeamAsync(RuntimeTeamRecord team, long expectedRevision, bool delete, KeyAuditEntry audit, CancellationToken cancellationToken)
+    {
+        var result = (long)await _redis.EvalAsync(SaveTeam, [_teams, _keys[2], _keys[3]],
+        [
+            team.Name, delete ? "" : JsonSerializer.Serialize(team, KeyJson.Default.RuntimeTeamRecord), expectedRevision,
+            JsonSerializer.Serialize(audit, KeyJson.Default.KeyAuditEntry),
+        ]);
+        return result >= 0 && await AnnounceAsync(new KeyChange(result, KeyChange.OfTeam(team.Name)));
+    }
+
+    private async Task<bool> AnnounceAsync(KeyChange change)
+    {
         Changed?.Invoke(change);
         try
         {

@@ -34,14 +34,49 @@ internal sealed record RuntimeKeyRecord
     public long Revision { get; init; }
 }
 
-/// <summary>One change to a runtime key, for the audit trail: who (which admin key, from where), what, when; never a secret.</summary>
-internal sealed record KeyAuditEntry(DateTimeOffset At, string Admin, string From, string Action, string Key, IReadOnlyList<string> Changed);
+/// <summary>
+/// A team made through <c>/admin/teams</c>: its own limits and budget, which every request of every key in it must also
+/// fit. <see cref="Id"/> names its counters (a team made later under the same name starts afresh).
+/// </summary>
+internal sealed record RuntimeTeamRecord
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public KeyLimitOptions? Limits { get; init; }
+    public Dictionary<string, string> Metadata { get; init; } = [];
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
 
-/// <summary>A change announced to the fleet: the store's version after it, and the key it touched.</summary>
-internal readonly record struct KeyChange(long Version, string Name);
+    /// <summary>Bumped by every change: a change is saved only over the revision it was made from.</summary>
+    public long Revision { get; init; }
+}
+
+/// <summary>
+/// One change to a runtime key or team, for the audit trail: who (which admin key, from where), what, when; never a
+/// secret. <see cref="Key"/> names the key, or the team for a team's change (<see cref="IsTeamChange"/>).
+/// </summary>
+internal sealed record KeyAuditEntry(DateTimeOffset At, string Admin, string From, string Action, string Key, IReadOnlyList<string> Changed)
+{
+    public const string TeamAction = "team.";
+
+    public bool IsTeamChange => Action.StartsWith(TeamAction, StringComparison.Ordinal);
+}
+
+/// <summary>A change announced to the fleet: the store's version after it, and the key (or <c>team:</c> and the team) it touched.</summary>
+internal readonly record struct KeyChange(long Version, string Name)
+{
+    // Names never hold a colon (KeyRequest.IsValidName), so a team's change cannot be read as a key's.
+    private const string TeamPrefix = "team:";
+
+    public static string OfTeam(string team) => TeamPrefix + team;
+
+    public string? Team => Name.StartsWith(TeamPrefix, StringComparison.Ordinal) ? Name[TeamPrefix.Length..] : null;
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RuntimeKeyRecord))]
 [JsonSerializable(typeof(List<RuntimeKeyRecord>))]
+[JsonSerializable(typeof(RuntimeTeamRecord))]
+[JsonSerializable(typeof(List<RuntimeTeamRecord>))]
 [JsonSerializable(typeof(KeyAuditEntry))]
 internal sealed partial class KeyJson : JsonSerializerContext;

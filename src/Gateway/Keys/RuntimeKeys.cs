@@ -6,10 +6,11 @@ namespace Gateway.Keys;
 
 /// <summary>
 /// Every runtime key, in this replica's memory, by the hash of its secret (and of its previous secret while a rotation's
-/// grace lasts): authentication never asks Redis, and a made-up key costs one dictionary miss, whatever the flood.
-/// Kept current by the store's change announcements (applied within milliseconds), by a look at the store's version
-/// every second (a lost announcement costs at most that, then a full reload), and compiled against the configuration
-/// in force (a reload that changes <c>Limits:Default</c> or the models is applied on the key's next use).
+/// grace lasts), and every team by name: authentication never asks Redis, and a made-up key costs one dictionary miss,
+/// whatever the flood. Kept current by the store's change announcements (applied within milliseconds), by a look at the
+/// store's version every second (a lost announcement costs at most that, then a full reload), and compiled against the
+/// configuration and the key's team in force (a reload that changes <c>Limits:Default</c> or the models, or a change to
+/// the team, is applied on the key's next use).
 /// </summary>
 internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, TimeProvider clock, ILogger<RuntimeKeys> logger)
     : BackgroundService, Auth.IKeyDirectory
@@ -18,15 +19,23 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
 
     private readonly ConcurrentDictionary<string, Entry> _byHash = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RuntimeKeyRecord> _byName = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RuntimeTeamRecord> _teams = new(StringComparer.Ordinal);
     private readonly Lock _write = new();
     private long _appliedVersion = -1;
 
     /// <summary>The runtime keys as this replica knows them, by name.</summary>
     public IReadOnlyCollection<RuntimeKeyRecord> Records => [.. _byName.Values];
 
+    /// <summary>The teams as this replica knows them, by name.</summary>
+    public IReadOnlyCollection<RuntimeTeamRecord> TeamRecords => [.. _teams.Values];
+
     /// <summary>Every runtime key, compiled against <paramref name="snapshot"/> (revoked and expired ones too: they may still hold reservations).</summary>
     public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r =>
-        _byHash.TryGetValue(r.Hash, out var e) && ReferenceEquals(e.Compiled.Snapshot, snapshot) ? e.Compiled.Key : Compile(r, snapshot, []));
+        _byHash.TryGetValue(r.Hash, out var e) && e.Compiled.Fits(snapshot, TeamOf(r)) ? e.Compiled.Key : Compile(r, TeamOf(r), snapshot, []));
+
+    /// <summary>The team as a limit (its limits compiled against <paramref name="snapshot"/>), for the team's own view.</summary>
+    public static TeamLimits CompileTeam(RuntimeTeamRecord team, GatewaySnapshot snapshot, List<string> errors) =>
+        new(team.Id, team.Name, GatewayConfigCompiler.CompileTeamLimits(team.Limits, snapshot, errors));
 
     /// <summary>When this replica last admitted a request with the key (null: not since it started).</summary>
     public DateTimeOffset? LastUsed(string name)
@@ -73,10 +82,16 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
             return (null, GatewayError.KeyRotated());
         }
 
-        var compiled = entry.Compiled;
-        if (!ReferenceEquals(compiled.Snapshot, snapshot))
+        RuntimeTeamRecord? team = null;
+        if (record.Team is { } teamName && !_teams.TryGetValue(teamName, out team))
         {
-            compiled = new Compiled(Compile(record, snapshot, []), snapshot);
+            return (null, GatewayError.TeamUnknown(teamName));
+        }
+
+        var compiled = entry.Compiled;
+        if (!compiled.Fits(snapshot, team))
+        {
+            compiled = new Compiled(Compile(record, team, snapshot, []), snapshot, team);
             entry.Compiled = compiled;
         }
 
@@ -84,13 +99,41 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
         return (compiled.Key, null);
     }
 
-    /// <summary>The key a record gives, compiled against <paramref name="snapshot"/>; problems go to <paramref name="errors"/>.</summary>
-    public static ClientKey Compile(RuntimeKeyRecord record, GatewaySnapshot snapshot, List<string> errors) =>
+    /// <summary>The key a record gives, in <paramref name="team"/>, compiled against <paramref name="snapshot"/>; problems go to <paramref name="errors"/>.</summary>
+    public static ClientKey Compile(RuntimeKeyRecord record, RuntimeTeamRecord? team, GatewaySnapshot snapshot, List<string> errors) =>
         new(record.Name, Convert.FromHexString(record.Hash), record.Models.ToHashSet(StringComparer.OrdinalIgnoreCase))
         {
             Id = record.Id,
-            Limits = GatewayConfigCompiler.CompileRuntimeKeyLimits(record.Limits, snapshot, errors),
+            Limits = GatewayConfigCompiler.CompileRuntimeKeyLimits(record.Limits, snapshot, errors) with
+            {
+                Team = team is null ? null : CompileTeam(team, snapshot, errors),
+            },
         };
+
+    private RuntimeTeamRecord? TeamOf(RuntimeKeyRecord record) => record.Team is { } name ? _teams.GetValueOrDefault(name) : null;
+
+    /// <summary>Applies a team this replica has just saved, or heard of; its keys take it on their next use.</summary>
+    public void Apply(RuntimeTeamRecord team)
+    {
+        lock (_write)
+        {
+            if (_teams.TryGetValue(team.Name, out var old) && old.Revision > team.Revision && old.Id == team.Id)
+            {
+                return;
+            }
+
+            _teams[team.Name] = team;
+        }
+    }
+
+    /// <summary>Forgets a deleted team: a key still naming it is refused (<see cref="GatewayError.TeamUnknown"/>).</summary>
+    public void RemoveTeam(string name)
+    {
+        lock (_write)
+        {
+            _teams.TryRemove(name, out _);
+        }
+    }
 
     /// <summary>Applies a record this replica has just saved (its own change is in force here before the answer goes out).</summary>
     public void Apply(RuntimeKeyRecord record)
@@ -118,7 +161,8 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
             }
 
             _byName[record.Name] = record;
-            var compiled = new Compiled(Compile(record, config.Current, []), config.Current);
+            var team = TeamOf(record);
+            var compiled = new Compiled(Compile(record, team, config.Current, []), config.Current, team);
             _byHash[record.Hash] = new Entry(record, compiled, Previous: false) { LastUsedTicks = lastUsed };
             if (record.PreviousHash is { } hash)
             {
@@ -173,9 +217,21 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     private async Task ReloadAsync(CancellationToken cancellationToken)
     {
         var version = await store.VersionAsync(cancellationToken);
+        var teams = await store.ListTeamsAsync(cancellationToken);
         var records = await store.ListAsync(cancellationToken);
         lock (_write)
         {
+            // Teams first: the keys compile against them. A team no longer stored was deleted.
+            foreach (var gone in _teams.Keys.Except(teams.Select(t => t.Name), StringComparer.Ordinal).ToList())
+            {
+                _teams.TryRemove(gone, out _);
+            }
+
+            foreach (var team in teams)
+            {
+                _teams[team.Name] = team;
+            }
+
             foreach (var record in records)
             {
                 Apply(record);
@@ -191,7 +247,18 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     {
         try
         {
-            if (await store.GetAsync(change.Name, CancellationToken.None) is { } record)
+            if (change.Team is { } teamName)
+            {
+                if (await store.GetTeamAsync(teamName, CancellationToken.None) is { } team)
+                {
+                    Apply(team);
+                }
+                else
+                {
+                    RemoveTeam(teamName);
+                }
+            }
+            else if (await store.GetAsync(change.Name, CancellationToken.None) is { } record)
             {
                 Apply(record);
             }
@@ -205,7 +272,11 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
         }
     }
 
-    private sealed record Compiled(ClientKey Key, GatewaySnapshot Snapshot);
+    /// <summary>A key compiled against one configuration and one revision of its team (by reference: a change makes a new record).</summary>
+    private sealed record Compiled(ClientKey Key, GatewaySnapshot Snapshot, RuntimeTeamRecord? Team)
+    {
+        public bool Fits(GatewaySnapshot snapshot, RuntimeTeamRecord? team) => ReferenceEquals(Snapshot, snapshot) && ReferenceEquals(Team, team);
+    }
 
     private sealed class Entry(RuntimeKeyRecord record, Compiled compiled, bool Previous)
     {

@@ -21,7 +21,8 @@ internal enum SegmentState { Open, Sealed, Compressed }
 /// </summary>
 internal sealed record DayRollup(string Day, List<string> Segments, List<RollupCell> Cells);
 
-internal sealed record RollupCell(string Key, string Model, string Provider, long[] Values);
+/// <param name="Team">The key's team (absent: none, and in files from before teams).</param>
+internal sealed record RollupCell(string Key, string Model, string Provider, long[] Values, string? Team = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(DayRollup))]

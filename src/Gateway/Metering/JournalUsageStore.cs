@@ -52,7 +52,7 @@ internal sealed partial class JournalUsageStore : IUsageStore, IDisposable
             covered.UnionWith(rollup.Segments);
             foreach (var cell in rollup.Cells)
             {
-                Totals(new RollupKey(day, cell.Key, cell.Model, cell.Provider)).Add(RollupTotals.From(cell.Values));
+                Totals(new RollupKey(day, cell.Key, cell.Model, cell.Provider, cell.Team ?? RollupKey.NoTeam)).Add(RollupTotals.From(cell.Values));
             }
         }
 
@@ -222,7 +222,8 @@ internal sealed partial class JournalUsageStore : IUsageStore, IDisposable
             var names = previous.Concat(JournalFiles.List(_journal.Directory).Where(s => s.Day == day && s.State != SegmentState.Open).Select(s => s.Name))
                 .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
             var cells = _rollups.Where(r => r.Key.Day == day)
-                .Select(r => new RollupCell(r.Key.Key, r.Key.Model, r.Key.Provider, r.Value.Values())).ToList();
+                .Select(r => new RollupCell(r.Key.Key, r.Key.Model, r.Key.Provider, r.Value.Values(), r.Key.Team == RollupKey.NoTeam ? null : r.Key.Team))
+                .ToList();
             rollup = new DayRollup(day, names, cells);
         }
 

@@ -86,7 +86,10 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             keys.Add(redis.Key(KeyPeriod(r.Hour, r.KeyId)));
             keys.Add(stream);
             var k = RollupKey.Of(r);
-            args.Add($"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}");
+            // A record with a team names it in a fifth part; without one the cell keeps the four parts it always had.
+            args.Add(k.Team == RollupKey.NoTeam
+                ? $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}"
+                : $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}{k.Team}{Separator}");
             foreach (var v in new RollupTotals().Values(r))
             {
                 args.Add(v);
@@ -132,18 +135,18 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         foreach (var entry in entries)
         {
             var parts = ((string)entry.Name!).Split(Separator);
-            if (parts.Length != 4)
+            if (parts.Length is not (4 or 5))
             {
                 continue;
             }
 
-            var key = new RollupKey(period, parts[0], parts[1], parts[2]);
+            var key = new RollupKey(period, parts[0], parts[1], parts[2], parts.Length == 5 ? parts[3] : RollupKey.NoTeam);
             if (!byCell.TryGetValue(key, out var totals))
             {
                 byCell[key] = totals = new RollupTotals();
             }
 
-            totals.Set(parts[3], (long)entry.Value);
+            totals.Set(parts[^1], (long)entry.Value);
         }
 
         foreach (var (key, totals) in byCell)

@@ -11,8 +11,8 @@ namespace Gateway.Metering;
 /// <summary>
 /// <c>GET /v1/usage</c>: a key's own usage. <c>GET /admin/usage</c>: everyone's, for admin keys.
 /// Both take <c>start</c>/<c>end</c> (UTC days, default the last 30), <c>group_by</c> (any of
-/// day, hour (the last 3 days only), key, model, provider) and <c>format</c> (json or csv); the admin view also filters by
-/// <c>key</c>, <c>model</c> and <c>provider</c>.
+/// day, hour (the last 3 days only), key, team, model, provider) and <c>format</c> (json or csv); the admin view also
+/// filters by <c>key</c>, <c>team</c>, <c>model</c> and <c>provider</c>.
 /// </summary>
 internal sealed partial class UsageEndpoints(IUsageStore store, UsageReadGate gate, MeteringSettings settings, TimeProvider clock, ILogger<UsageEndpoints> logger)
 {
@@ -99,7 +99,7 @@ internal sealed partial class UsageEndpoints(IUsageStore store, UsageReadGate ga
         var groupBy = ((string?)q["group_by"] ?? "day").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (groupBy.FirstOrDefault(g => !UsageQuery.Dimensions.Contains(g)) is { } unknown)
         {
-            return (null, Bad($"Cannot group by '{unknown}'; use any of day, hour, key, model, provider.", "group_by"));
+            return (null, Bad($"Cannot group by '{unknown}'; use any of {string.Join(", ", UsageQuery.Dimensions)}.", "group_by"));
         }
 
         if (groupBy.Contains("hour") && (from < today.AddDays(1 - UsageQuery.HourlyDays) || to > today))
@@ -112,7 +112,10 @@ internal sealed partial class UsageEndpoints(IUsageStore store, UsageReadGate ga
             return (null, Bad("'format' is json or csv.", "format"));
         }
 
-        return (new UsageQuery(from, to, ownKey ?? (admin ? (string?)q["key"] : null), q["model"], q["provider"], groupBy.Distinct().ToList()), null);
+        return (new UsageQuery(from, to, ownKey ?? (admin ? (string?)q["key"] : null), q["model"], q["provider"], groupBy.Distinct().ToList())
+        {
+            Team = admin ? (string?)q["team"] : null,
+        }, null);
     }
 
     private static bool TryDay(string? text, DateOnly fallback, out DateOnly day)

@@ -3,13 +3,16 @@ namespace Gateway.Metering;
 
 /// <summary>
 /// The dimensions usage is rolled up by. <see cref="Day"/> is the period: a UTC day (<c>2026-11-30</c>), or, for the
-/// hourly rollups of the last days, a UTC hour (<c>2026-11-30T07</c>).
+/// hourly rollups of the last days, a UTC hour (<c>2026-11-30T07</c>). <see cref="Team"/> is the key's team when the
+/// request was admitted ("-": none), so a key that changes team leaves its past usage with the team it was in.
 /// </summary>
-internal readonly record struct RollupKey(string Day, string Key, string Model, string Provider)
+internal readonly record struct RollupKey(string Day, string Key, string Model, string Provider, string Team = "-")
 {
-    public static RollupKey Of(UsageRecord r) => new(r.Day, r.Key, r.Model, r.Provider ?? "-");
+    public const string NoTeam = "-";
 
-    public static RollupKey HourOf(UsageRecord r) => new(r.Hour, r.Key, r.Model, r.Provider ?? "-");
+    public static RollupKey Of(UsageRecord r) => new(r.Day, r.Key, r.Model, r.Provider ?? "-", r.Team ?? NoTeam);
+
+    public static RollupKey HourOf(UsageRecord r) => new(r.Hour, r.Key, r.Model, r.Provider ?? "-", r.Team ?? NoTeam);
 
     public bool IsHour => Day.Length > 10;
 }
@@ -97,7 +100,10 @@ internal sealed class RollupTotals
 /// <summary>A usage question: a day range, optional filters, and the dimensions to group by.</summary>
 internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, string? Model, string? Provider, IReadOnlyList<string> GroupBy)
 {
-    public static readonly string[] Dimensions = ["day", "hour", "key", "model", "provider"];
+    public static readonly string[] Dimensions = ["day", "hour", "key", "team", "model", "provider"];
+
+    /// <summary>Only this team's usage (admin view).</summary>
+    public string? Team { get; init; }
 
     /// <summary>How many days (the last ones, today included) hourly rollups cover.</summary>
     public const int HourlyDays = 3;
@@ -106,7 +112,8 @@ internal sealed record UsageQuery(DateOnly From, DateOnly To, string? Key, strin
     public bool Hourly => GroupBy.Contains("hour");
 
     public bool Matches(RollupKey k) =>
-        (Key is null || k.Key == Key) && (Model is null || k.Model == Model) && (Provider is null || k.Provider == Provider);
+        (Key is null || k.Key == Key) && (Model is null || k.Model == Model) && (Provider is null || k.Provider == Provider) &&
+        (Team is null || k.Team == Team);
 
     /// <summary>The periods to read: every day of the range, or every hour of it when <see cref="Hourly"/>.</summary>
     public IEnumerable<string> Days()
@@ -181,6 +188,7 @@ internal sealed class UsageAggregate(UsageQuery query, int maxRows)
         "day" => key.Day[..10],
         "hour" => key.Day,
         "key" => key.Key,
+        "team" => key.Team,
         "model" => key.Model,
         _ => key.Provider,
     };

@@ -32,5 +32,8 @@ internal interface ILimitEngine
     Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max);
 }
 
-/// <summary>Counters as they stand: per window what it holds, per in-flight limit how many run, the budget spent this period.</summary>
-internal sealed record LimitUsage(IReadOnlyList<long> WindowsUsed, IReadOnlyList<long> InFlight, long BudgetSpentMicros);
+/// <summary>Counters as they stand: per window what it holds, per in-flight limit how many run, per budget what is spent this period.</summary>
+internal sealed record LimitUsage(IReadOnlyList<long> WindowsUsed, IReadOnlyList<long> InFlight, IReadOnlyList<long> BudgetsSpentMicros)
+{
+    public static readonly LimitUsage None = new([], [], []);
+}

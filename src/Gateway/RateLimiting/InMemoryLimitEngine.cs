@@ -53,20 +53,24 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 }
             }
 
-            var (periodId, untilNext) = plan.Budget is { } b ? Period(b.Period, now) : (0, 0);
-            if (rejected < 0 && plan.Budget is { } budget)
+            // Every budget (the key's, its team's) is checked before any is charged.
+            var periods = new long[plan.Budgets.Count];
+            var spent = new long[plan.Budgets.Count];
+            for (var j = 0; j < plan.Budgets.Count; j++)
             {
-                var id = Id(plan.Scope, budget.Id);
-                var spent = _budgets.TryGetValue(id, out var s) && s.Period == periodId ? s.Spent : 0;
-                if (spent + budget.CostMicros > budget.LimitMicros)
+                var budget = plan.Budgets[j];
+                (periods[j], var untilNext) = Period(budget.Period, now);
+                spent[j] = _budgets.TryGetValue(Id(plan.Scope, budget.Id), out var s) && s.Period == periods[j] ? s.Spent : 0;
+                if (rejected < 0 && spent[j] + budget.CostMicros > budget.LimitMicros)
                 {
-                    rejected = plan.Windows.Count + plan.Concurrency.Count;
+                    rejected = plan.Windows.Count + plan.Concurrency.Count + j;
                     retry = untilNext;
                 }
-                else
-                {
-                    _budgets[id] = (periodId, spent + budget.CostMicros);
-                }
+            }
+
+            for (var j = 0; rejected < 0 && j < plan.Budgets.Count; j++)
+            {
+                _budgets[Id(plan.Scope, plan.Budgets[j].Id)] = (periods[j], spent[j] + plan.Budgets[j].CostMicros);
             }
 
             var states = new WindowState[plan.Windows.Count];
@@ -94,11 +98,12 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 }
 
                 var reservedTokens = plan.Windows.Select(w => w.Kind == LimitKind.Tokens ? w.Cost : (long?)null).ToArray();
-                _reservations[plan.ReservationId] = new Reservation(false, current, periodId, plan.Budget?.CostMicros ?? 0, reservedTokens,
+                _reservations[plan.ReservationId] = new Reservation(false, current, periods, [.. plan.Budgets.Select(b => b.CostMicros)], reservedTokens,
                     leaseUntil + plan.WindowMs);
             }
 
-            return Task.FromResult(new AdmissionResult(rejected < 0, rejected, TimeSpan.FromMilliseconds(retry), current, periodId, states));
+            return Task.FromResult(new AdmissionResult(rejected < 0, rejected, TimeSpan.FromMilliseconds(retry), current,
+                periods.Length > 0 ? periods[0] : 0, states));
         }
     }
 
@@ -111,7 +116,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             {
                 if (s.Cancel && r is null)
                 {
-                    _reservations[s.ReservationId] = new Reservation(true, 0, 0, 0, [], now + (long)TimeSpan.FromHours(1).TotalMilliseconds);
+                    _reservations[s.ReservationId] = new Reservation(true, 0, [], [], [], now + (long)TimeSpan.FromHours(1).TotalMilliseconds);
                 }
 
                 return Task.CompletedTask;
@@ -134,9 +139,13 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 }
             }
 
-            if (s.Budget is { } budget && _budgets.TryGetValue(Id(s.Scope, budget), out var b) && b.Period == r.Period)
+            var budgets = s.BudgetIds;
+            for (var j = 0; j < budgets.Count && j < r.Periods.Length; j++)
             {
-                _budgets[Id(s.Scope, budget)] = (b.Period, b.Spent + s.ActualCostMicros - r.CostMicros);
+                if (_budgets.TryGetValue(Id(s.Scope, budgets[j]), out var b) && b.Period == r.Periods[j])
+                {
+                    _budgets[Id(s.Scope, budgets[j])] = (b.Period, b.Spent + s.ActualCostMicros - r.CostsMicros[j]);
+                }
             }
 
             _reservations.Remove(s.ReservationId);
@@ -213,12 +222,8 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         {
             var windows = plan.Windows.Select(w => Sum(Window(Id(plan.Scope, w.Id), oldest))).ToList();
             var inflight = plan.Concurrency.Select(c => (long)Leases(Id(plan.Scope, c.Id), now).Count).ToList();
-            var spent = 0L;
-            if (plan.Budget is { } b && _budgets.TryGetValue(Id(plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id)
-            {
-                spent = s.Spent;
-            }
-
+            var spent = plan.Budgets.Select(b => _budgets.TryGetValue(Id(plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id ? s.Spent : 0)
+                .ToList();
             return Task.FromResult(new LimitUsage(windows, inflight, spent));
         }
     }
@@ -319,5 +324,6 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         return ((at.Year * 12) + at.Month, next.ToUnixTimeMilliseconds() - now);
     }
 
-    private sealed record Reservation(bool Cancelled, long Bucket, long Period, long CostMicros, long?[] ReservedTokens, long ExpiresAt);
+    /// <summary>A booked admission: per budget the period it was charged in and what it was charged.</summary>
+    private sealed record Reservation(bool Cancelled, long Bucket, long[] Periods, long[] CostsMicros, long?[] ReservedTokens, long ExpiresAt);
 }

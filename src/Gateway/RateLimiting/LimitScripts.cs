@@ -47,19 +47,20 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// KEYS: n window hashes, m in-flight sets, [budget hash], reservation hash, [open set] (all in one hash slot).
-    /// ARGV: n, m, hasBudget, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
-    /// (limit, cost, isTokens) x n, limit x m, [budgetLimit, budgetCost, period],
+    /// KEYS: n window hashes, m in-flight sets, b budget hashes, reservation hash, [open set] (all in one hash slot).
+    /// ARGV: n, m, b, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
+    /// (limit, cost, isTokens) x n, limit x m, (budgetLimit, budgetCost, period) x b,
     /// [what to record should the replica die, packed (<see cref="LostRecord"/>)] with the open set.
+    /// A key in a team has two budgets (its own and the team's): both must admit, and both are charged, or neither.
     /// Returns {admitted, rejectedIndex (0-based; -1 none, -2 past its deadline, -3 cancelled), retryMs, bucket, period, now,
     /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once;
     /// with the open set, it is also listed there by lease end, with what to record should its replica die.
     /// </summary>
     public const string Admit = Prelude + "\n" + """
-        local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
         local member, leaseMs, deadline = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-        local res = KEYS[n + m + hasBudget + 1]
+        local res = KEYS[n + m + nbud + 1]
         -- The gateway gave up on this admission (it answered the client already) or cancelled it: take nothing.
         if deadline > 0 and now > deadline then return { 0, -2, 0, 0, 0, now } end
         if redis.call('EXISTS', res) == 1 then return { 0, -3, 0, 0, 0, now } end
@@ -110,30 +111,37 @@ internal static class LimitScripts
           end
         end
 
-        local periodId, untilNext = 0, 0
+        -- Every budget is checked before any is charged.
         local bbase = cbase + m
-        local budgetCost = 0
-        if hasBudget == 1 then
-          local bkey = KEYS[n + m + 1]
-          local limit = tonumber(ARGV[bbase + 1])
-          budgetCost = tonumber(ARGV[bbase + 2])
-          periodId, untilNext = period(ARGV[bbase + 3])
-          local stored = redis.call('HMGET', bkey, 'period', 'spent')
+        local periods, untils, costs, current_period = {}, {}, {}, {}
+        for j = 1, nbud do
+          local a = bbase + 3 * (j - 1)
+          local limit = tonumber(ARGV[a + 1])
+          costs[j] = tonumber(ARGV[a + 2])
+          periods[j], untils[j] = period(ARGV[a + 3])
+          local stored = redis.call('HMGET', KEYS[n + m + j], 'period', 'spent')
           local spent = 0
-          if tonumber(stored[1]) == periodId then spent = tonumber(stored[2]) or 0 end
-          if rejected < 0 and spent + budgetCost > limit then
-            rejected = n + m
-            retry = untilNext
-          elseif rejected < 0 and tonumber(stored[1]) == periodId then
-            redis.call('HINCRBY', bkey, 'spent', budgetCost)
-          elseif rejected < 0 then
-            -- A new period: the hash starts over, and lives a day past the period's end.
-            redis.call('HSET', bkey, 'period', periodId, 'spent', budgetCost)
-            redis.call('PEXPIRE', bkey, untilNext + 86400000)
+          current_period[j] = tonumber(stored[1]) == periods[j]
+          if current_period[j] then spent = tonumber(stored[2]) or 0 end
+          if rejected < 0 and spent + costs[j] > limit then
+            rejected = n + m + j - 1
+            retry = untils[j]
+          end
+        end
+        if rejected < 0 then
+          for j = 1, nbud do
+            local bkey = KEYS[n + m + j]
+            if current_period[j] then
+              redis.call('HINCRBY', bkey, 'spent', costs[j])
+            else
+              -- A new period: the hash starts over, and lives a day past the period's end.
+              redis.call('HSET', bkey, 'period', periods[j], 'spent', costs[j])
+              redis.call('PEXPIRE', bkey, untils[j] + 86400000)
+            end
           end
         end
 
-        local out = { 0, rejected, retry, current, periodId, now }
+        local out = { 0, rejected, retry, current, periods[1] or 0, now }
         if rejected < 0 then
           out[1] = 1
           local tokens = 0
@@ -150,15 +158,21 @@ internal static class LimitScripts
             redis.call('ZADD', KEYS[n + j], now + leaseMs, member)
             redis.call('PEXPIRE', KEYS[n + j], leaseMs)
           end
-          local fields = { 'state', 'booked', 'bucket', current, 'period', periodId, 'cost', budgetCost }
+          local fields = { 'state', 'booked', 'bucket', current }
+          -- Each budget's period and charge (the first as 'period'/'cost', the second as 'period2'/'cost2').
+          for j = 1, nbud do
+            local suffix = j == 1 and '' or tostring(j)
+            fields[#fields + 1] = 'period' .. suffix; fields[#fields + 1] = periods[j]
+            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = costs[j]
+          end
           -- What each token window reserved, for settlement to move to the real figure.
           for i = 1, n do
             if ARGV[8 + 3 * i] == '1' then fields[#fields + 1] = 'w' .. i; fields[#fields + 1] = ARGV[7 + 3 * i] end
           end
           local resTtl = leaseMs + windowMs
-          local open = KEYS[n + m + hasBudget + 2]
+          local open = KEYS[n + m + nbud + 2]
           if open then
-            fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + (hasBudget == 1 and 3 or 0) + 1]
+            fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + 3 * nbud + 1]
             fields[#fields + 1] = 'at'; fields[#fields + 1] = now
             redis.call('ZADD', open, now + leaseMs, member)
             redis.call('PEXPIRE', open, leaseMs + 86400000)
@@ -179,14 +193,14 @@ internal static class LimitScripts
     /// Settles (or cancels) one reservation, exactly once: a booked reservation's token buckets and budget move to
     /// what was really used and its leases end; an unknown one (never admitted, already settled) is left alone, and
     /// when cancelling, marked so that an admission arriving late takes nothing.
-    /// KEYS: n window hashes (in admission order), m in-flight sets, [budget hash], reservation hash, [open set].
-    /// ARGV: n, m, hasBudget, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
+    /// KEYS: n window hashes (in admission order), m in-flight sets, b budget hashes, reservation hash, [open set].
+    /// ARGV: n, m, b, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
     /// Returns 1 settled, 0 nothing to settle.
     /// </summary>
     public const string Settle = """
-        local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local member, tokens, cost = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-        local res = KEYS[n + m + hasBudget + 1]
+        local res = KEYS[n + m + nbud + 1]
         -- The whole reservation in one read.
         local raw, r = redis.call('HGETALL', res), {}
         for i = 1, #raw, 2 do r[raw[i]] = raw[i + 1] end
@@ -207,11 +221,13 @@ internal static class LimitScripts
           end
         end
         for j = 1, m do redis.call('ZREM', KEYS[n + j], member) end
-        if KEYS[n + m + hasBudget + 2] then redis.call('ZREM', KEYS[n + m + hasBudget + 2], member) end
-        if hasBudget == 1 then
-          local bkey = KEYS[n + m + 1]
-          if redis.call('HGET', bkey, 'period') == r.period then
-            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(r.cost))
+        if KEYS[n + m + nbud + 2] then redis.call('ZREM', KEYS[n + m + nbud + 2], member) end
+        for j = 1, nbud do
+          local bkey = KEYS[n + m + j]
+          local suffix = j == 1 and '' or tostring(j)
+          local booked, charged = r['period' .. suffix], r['cost' .. suffix]
+          if booked and charged and redis.call('HGET', bkey, 'period') == booked then
+            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(charged))
           end
         end
         redis.call('DEL', res)
@@ -219,11 +235,11 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// Reads what a plan's counters hold, taking nothing. KEYS: n window hashes, m in-flight sets, [budget hash].
-    /// ARGV: n, m, hasBudget, windowMs, bucketMs, [period kind]. Returns {used x n, running x m, budget spent}.
+    /// Reads what a plan's counters hold, taking nothing. KEYS: n window hashes, m in-flight sets, b budget hashes.
+    /// ARGV: n, m, b, windowMs, bucketMs, period kind x b. Returns {used x n, running x m, spent x b}.
     /// </summary>
     public const string Peek = Prelude + "\n" + """
-        local n, m, hasBudget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
         local oldest = floor(now / bucketMs) - floor(windowMs / bucketMs) + 1
         local out = {}
@@ -235,12 +251,12 @@ internal static class LimitScripts
           out[#out + 1] = sum
         end
         for j = 1, m do out[#out + 1] = redis.call('ZCOUNT', KEYS[n + j], '(' .. now, '+inf') end
-        local spent = 0
-        if hasBudget == 1 then
-          local stored = redis.call('HMGET', KEYS[n + m + 1], 'period', 'spent')
-          if tonumber(stored[1]) == period(ARGV[6]) then spent = tonumber(stored[2]) or 0 end
+        for j = 1, nbud do
+          local spent = 0
+          local stored = redis.call('HMGET', KEYS[n + m + j], 'period', 'spent')
+          if tonumber(stored[1]) == period(ARGV[5 + j]) then spent = tonumber(stored[2]) or 0 end
+          out[#out + 1] = spent
         end
-        out[#out + 1] = spent
         return out
         """;
 

@@ -15,7 +15,7 @@ namespace Gateway.RateLimiting;
 /// but could not reach Redis for a whole lease and grace is treated the same, and its own later record is then dropped
 /// as a duplicate: one record, at the conservative figure.
 /// </summary>
-internal sealed partial class LostReservations(ConfigStore config, Keys.RuntimeKeys runtimeKeys, ILimitEngine engine, IUsageSink usage, GatewayMetrics metrics,
+internal sealed partial class LostReservations(ConfigStore config, Auth.IKeyDirectory runtimeKeys, ILimitEngine engine, IUsageSink usage, GatewayMetrics metrics,
     TimeProvider clock, ILogger<LostReservations> logger) : BackgroundService
 {
     private const int ClaimsPerKey = 100;
@@ -37,20 +37,21 @@ internal sealed partial class LostReservations(ConfigStore config, Keys.RuntimeK
         }
     }
 
-    /// <summary>One pass over every key with limits (only those hold reservations).</summary>
+    /// <summary>One pass over every scope with limits (a key alone, or a team with its keys: only those hold reservations).</summary>
     internal async Task SweepAsync(TimeSpan grace)
     {
         var snapshot = config.Current;
+        var scopes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var key in snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)))
         {
-            if (key.Limits.IsEmpty)
+            if (key.Limits.IsEmpty || !scopes.Add(LimitPlan.ScopeOf(key.Id, key.Limits)))
             {
                 continue;
             }
 
             try
             {
-                foreach (var lost in await engine.ClaimLostAsync(key.Id, grace, ClaimsPerKey))
+                foreach (var lost in await engine.ClaimLostAsync(LimitPlan.ScopeOf(key.Id, key.Limits), grace, ClaimsPerKey))
                 {
                     Record(lost);
                 }
@@ -74,7 +75,8 @@ internal sealed partial class LostReservations(ConfigStore config, Keys.RuntimeK
             Id = r.RecordId,
             RequestId = r.RequestId,
             Key = r.KeyName,
-            KeyId = lost.Scope,
+            KeyId = r.KeyId ?? lost.Scope,
+            Team = r.Team,
             Model = r.Model,
             PromptTokens = (int)Math.Min(int.MaxValue, r.PromptTokens),
             CompletionTokens = (int)Math.Min(int.MaxValue, r.CompletionTokens),

@@ -59,8 +59,7 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
     public static ChatCompletionRequest CapMaxTokens(ChatCompletionRequest request, ClientKey key, ModelRoute route, LimiterSettings settings)
     {
         var limits = key.Limits;
-        if (settings.CapMaxTokens && !limits.IsEmpty && request.EffectiveMaxTokens is null &&
-            (limits.Budget is not null || limits.Key.TokensPerMinute is not null || limits.ForModel(route.Name).TokensPerMinute is not null))
+        if (settings.CapMaxTokens && !limits.IsEmpty && request.EffectiveMaxTokens is null && limits.LimitsTokensOrMoney(route.Name))
         {
             request.CapMaxTokens(settings.DefaultMaxTokens);
         }
@@ -87,7 +86,11 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
         var plan = LimitPlan.Build(reservationId, exchange.Key.Id, limits, exchange.Route.Name, size.Tokens, size.WorstCostMicros,
             settings, ReservationSize.LeaseFor(exchange.Route, settings.LeaseMargin),
             new LostRecord(exchange.RecordId, exchange.RequestId, exchange.Key.Name, exchange.Route.Name, size.PromptTokens,
-                size.CompletionTokens, size.WorstCostMicros, exchange.Request.IsStreaming));
+                size.CompletionTokens, size.WorstCostMicros, exchange.Request.IsStreaming)
+            {
+                KeyId = limits.Team is null ? null : exchange.Key.Id,
+                Team = limits.Team?.Name,
+            });
         if (cacheHit)
         {
             plan = plan.ForCacheHit();
@@ -217,9 +220,10 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
     private Admission Unavailable(LimitPlan plan, LimiterSettings settings, string requestId, string reason, int attempts)
     {
         Record("unavailable");
-        var failOpen = plan.Budget is null ? settings.FailOpen : settings.BudgetFailOpen;
+        var budgeted = plan.Budgets.Count > 0;
+        var failOpen = budgeted ? settings.BudgetFailOpen : settings.FailOpen;
         Log.EngineFailed(logger, reason, attempts, requestId, failOpen ? "allowing" : "refusing");
-        return failOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable(plan.Budget is not null));
+        return failOpen ? Admission.Unlimited : new Admission(null, null, LimiterUnavailable(budgeted));
     }
 
     private void Record(string decision) => metrics.Decision(decision);
@@ -228,19 +232,22 @@ internal sealed partial class RateLimiter(ConfigStore config, ILimitEngine engin
     {
         var retry = result.RetryAfter;
         var seconds = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds));
+        var index = result.RejectedIndex;
+        // A team's limit is named as the team's, so the holder of one key knows its colleagues spent it.
+        var holder = plan.TeamOf(index) is { } team ? $"team '{team}' (key '{key}')" : $"key '{key}'";
         var error = kind switch
         {
             LimitKind.Requests => new GatewayError(429, "requests",
-                $"Rate limit reached for requests on key '{key}' (limit {plan.Windows[result.RejectedIndex].Limit} per window). Retry in {seconds}s.",
+                $"Rate limit reached for requests on {holder} (limit {plan.Windows[index].Limit} per window). Retry in {seconds}s.",
                 Code: "rate_limit_exceeded"),
             LimitKind.Tokens => new GatewayError(429, "tokens",
-                $"Rate limit reached for tokens on key '{key}' (limit {plan.Windows[result.RejectedIndex].Limit} per window, this request reserves {plan.Windows[result.RejectedIndex].Cost}). Retry in {seconds}s.",
+                $"Rate limit reached for tokens on {holder} (limit {plan.Windows[index].Limit} per window, this request reserves {plan.Windows[index].Cost}). Retry in {seconds}s.",
                 Code: "rate_limit_exceeded"),
             LimitKind.Concurrency => new GatewayError(429, "requests",
-                $"Too many concurrent requests on key '{key}' (limit {plan.Concurrency[result.RejectedIndex - plan.Windows.Count].Limit}).",
+                $"Too many concurrent requests on {holder} (limit {plan.Concurrency[index - plan.Windows.Count].Limit}).",
                 Code: "rate_limit_exceeded"),
             _ => new GatewayError(429, "insufficient_quota",
-                $"The spending budget of key '{key}' for this {(plan.Budget!.Period == BudgetPeriod.Day ? "day" : "month")} is exhausted.",
+                $"The spending budget of {holder} for this {(plan.Budgets[index - plan.Windows.Count - plan.Concurrency.Count].Period == BudgetPeriod.Day ? "day" : "month")} is exhausted.",
                 Code: "insufficient_quota"),
         };
         return error with { RetryAfter = retry };

@@ -5,9 +5,9 @@ using Gateway.Configuration;
 namespace Gateway.RateLimiting;
 
 /// <summary>
-/// Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock. Every key of one
-/// client key's limits carries the hash tag <c>{k:name}</c>, so each script touches a single slot and works on
-/// Redis Cluster.
+/// Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock. Every counter of one
+/// plan's scope carries its hash tag: <c>{k:id}</c> for a key alone, <c>{t:id}</c> for a team and the keys in it, so
+/// each script touches a single slot and works on Redis Cluster.
 /// </summary>
 internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 {
@@ -34,21 +34,22 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
     {
         var keys = plan.Windows.Select(w => (RedisKey)Key(plan.Scope, w.Id))
             .Concat(plan.Concurrency.Select(c => (RedisKey)Key(plan.Scope, c.Id)))
-            .Concat(plan.Budget is { } b ? [(RedisKey)Key(plan.Scope, b.Id)] : []).ToArray();
-        RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1, plan.WindowMs, plan.BucketMs,
-            plan.Budget?.Period == BudgetPeriod.Day ? "day" : "month"];
+            .Concat(plan.Budgets.Select(b => (RedisKey)Key(plan.Scope, b.Id))).ToArray();
+        RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count, plan.WindowMs, plan.BucketMs,
+            .. plan.Budgets.Select(b => (RedisValue)PeriodKind(b.Period))];
         var r = (RedisResult[])(await redis.EvalAsync(PeekScript, keys, args))!;
         var n = plan.Windows.Count;
-        return new LimitUsage([.. r[..n].Select(x => (long)x)], [.. r[n..^1].Select(x => (long)x)], (long)r[^1]);
+        var m = plan.Concurrency.Count;
+        return new LimitUsage([.. r[..n].Select(x => (long)x)], [.. r[n..(n + m)].Select(x => (long)x)], [.. r[(n + m)..].Select(x => (long)x)]);
     }
 
     public async Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt)
     {
-        var keys = new List<RedisKey>(plan.Windows.Count + plan.Concurrency.Count + 2);
+        var keys = new List<RedisKey>(plan.Windows.Count + plan.Concurrency.Count + plan.Budgets.Count + 2);
         var deadline = _clockKnown ? giveUpAt.ToUnixTimeMilliseconds() + Volatile.Read(ref _clockOffsetMs) : 0;
-        var args = new List<RedisValue>(8 + (3 * plan.Windows.Count) + plan.Concurrency.Count + 3)
+        var args = new List<RedisValue>(9 + (3 * plan.Windows.Count) + plan.Concurrency.Count + (3 * plan.Budgets.Count))
         {
-            plan.Windows.Count, plan.Concurrency.Count, plan.Budget is null ? 0 : 1,
+            plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count,
             plan.WindowMs, plan.BucketMs, plan.ReservationId, (long)plan.Lease.TotalMilliseconds, deadline,
         };
         foreach (var w in plan.Windows)
@@ -65,12 +66,12 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
             args.Add(c.Limit);
         }
 
-        if (plan.Budget is { } b)
+        foreach (var b in plan.Budgets)
         {
             keys.Add(Key(plan.Scope, b.Id));
             args.Add(b.LimitMicros);
             args.Add(b.CostMicros);
-            args.Add(b.Period == BudgetPeriod.Day ? "day" : "month");
+            args.Add(PeriodKind(b.Period));
         }
 
         keys.Add(ReservationKey(plan.Scope, plan.ReservationId));
@@ -96,13 +97,11 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 
     public Task SettleAsync(Settlement s)
     {
-        var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + 2);
+        var budgets = s.BudgetIds;
+        var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + budgets.Count + 2);
         keys.AddRange(s.Windows.Select(w => Key(s.Scope, w)));
         keys.AddRange(s.Concurrency.Select(c => Key(s.Scope, c)));
-        if (s.Budget is { } budget)
-        {
-            keys.Add(Key(s.Scope, budget));
-        }
+        keys.AddRange(budgets.Select(b => Key(s.Scope, b)));
 
         keys.Add(ReservationKey(s.Scope, s.ReservationId));
         if (s.Recoverable)
@@ -112,7 +111,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 
         return redis.EvalAsync(SettleScript, [.. keys],
         [
-            s.Windows.Count, s.Concurrency.Count, s.Budget is null ? 0 : 1, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
+            s.Windows.Count, s.Concurrency.Count, budgets.Count, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
             s.Cancel ? 1 : 0, (long)TimeSpan.FromHours(1).TotalMilliseconds,
         ]);
     }
@@ -167,7 +166,11 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
         return ((long)r[0] == 1, TimeSpan.FromMilliseconds((long)r[1]));
     }
 
-    private RedisKey Key(string scope, string id) => redis.Key("rl:{k:" + scope + "}:" + id);
+    // A key alone keeps the tag it always had ({k:id}); a team's scope is its own tag ({t:id}).
+    private RedisKey Key(string scope, string id) =>
+        redis.Key(scope.StartsWith("t:", StringComparison.Ordinal) ? "rl:{" + scope + "}:" + id : "rl:{k:" + scope + "}:" + id);
+
+    private static string PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? "day" : "month";
 
     private RedisKey ReservationKey(string scope, string reservationId) => Key(scope, "res:" + reservationId);
 

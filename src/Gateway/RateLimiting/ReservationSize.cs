@@ -43,19 +43,24 @@ internal readonly record struct ReservationSize(long PromptTokens, long Completi
             {
                 return new GatewayError(400, "invalid_request_error",
                     $"This request reserves {w.Cost} tokens (about {PromptTokens} in the prompt and up to {CompletionTokens} to complete), more than " +
-                    $"key '{key}' may use in a window ({w.Limit}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_limit");
+                    $"{Holder(w.Team, key)} may use in a window ({w.Limit}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_limit");
             }
         }
 
-        if (plan.Budget is { } b && b.CostMicros > b.LimitMicros)
+        foreach (var b in plan.Budgets)
         {
-            return new GatewayError(400, "invalid_request_error",
-                $"This request can cost up to ${Money.Usd(b.CostMicros)}, more than the whole {(b.Period == BudgetPeriod.Day ? "daily" : "monthly")} " +
-                $"budget of key '{key}' (${Money.Usd(b.LimitMicros)}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_budget");
+            if (b.CostMicros > b.LimitMicros)
+            {
+                return new GatewayError(400, "invalid_request_error",
+                    $"This request can cost up to ${Money.Usd(b.CostMicros)}, more than the whole {(b.Period == BudgetPeriod.Day ? "daily" : "monthly")} " +
+                    $"budget of {Holder(b.Team, key)} (${Money.Usd(b.LimitMicros)}); lower '{maxTokensParam}' or shorten the prompt.", param, "request_exceeds_budget");
+            }
         }
 
         return null;
     }
+
+    private static string Holder(string? team, string key) => team is null ? $"key '{key}'" : $"team '{team}'";
 
     /// <summary>How long a request may hold an in-flight slot before its lease lapses (renewed while it runs).</summary>
     public static TimeSpan LeaseFor(ModelRoute route, TimeSpan margin)

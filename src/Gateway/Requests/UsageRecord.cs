@@ -24,6 +24,9 @@ internal sealed record UsageRecord
     /// </summary>
     public string? KeyId { get; init; }
 
+    /// <summary>The team the key belonged to when the request was admitted (absent: none); usage rolls up by it.</summary>
+    public string? Team { get; init; }
+
     /// <summary>The public model name; "(none)" when the request named no known model.</summary>
     public required string Model { get; init; }
 

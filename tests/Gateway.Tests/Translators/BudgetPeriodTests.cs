@@ -47,7 +47,7 @@ public sealed class BudgetPeriodTests : IAsyncLifetime
     {
         var clock = new ManualClock(DateTimeOffset.Parse("2026-11-22T23:59:00Z", System.Globalization.CultureInfo.InvariantCulture));
         var engine = new InMemoryLimitEngine(clock);
-        LimitPlan Plan(string id) => new(id, "k", [], [], new BudgetCheck("budget", 100, 60, BudgetPeriod.Day), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        LimitPlan Plan(string id) => new(id, "k", [], [], [new BudgetCheck("budget", 100, 60, BudgetPeriod.Day)], TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
 
         Assert.True((await engine.AdmitAsync(Plan("a"), DateTimeOffset.MaxValue)).Admitted);
         var refused = await engine.AdmitAsync(Plan("b"), DateTimeOffset.MaxValue);

@@ -141,6 +141,7 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
         lock (_write)
         {
             var lastUsed = 0L;
+            string? staleHash = null, stalePrevious = null;
             if (_byName.TryGetValue(record.Name, out var old))
             {
                 if (old.Revision > record.Revision)
@@ -149,24 +150,36 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
                 }
 
                 // A change is not a use: the key's last use carries over.
-                if (_byHash.TryRemove(old.Hash, out var current))
+                if (_byHash.TryGetValue(old.Hash, out var current))
                 {
                     lastUsed = Interlocked.Read(ref current.LastUsedTicks);
                 }
 
-                if (old.PreviousHash is { } previous && _byHash.TryRemove(previous, out var before))
+                if (old.PreviousHash is { } previous && _byHash.TryGetValue(previous, out var before))
                 {
                     lastUsed = Math.Max(lastUsed, Interlocked.Read(ref before.LastUsedTicks));
                 }
+
+                (staleHash, stalePrevious) = (old.Hash, old.PreviousHash);
             }
 
             _byName[record.Name] = record;
             var team = TeamOf(record);
             var compiled = new Compiled(Compile(record, team, config.Current, []), config.Current, team);
+            // The new entries replace the old ones in place before anything is removed: a rotation turns the current secret
+            // into the previous one, and a request presenting it at that moment must find it (as either), never miss it.
             _byHash[record.Hash] = new Entry(record, compiled, Previous: false) { LastUsedTicks = lastUsed };
             if (record.PreviousHash is { } hash)
             {
                 _byHash[hash] = new Entry(record, compiled, Previous: true);
+            }
+
+            foreach (var stale in (string?[])[staleHash, stalePrevious])
+            {
+                if (stale is not null && stale != record.Hash && stale != record.PreviousHash)
+                {
+                    _byHash.TryRemove(stale, out _);
+                }
             }
         }
     }

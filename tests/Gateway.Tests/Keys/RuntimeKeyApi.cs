@@ -32,6 +32,14 @@ public sealed class RuntimeKeyApi(Uri gateway, string adminKey) : IDisposable
         return body.GetProperty("key").GetString()!;
     }
 
+    /// <summary>Creates a team; the answer.</summary>
+    public async Task<JsonElement> CreateTeamAsync(string json)
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/admin/teams", json);
+        Assert.True(status == HttpStatusCode.Created, $"team create answered {(int)status}: {body}");
+        return body;
+    }
+
     public async Task<string> RotateAsync(string name, int graceSeconds)
     {
         var (status, body) = await SendAsync(HttpMethod.Post, $"/admin/keys/{name}/rotate", $$"""{"grace_seconds":{{graceSeconds}}}""");
@@ -48,6 +56,13 @@ public sealed class RuntimeKeyApi(Uri gateway, string adminKey) : IDisposable
     /// <summary>A chat completion with <paramref name="key"/>: its status and, for an error, its code.</summary>
     public async Task<(HttpStatusCode Status, string? Code)> ChatAsync(string key, string model = "deepinfra-llama")
     {
+        var (status, code, _) = await ChatWithMessageAsync(key, model);
+        return (status, code);
+    }
+
+    /// <summary>A chat completion with <paramref name="key"/>: its status, and for an error its code and message.</summary>
+    public async Task<(HttpStatusCode Status, string? Code, string? Message)> ChatWithMessageAsync(string key, string model = "deepinfra-llama")
+    {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {
             Content = JsonContent.Create(new { model, messages = new[] { new { role = "user", content = "x" } } }),
@@ -55,8 +70,13 @@ public sealed class RuntimeKeyApi(Uri gateway, string adminKey) : IDisposable
         request.Headers.Authorization = new("Bearer", key);
         using var response = await _http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
-        return (response.StatusCode, response.IsSuccessStatusCode ? null
-            : JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("code").GetString());
+        if (response.IsSuccessStatusCode)
+        {
+            return (response.StatusCode, null, null);
+        }
+
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        return (response.StatusCode, error.GetProperty("code").GetString(), error.GetProperty("message").GetString());
     }
 
     public void Dispose() => _http.Dispose();

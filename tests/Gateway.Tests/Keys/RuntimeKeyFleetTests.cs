@@ -118,6 +118,56 @@ public sealed class RuntimeKeyFleetTests(RuntimeKeyFleetFixture f) : IClassFixtu
         Assert.Equal(before, await KeyReadsAsync());
     }
 
+    [Fact]
+    public async Task ATeamBudget_SpentByThreeKeysOnThreeReplicasAtOnce_NeverOvershoots()
+    {
+        // "x" with no max_tokens reserves 2,060 micro-dollars (8 + 1,024 tokens at 1.5 / 2 USD per million): ten fit.
+        using var admin = f.Api(0);
+        await admin.CreateTeamAsync("""{"name":"fleet-team","budget":{"usd":0.0206,"period":"day"}}""");
+        var keys = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            keys.Add(await admin.CreateAsync($$"""{"name":"fleet-team-{{i}}","team":"fleet-team"}"""));
+        }
+
+        // Every replica knows the three keys (a model it may not use answers 404 without spending anything).
+        foreach (var replica in Enumerable.Range(0, 3))
+        {
+            using var api = f.Api(replica);
+            foreach (var key in keys)
+            {
+                await Eventually.TrueAsync(async () => (await api.ChatAsync(key, "no-such-model")).Status == HttpStatusCode.NotFound, Propagation * 5,
+                    $"replica {replica} never knew a team key");
+            }
+        }
+
+        // Admitted requests are held at the provider, so all 45 admissions are decided against reservations none has settled.
+        await f.Simulator.SetFaultsAsync("hold=fleet-team");
+        try
+        {
+            var apis = Enumerable.Range(0, 3).Select(f.Api).ToList();
+            var burst = Enumerable.Range(0, 45).Select(i => apis[i % 3].ChatWithMessageAsync(keys[(i / 3) % 3])).ToList();
+            await f.Simulator.WaitAtGateAsync("fleet-team", 10);
+            await Eventually.TrueAsync(() => Task.FromResult(burst.Count(t => t.IsCompleted) >= 35), TimeSpan.FromSeconds(30), "the refusals never came");
+            Assert.Equal(35, burst.Count(t => t.IsCompleted));
+            Assert.All(burst.Where(t => t.IsCompleted).Select(t => t.Result), r => Assert.Equal("insufficient_quota", r.Code));
+
+            await f.Simulator.OpenGateAsync("fleet-team");
+            var results = await Task.WhenAll(burst);
+            Assert.Equal(10, results.Count(r => r.Status == HttpStatusCode.OK));
+            apis.ForEach(a => a.Dispose());
+        }
+        finally
+        {
+            await f.Simulator.SetFaultsAsync(null);
+            await f.Simulator.OpenGateAsync("fleet-team");
+        }
+
+        // The team's counters live in its own slot, beside its keys'.
+        var slotKeys = await f.Redis.CliAsync("--scan", "--pattern", "*rl:{t:*");
+        Assert.Contains("budget", slotKeys, StringComparison.Ordinal);
+    }
+
     /// <summary>How many times Redis has been asked for a key record (one or all): what a lookup would cost.</summary>
     private async Task<long> KeyReadsAsync()
     {

@@ -84,6 +84,48 @@ public sealed class RuntimeKeyTests : IAsyncLifetime
     private const System.Text.Json.JsonValueKind JsonValueKindNull = System.Text.Json.JsonValueKind.Null;
 
     [Fact]
+    public async Task WhileAKeyIsRotated_ASecretThatStaysValid_IsNeverUnknownForAMoment()
+    {
+        // One secret is the key's current one, then its previous one (grace), then current again, 20,000 times over, while
+        // another thread looks it up without pause: at no moment may the directory miss it (a request would get 401).
+        await _api.CreateAsync("""{"name":"spinning-bot"}""");
+        var runtime = _gateway.Services.GetRequiredService<Gateway.Keys.RuntimeKeys>();
+        var snapshot = _gateway.Services.GetRequiredService<Gateway.Configuration.ConfigStore>().Current;
+        var record = runtime.Records.Single(r => r.Name == "spinning-bot");
+        var steady = record.Hash;
+        var misses = 0L;
+        var lookups = 0L;
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var (key, refusal) = runtime.Find(steady, snapshot);
+                Interlocked.Increment(ref lookups);
+                if (key is null && refusal is null)
+                {
+                    Interlocked.Increment(ref misses);
+                }
+            }
+        });
+
+        var until = _clock.GetUtcNow().AddHours(1);
+        for (var i = 1; i <= 20_000; i++)
+        {
+            var other = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)));
+            record = i % 2 == 1
+                ? record with { Hash = other, PreviousHash = steady, PreviousValidUntil = until, Revision = record.Revision + 1 }
+                : record with { Hash = steady, PreviousHash = other, PreviousValidUntil = until, Revision = record.Revision + 1 };
+            runtime.Apply(record);
+        }
+
+        await stop.CancelAsync();
+        await reader;
+        Assert.True(Interlocked.Read(ref lookups) > 1000, "the reader hardly ran");
+        Assert.Equal(0, Interlocked.Read(ref misses));
+    }
+
+    [Fact]
     public async Task AnExpiredKey_IsRefusedWithAClearError()
     {
         var at = _clock.GetUtcNow().AddHours(1);

@@ -61,6 +61,32 @@ public sealed class RedisClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TeamAdmission_ChecksTheKeysAndTheTeamsCountersInOneScriptOnACluster()
+    {
+        // A key's counters and its team's share the team's hash tag: one admission script, one slot, both budgets and windows.
+        using var api = new Keys.RuntimeKeyApi(_gateway.BaseUrl, TestConfig.AdminKey);
+        await api.CreateTeamAsync("""{"name":"cluster-team","limits":{"requests_per_minute":3,"concurrent_requests":5},"budget":{"usd":1,"period":"month"}}""");
+        var first = await api.CreateAsync("""{"name":"cluster-team-a","team":"cluster-team","limits":{"requests_per_minute":2},"budget":{"usd":1,"period":"day"}}""");
+        var second = await api.CreateAsync("""{"name":"cluster-team-b","team":"cluster-team"}""");
+
+        Assert.Equal((HttpStatusCode.OK, null), await api.ChatAsync(first));
+        Assert.Equal((HttpStatusCode.OK, null), await api.ChatAsync(first));
+        var own = await api.ChatWithMessageAsync(first);
+        Assert.Equal(HttpStatusCode.TooManyRequests, own.Status);
+        Assert.Contains("key 'cluster-team-a'", own.Message, StringComparison.Ordinal);
+        Assert.Equal((HttpStatusCode.OK, null), await api.ChatAsync(second));
+        var team = await api.ChatWithMessageAsync(second);
+        Assert.Equal(HttpStatusCode.TooManyRequests, team.Status);
+        Assert.Contains("team 'cluster-team'", team.Message, StringComparison.Ordinal);
+
+        // Decided by the cluster, not failed open: the team's counters show the three requests and the budget spent.
+        var (_, shown) = await api.SendAsync(HttpMethod.Get, "/admin/teams/cluster-team");
+        var counters = shown.GetProperty("counters").EnumerateArray().ToDictionary(c => c.GetProperty("kind").GetString()!, c => c.GetProperty("used").GetInt64());
+        Assert.Equal(3, counters["requests_per_window"]);
+        Assert.True(counters["budget_micros_per_month"] > 0);
+    }
+
+    [Fact]
     public async Task LimitsBudgetsMeteringAndCallbacks_WorkOnACluster()
     {
         using var http = new HttpClient { BaseAddress = _gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };

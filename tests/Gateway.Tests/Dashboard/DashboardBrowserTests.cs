@@ -173,6 +173,60 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-keys.png"), FullPage = true });
     }
 
+    [Fact]
+    public async Task Operator_CreatesATeam_PutsAKeyInIt_EditsItsLimits_AndCannotDeleteItWhileAKeyIsIn()
+    {
+        await using var context = await _browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var page = await SignedInPageAsync(context);
+        using var api = new Keys.RuntimeKeyApi(_gateway.BaseUrl, TestConfig.AdminKey);
+
+        // A team with a budget, then a key that names it.
+        await page.FillAsync("#t-name", "browser-team");
+        await page.FillAsync("#t-rpm", "100");
+        await page.FillAsync("#t-budget", "5");
+        await page.SelectOptionAsync("#t-period", "day");
+        await page.ClickAsync("#t-save");
+        await TeamsShowAsync(page, "100 req/min");
+        await page.FillAsync("#k-name", "browser-team-bot");
+        await page.FillAsync("#k-team", "browser-team");
+        await page.ClickAsync("#k-save");
+        await page.WaitForSelectorAsync("#key-secret:not([hidden])");
+        var secret = await page.InnerTextAsync("#key-secret-value");
+        Assert.Equal((System.Net.HttpStatusCode.OK, null), await api.ChatAsync(secret));
+
+        // The teams table lists the key, and the team's budget spent today once the page refreshes.
+        await page.ClickAsync("#filters button[type=submit]");
+        await TeamsShowAsync(page, "browser-team-bot");
+        await TeamsShowAsync(page, "of $5.00");
+        var (_, team) = await api.SendAsync(HttpMethod.Get, "/admin/teams/browser-team");
+        Assert.True(team.GetProperty("counters").EnumerateArray().Single(c => c.GetProperty("kind").GetString() == "budget_micros_per_day").GetProperty("used").GetInt64() > 0);
+
+        // Edit the team's limit: in force through the API too.
+        await page.ClickAsync("button[data-action=edit-team][data-team=browser-team]");
+        await page.FillAsync("#t-rpm", "250");
+        await page.ClickAsync("#t-save");
+        await TeamsShowAsync(page, "250 req/min");
+        Assert.Equal(250, (await api.SendAsync(HttpMethod.Get, "/admin/teams/browser-team")).Body.GetProperty("limits").GetProperty("requests_per_minute").GetInt32());
+
+        // Deleting a team with an active key is refused, and the page says why.
+        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await page.WaitForSelectorAsync("#message:not([hidden])");
+        Assert.Contains("active key", await page.InnerTextAsync("#message"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-teams.png"), FullPage = true });
+
+        // Once the key has left the team, it goes.
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await api.SendAsync(HttpMethod.Patch, "/admin/keys/browser-team-bot", """{"team":null}""")).Status);
+        await page.ClickAsync("#filters button[type=submit]");
+        await TeamsShowAsync(page, "browser-team");
+        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await page.Locator("#teams-table", new PageLocatorOptions { HasText = "No teams yet" }).WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });
+    }
+
+    private static Task TeamsShowAsync(IPage page, string text) =>
+        page.Locator("#teams-table", new PageLocatorOptions { HasText = text }).WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });
+
     // (Locators, not WaitForFunction: the page's CSP allows no eval, which Playwright's polled functions need.)
     private static Task TableShowsAsync(IPage page, string text) =>
         page.Locator("#runtime-keys-table", new PageLocatorOptions { HasText = text }).WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });

@@ -1,6 +1,7 @@
 // The operator's dashboard. Plain browser JavaScript, no build step; charts by uPlot (vendor/uplot, committed unchanged).
 // Data: /admin/usage (rollups), /admin/limits (limits and what is left), /admin/stats (this replica's metrics),
-// /admin/deployments (models and providers for the filters), /admin/keys (runtime keys: create, edit, rotate, revoke). The admin key lives in sessionStorage and goes with every
+// /admin/deployments (models and providers for the filters), /admin/keys and /admin/teams (runtime keys and teams: create, edit,
+// rotate, revoke, delete). The admin key lives in sessionStorage and goes with every
 // call as a bearer token; no cookies are used, so there is nothing for another site to ride on.
 "use strict";
 (() => {
@@ -208,9 +209,11 @@
     const describe = (key, kind) => {
       const limit = (limits.get(key) || []).find((l) => l.kind === kind);
       if (!limit) return "no limit";
-      return kind.startsWith("budget")
+      // A key without a limit of its own may be held by its team's: say whose it is.
+      const whose = limit.team ? ` (team ${limit.team})` : "";
+      return (kind.startsWith("budget")
         ? `${usd(limit.used)} of ${usd(limit.limit)} (${pct(limit.used, limit.limit)})`
-        : `${int(limit.remaining)} of ${int(limit.limit)} left`;
+        : `${int(limit.remaining)} of ${int(limit.limit)} left`) + whose;
     };
     const budgetCell = (key) => {
       const limit = (limits.get(key) || []).find((l) => l.kind.startsWith("budget"));
@@ -280,13 +283,14 @@
     try {
       if (!optionsLoaded) await loadOptions();
       const hourStart = addDays(today(), -2);
-      const [daily, hourly, byKey, byProvider, keys, stats] = await Promise.all([
+      const [daily, hourly, byKey, byProvider, keys, stats, byTeam] = await Promise.all([
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "day," + f.stack })),
         api(usageUrl(f, { start: hourStart, end: today(), group_by: "hour," + f.stack })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "key" })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "provider" })),
         api("/admin/limits"),
         api("/admin/stats?minutes=15"),
+        api(usageUrl(f, { start: f.start, end: f.end, group_by: "team" })),
       ]);
       showMessage("");
       $("empty").hidden = daily.totals.requests > 0;
@@ -305,6 +309,7 @@
       renderUsageSource(byProvider);
       renderCache(daily, f.stack);
       await loadKeys();
+      await loadTeams(byTeam);
       $("updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC";
       document.body.dataset.loaded = "true";
     } catch (error) {
@@ -347,6 +352,7 @@
       limits: { requests_per_minute: number("k-rpm"), tokens_per_minute: number("k-tpm") },
       budget: $("k-budget").value === "" ? null : { usd: Number($("k-budget").value), period: $("k-period").value },
       expires_at: $("k-expires").value ? $("k-expires").value + "T00:00:00Z" : null,
+      team: $("k-team").value.trim() || null,
     };
     if (creating) body.name = $("k-name").value.trim();
     return body;
@@ -363,6 +369,7 @@
     $("k-name").value = key.name;
     $("k-name").readOnly = true;
     $("k-models").value = key.models.join(", ");
+    $("k-team").value = key.team ?? "";
     $("k-rpm").value = key.limits.requests_per_minute ?? "";
     $("k-tpm").value = key.limits.tokens_per_minute ?? "";
     $("k-budget").value = key.budget ? key.budget.usd : "";
@@ -434,7 +441,7 @@
     const limitText = (k) => [k.limits.requests_per_minute != null ? int(k.limits.requests_per_minute) + " req/min" : null,
       k.limits.tokens_per_minute != null ? int(k.limits.tokens_per_minute) + " tok/min" : null,
       k.budget ? usd(k.budget.usd * 1e6) + " / " + k.budget.period : null].filter((x) => x).join(", ") || "defaults";
-    table("runtime-keys-table", "Keys made at runtime", ["Name", "Prefix", "Status", "Models", "Limits", "Expires", "Last used here", ""],
+    table("runtime-keys-table", "Keys made at runtime", ["Name", "Prefix", "Status", "Team", "Models", "Limits", "Expires", "Last used here", ""],
       keys.map((k) => {
         const actions = el("span", { class: "row-actions" });
         if (k.status !== "revoked") {
@@ -444,9 +451,105 @@
           rotate.addEventListener("click", () => rotateKey(k.name));
           actions.append(edit, " ", rotate, " ", revokeButton(k.name));
         }
-        return [k.name, k.prefix, k.status, k.models.join(", "), limitText(k), k.expires_at ? k.expires_at.slice(0, 10) : "never",
+        return [k.name, k.prefix, k.status, k.team ?? "–", k.models.join(", "), limitText(k), k.expires_at ? k.expires_at.slice(0, 10) : "never",
           k.last_used_at ? k.last_used_at.replace("T", " ").replace("Z", " UTC") : "–", actions];
       }), "No keys made at runtime yet: create one above.");
+  }
+
+  // ---------- teams ----------
+  let editingTeam = null;
+  let teamSpend = new Map();
+
+  function teamBody(creating) {
+    const number = (id) => ($(id).value === "" ? undefined : Number($(id).value));
+    const body = {
+      limits: { requests_per_minute: number("t-rpm"), tokens_per_minute: number("t-tpm"), concurrent_requests: number("t-concurrent") },
+      budget: $("t-budget").value === "" ? null : { usd: Number($("t-budget").value), period: $("t-period").value },
+    };
+    if (creating) body.name = $("t-name").value.trim();
+    return body;
+  }
+
+  function editTeam(team) {
+    editingTeam = team.name;
+    $("t-name").value = team.name;
+    $("t-name").readOnly = true;
+    $("t-rpm").value = team.limits.requests_per_minute ?? "";
+    $("t-tpm").value = team.limits.tokens_per_minute ?? "";
+    $("t-concurrent").value = team.limits.concurrent_requests ?? "";
+    $("t-budget").value = team.budget ? team.budget.usd : "";
+    $("t-period").value = team.budget ? team.budget.period : "month";
+    $("t-save").textContent = "Save " + team.name;
+    $("t-cancel").hidden = false;
+    $("t-name").focus();
+  }
+
+  function stopEditingTeam() {
+    editingTeam = null;
+    $("team-form").reset();
+    $("t-name").readOnly = false;
+    $("t-save").textContent = "Create team";
+    $("t-cancel").hidden = true;
+  }
+
+  async function saveTeam(event) {
+    event.preventDefault();
+    try {
+      if (editingTeam) {
+        await api("/admin/teams/" + encodeURIComponent(editingTeam), { method: "PATCH", body: teamBody(false) });
+      } else {
+        await api("/admin/teams", { method: "POST", body: teamBody(true) });
+      }
+      stopEditingTeam();
+      showMessage("");
+      await loadTeams();
+    } catch (error) {
+      explain(error);
+    }
+  }
+
+  /** Deleting takes a second click within five seconds, like revoking a key. */
+  function deleteTeamButton(name) {
+    const button = el("button", { type: "button", "data-action": "delete-team", "data-team": name }, "Delete");
+    let armed = null;
+    button.addEventListener("click", async () => {
+      if (!armed) {
+        button.textContent = "Click again to delete " + name;
+        armed = setTimeout(() => { armed = null; button.textContent = "Delete"; }, 5000);
+        return;
+      }
+      clearTimeout(armed);
+      try {
+        await api("/admin/teams/" + encodeURIComponent(name), { method: "DELETE" });
+        await loadTeams();
+      } catch (error) {
+        explain(error);
+      }
+    });
+    return button;
+  }
+
+  /** The teams, their keys, their budget this period (the team's own counter) and their spend in the chosen range. */
+  async function loadTeams(byTeam) {
+    if (byTeam) teamSpend = new Map(byTeam.data.map((r) => [r.team, r.cost_micros]));
+    const teams = (await api("/admin/teams")).data;
+    const limitText = (t) => [t.limits.requests_per_minute != null ? int(t.limits.requests_per_minute) + " req/min" : null,
+      t.limits.tokens_per_minute != null ? int(t.limits.tokens_per_minute) + " tok/min" : null,
+      t.limits.concurrent_requests != null ? int(t.limits.concurrent_requests) + " at once" : null].filter((x) => x).join(", ") || "none";
+    const budgetCell = (t) => {
+      const counter = (t.counters || []).find((c) => c.kind.startsWith("budget"));
+      if (!t.budget) return "no budget";
+      if (!counter) return usd(t.budget.usd * 1e6) + " / " + t.budget.period;
+      return el("span", {}, meter(counter.used, counter.limit),
+        `${usd(counter.used)} of ${usd(counter.limit)} (${pct(counter.used, counter.limit)}) ${t.budget.period === "day" ? "today" : "this month"}`);
+    };
+    table("teams-table", "Teams", ["Team", "Limits", "Budget used", "Spend in the range", "Keys", ""],
+      teams.map((t) => {
+        const edit = el("button", { type: "button", "data-action": "edit-team", "data-team": t.name }, "Edit");
+        edit.addEventListener("click", () => editTeam(t));
+        return [t.name, limitText(t), budgetCell(t), usd(teamSpend.get(t.name) || 0), t.keys.join(", ") || "–",
+          el("span", { class: "row-actions" }, edit, " ", deleteTeamButton(t.name))];
+      }), "No teams yet: create one above, then give keys its name.");
   }
 
   // ---------- signing in and out ----------
@@ -484,6 +587,8 @@
     $("download").addEventListener("click", download);
     $("key-form").addEventListener("submit", saveKey);
     $("k-cancel").addEventListener("click", stopEditing);
+    $("team-form").addEventListener("submit", saveTeam);
+    $("t-cancel").addEventListener("click", stopEditingTeam);
     $("key-copy").addEventListener("click", async () => {
       try {
         await navigator.clipboard.writeText($("key-secret-value").textContent);

@@ -30,6 +30,12 @@ internal interface ILimitEngine
     /// its reserved figures. An engine without shared state (one process) has none to find.
     /// </summary>
     Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max);
+
+    /// <summary>
+    /// The scopes that admitted a recoverable reservation within <paramref name="within"/> (the only ones that can hold a
+    /// lost one), so a sweep costs what is in use, not what is configured; old entries are dropped as they are read.
+    /// </summary>
+    Task<IReadOnlyList<string>> ActiveScopesAsync(TimeSpan within);
 }
 
 /// <summary>Counters as they stand: per window what it holds, per in-flight limit how many run, per budget what is spent this period.</summary>

@@ -213,6 +213,9 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
     public Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max) =>
         Task.FromResult<IReadOnlyList<LostReservation>>([]);
 
+    /// <summary>One process: nothing to recover, so nothing to look at.</summary>
+    public Task<IReadOnlyList<string>> ActiveScopesAsync(TimeSpan within) => Task.FromResult<IReadOnlyList<string>>([]);
+
     public Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();

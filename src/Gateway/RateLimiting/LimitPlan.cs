@@ -55,6 +55,9 @@ internal sealed record LimitPlan(
     /// <summary>The scope a key's counters live in.</summary>
     public static string ScopeOf(string keyId, KeyLimits limits) => limits.Team is { } team ? TeamScope(team.Id) : keyId;
 
+    /// <summary>A reservation listed for recovery is kept this much longer than its lease and window, for a survivor to find.</summary>
+    public static readonly TimeSpan RecoveryHorizon = TimeSpan.FromHours(1);
+
     /// <summary>Buckets per window: usage is counted per 1/60 of the window.</summary>
     public const int BucketsPerWindow = 60;
 

@@ -8,7 +8,7 @@ namespace Gateway.RateLimiting;
 /// <summary>
 /// Every admitted request ends with exactly one usage record, even when its replica dies mid-request (SIGKILL, a lost
 /// node): its reservation stays in Redis, listed by lease end, and a running request renews the lease. Each replica
-/// looks, every <c>Limits:LostReservationSweepSeconds</c>, for reservations of the configured keys whose lease ended
+/// looks, every <c>Limits:LostReservationSweepSeconds</c>, for reservations (of the scopes in use) whose lease ended
 /// more than <c>Limits:LostReservationGraceSeconds</c> ago; one replica claims each (atomically), records it with
 /// outcome <c>replica_lost</c> at what was reserved (tokens and worst-case cost, labelled estimated) under the request's
 /// own record id, and leaves the counters at those figures: that is its settlement. A request whose replica was alive
@@ -18,7 +18,7 @@ namespace Gateway.RateLimiting;
 internal sealed partial class LostReservations(ConfigStore config, Auth.IKeyDirectory runtimeKeys, ILimitEngine engine, IUsageSink usage, GatewayMetrics metrics,
     TimeProvider clock, ILogger<LostReservations> logger) : BackgroundService
 {
-    private const int ClaimsPerKey = 100;
+    private const int ClaimsPerScope = 100;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -37,31 +37,40 @@ internal sealed partial class LostReservations(ConfigStore config, Auth.IKeyDire
         }
     }
 
-    /// <summary>One pass over every scope with limits (a key alone, or a team with its keys: only those hold reservations).</summary>
+    private bool _sweptEveryKey;
+
+    /// <summary>
+    /// One pass over the scopes (a key alone, or a team with its keys) that admitted a recoverable request within the
+    /// recovery horizon: what is in use, not every configured key (a hundred thousand keys would otherwise cost as many
+    /// Redis calls per pass). The first pass of a replica also looks at every key with limits, for reservations admitted
+    /// before the engine kept that index.
+    /// </summary>
     internal async Task SweepAsync(TimeSpan grace)
     {
-        var snapshot = config.Current;
-        var scopes = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var key in snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)))
+        try
         {
-            if (key.Limits.IsEmpty || !scopes.Add(LimitPlan.ScopeOf(key.Id, key.Limits)))
+            var scopes = new HashSet<string>(await engine.ActiveScopesAsync(LimitPlan.RecoveryHorizon), StringComparer.Ordinal);
+            if (!_sweptEveryKey)
             {
-                continue;
+                var snapshot = config.Current;
+                scopes.UnionWith(snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)).Where(k => !k.Limits.IsEmpty)
+                    .Select(k => LimitPlan.ScopeOf(k.Id, k.Limits)));
             }
 
-            try
+            foreach (var scope in scopes)
             {
-                foreach (var lost in await engine.ClaimLostAsync(LimitPlan.ScopeOf(key.Id, key.Limits), grace, ClaimsPerKey))
+                foreach (var lost in await engine.ClaimLostAsync(scope, grace, ClaimsPerScope))
                 {
                     Record(lost);
                 }
             }
-            catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
-            {
-                // Redis unreachable: the reservations wait for the next pass.
-                Log.SweepFailed(logger, ex.GetType().Name);
-                return;
-            }
+
+            _sweptEveryKey = true;
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // Redis unreachable: the reservations wait for the next pass.
+            Log.SweepFailed(logger, ex.GetType().Name);
         }
     }
 

@@ -19,8 +19,12 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
     private static readonly RedisScript LostListScript = new("ratelimit.lost.list", LimitScripts.LostList);
     private static readonly RedisScript LostClaimScript = new("ratelimit.lost.claim", LimitScripts.LostClaim);
 
-    // A reservation listed for recovery is kept this much longer than its lease and window, for a survivor to find.
-    private static readonly TimeSpan RecoveryHorizon = TimeSpan.FromHours(1);
+
+    // How often this replica re-notes a scope as active: an admission notes its scope at most this often.
+    private static readonly long NoteEveryMs = (long)TimeSpan.FromSeconds(10).TotalMilliseconds;
+
+    // When this replica last noted each scope (bounded by the scopes of valid keys: a made-up key never gets here).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _noted = new(StringComparer.Ordinal);
 
     // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
     private long _clockOffsetMs;
@@ -77,6 +81,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
         keys.Add(ReservationKey(plan.Scope, plan.ReservationId));
         if (plan.Recovery is { } lost)
         {
+            NoteActive(plan.Scope);
             keys.Add(OpenKey(plan.Scope));
             args.Add(lost.Pack());
         }
@@ -123,8 +128,10 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
         var record = lease + plan.WindowMs;
         if (plan.Recovery is not null)
         {
+            // A long stream keeps its scope listed for the sweep while it runs.
             keys = keys.Append(OpenKey(plan.Scope));
-            record += (long)RecoveryHorizon.TotalMilliseconds;
+            record += (long)LimitPlan.RecoveryHorizon.TotalMilliseconds;
+            NoteActive(plan.Scope);
         }
 
         return redis.EvalAsync(RenewScript, [.. keys], [plan.Concurrency.Count, plan.ReservationId, lease, record]);
@@ -154,6 +161,35 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 
         return claimed;
     }
+
+    public async Task<IReadOnlyList<string>> ActiveScopesAsync(TimeSpan within)
+    {
+        var since = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)within.TotalMilliseconds;
+        var active = ActiveKey();
+        await redis.RunAsync("ratelimit.active.trim", db => db.SortedSetRemoveRangeByScoreAsync(active, double.NegativeInfinity, since, Exclude.Stop));
+        var scopes = await redis.RunAsync("ratelimit.active.read", db => db.SortedSetRangeByScoreAsync(active, since));
+        return [.. scopes.Select(s => (string)s!)];
+    }
+
+    /// <summary>
+    /// Lists the scope among those a sweep looks at, before the admission that may leave a reservation there is sent: on
+    /// the one connection the note goes first, so a replica that dies after sending the admission has sent the note too.
+    /// Fire and forget, at most once per scope every ten seconds per replica (the index is one sorted set of its own slot).
+    /// </summary>
+    private void NoteActive(string scope)
+    {
+        var now = Environment.TickCount64;
+        if (_noted.TryGetValue(scope, out var at) && now - at < NoteEveryMs)
+        {
+            return;
+        }
+
+        _noted[scope] = now;
+        _ = redis.RunAsync("ratelimit.active.note", db => db.SortedSetAddAsync(ActiveKey(), scope, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            CommandFlags.FireAndForget));
+    }
+
+    private RedisKey ActiveKey() => redis.Key("rl:{scopes}:active");
 
     /// <summary>One key's reservations that may need recovering, scored by lease end (same slot as the key's counters).</summary>
     private RedisKey OpenKey(string scope) => Key(scope, "open");

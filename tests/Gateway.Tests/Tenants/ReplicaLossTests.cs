@@ -55,6 +55,18 @@ public sealed class ReplicaLossTests : IAsyncLifetime
             streams.Add(await OpenStream.StartAsync(_fleet.Urls[0], Key, Slow, id));
         }
 
+        // A key in a team: its reservation lives in the team's scope, and is recorded under the key and the team.
+        using var admin = new Keys.RuntimeKeyApi(_fleet.Urls[1], TestConfig.AdminKey);
+        await admin.CreateTeamAsync("""{"name":"lossy","budget":{"usd":100,"period":"day"}}""");
+        var teamKey = await admin.CreateAsync("""{"name":"lossy-bot","team":"lossy"}""");
+        await Eventually.TrueAsync(async () =>
+        {
+            using var replica0 = new Keys.RuntimeKeyApi(_fleet.Urls[0], TestConfig.AdminKey);
+            return (await replica0.ChatAsync(teamKey, "no-such-model")).Status == HttpStatusCode.NotFound;
+        }, TimeSpan.FromSeconds(5), "replica 0 never knew the team's key");
+        var teamLost = Sse.NewRequestId();
+        streams.Add(await OpenStream.StartAsync(_fleet.Urls[0], teamKey, Slow, teamLost));
+
         // A survivor's own stream outlives its lease several times: renewed, it is never taken for a lost one.
         var living = Sse.NewRequestId();
         using var survivorStream = await OpenStream.StartAsync(_fleet.Urls[1], Key,
@@ -78,7 +90,7 @@ public sealed class ReplicaLossTests : IAsyncLifetime
         {
             records = [.. (await redis.GetDatabase().StreamRangeAsync("gw:{usage}:events"))
                 .Select(e => JsonDocument.Parse((string)e["record"]!).RootElement.Clone())];
-            return lost.All(id => records.Any(r => r.GetProperty("request_id").GetString() == id));
+            return lost.Append(teamLost).All(id => records.Any(r => r.GetProperty("request_id").GetString() == id));
         }, TimeSpan.FromSeconds(30), "the killed replica's requests were not all recorded");
 
         foreach (var id in lost)
@@ -91,6 +103,14 @@ public sealed class ReplicaLossTests : IAsyncLifetime
         }
 
         Assert.Equal("ok", Assert.Single(records, r => r.GetProperty("request_id").GetString() == living).GetProperty("outcome").GetString());
+        var teamRecord = Assert.Single(records, r => r.GetProperty("request_id").GetString() == teamLost);
+        Assert.Equal(("replica_lost", "lossy-bot", "lossy"),
+            (teamRecord.GetProperty("outcome").GetString(), teamRecord.GetProperty("key").GetString(), teamRecord.GetProperty("team").GetString()));
+        // Under the key's own identity, not the team's scope.
+        Assert.StartsWith("r", teamRecord.GetProperty("key_id").GetString(), StringComparison.Ordinal);
+        var server = redis.GetServers().Single();
+        var teamBudget = server.Keys(pattern: "gw:rl:{t:*}:team:budget").Single();
+        Assert.Equal(teamRecord.GetProperty("cost_micros").GetInt64(), (long)await redis.GetDatabase().HashGetAsync(teamBudget, "spent"));
 
         // Nothing is left open, and the budget holds exactly what the records say was spent.
         var scope = "gw:rl:{k:" + Gateway.Configuration.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";

@@ -11,4 +11,7 @@ internal interface IKeyDirectory
 
     /// <summary>Every such key, compiled against <paramref name="snapshot"/> (revoked and expired ones too: they may still hold reservations).</summary>
     IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot);
+
+    /// <summary>How many of them are not revoked.</summary>
+    int ActiveCount { get; }
 }

@@ -123,8 +123,24 @@ internal sealed class FileKeyStore : IKeyStore
         return [.. lines.Reverse().Take(take).Select(l => JsonSerializer.Deserialize(l, KeyJson.Default.KeyAuditEntry)!)];
     }
 
-    private static List<T> Load<T>(string file, JsonTypeInfo<List<T>> type) =>
-        File.Exists(file) ? JsonSerializer.Deserialize(File.ReadAllBytes(file), type) ?? [] : [];
+    /// <summary>
+    /// A file that cannot be read stops the start with what to do: starting without it would refuse every key in it, and
+    /// the next change would overwrite it.
+    /// </summary>
+    private static List<T> Load<T>(string file, JsonTypeInfo<List<T>> type)
+    {
+        try
+        {
+            return File.Exists(file) ? JsonSerializer.Deserialize(File.ReadAllBytes(file), type) ?? [] : [];
+        }
+        catch (JsonException ex)
+        {
+            throw new Configuration.GatewayConfigurationException([
+                $"{Path.GetFullPath(file)} cannot be read ({ex.Message}). Restore it from a backup (or fix it by hand), then start " +
+                "again; the gateway does not start without it, so that no key change overwrites the keys in it.",
+            ]);
+        }
+    }
 
     private static async Task RewriteAsync<T>(string file, List<T> items, JsonTypeInfo<List<T>> type, CancellationToken cancellationToken)
     {

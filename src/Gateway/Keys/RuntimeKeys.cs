@@ -26,6 +26,8 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
     /// <summary>The runtime keys as this replica knows them, by name.</summary>
     public IReadOnlyCollection<RuntimeKeyRecord> Records => [.. _byName.Values];
 
+    public int ActiveCount => _byName.Values.Count(r => r.RevokedAt is null);
+
     /// <summary>The teams as this replica knows them, by name.</summary>
     public IReadOnlyCollection<RuntimeTeamRecord> TeamRecords => [.. _teams.Values];
 

@@ -10,18 +10,20 @@ internal sealed record Check(string Name, string Status, string Detail);
 /// What a new operator needs to hear first: what is missing, and the exact next step. Logged once at start (warnings),
 /// and listed by <c>/readyz?verbose</c> at any time.
 /// </summary>
-internal sealed partial class StartupChecks(ConfigStore config, MeteringSettings metering, IServiceProvider services, ILogger<StartupChecks> logger)
+internal sealed partial class StartupChecks(ConfigStore config, MeteringSettings metering, Auth.IKeyDirectory runtimeKeys, IServiceProvider services,
+    ILogger<StartupChecks> logger)
 {
     public IEnumerable<Check> Run()
     {
         var snapshot = config.Current;
+        var runtime = runtimeKeys.ActiveCount;
         yield return new Check("configuration", "ok",
             $"{snapshot.Models.Count} models, {snapshot.Providers.Count} providers, {snapshot.KeysByHash.Count} client keys");
-        yield return snapshot.KeysByHash.Count == 0
+        yield return snapshot.KeysByHash.Count + runtime == 0
             ? new Check("client_keys", "problem",
                 "No client keys: every request gets 401. For a first key set GATEWAY_BOOTSTRAP_KEY=<a secret> and restart; for real keys add their " +
                 "SHA-256 under Keys in gateway.json (README, \"Client keys\").")
-            : new Check("client_keys", "ok", $"{snapshot.KeysByHash.Count} keys");
+            : new Check("client_keys", "ok", $"{snapshot.KeysByHash.Count} keys from gateway.json, {runtime} made at runtime");
         foreach (var provider in snapshot.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
             yield return string.IsNullOrEmpty(provider.ApiKey)

@@ -126,6 +126,37 @@ public sealed class RuntimeKeyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheKeyDirectoryIsConfigurable_AndAnUnreadableKeyFileStopsTheStartWithWhatToDo()
+    {
+        var directory = Directory.CreateTempSubdirectory("gateway-keydir-");
+        try
+        {
+            // RuntimeKeys:Directory (not under Keys, which names client keys: "Keys:Directory" was read as a key named Directory).
+            var elsewhere = Path.Combine(directory.FullName, "elsewhere");
+            var config = TestConfig.Standard(_simulator.BaseUrl);
+            config["RuntimeKeys"] = new System.Text.Json.Nodes.JsonObject { ["Directory"] = elsewhere };
+            await using (var gateway = await GatewayHost.StartAsync(config, directory, _ => { }))
+            {
+                using var api = new RuntimeKeyApi(gateway.BaseUrl, TestConfig.AdminKey);
+                await api.CreateAsync("""{"name":"kept-elsewhere"}""");
+                gateway.KeepDirectory = true;
+            }
+
+            Assert.Contains("kept-elsewhere", await File.ReadAllTextAsync(Path.Combine(elsewhere, "keys.json")), StringComparison.Ordinal);
+
+            // A damaged file is not started over (the next change would overwrite every key in it): the start stops and says what to do.
+            await File.WriteAllTextAsync(Path.Combine(elsewhere, "keys.json"), """[{"id":""");
+            var ex = await Assert.ThrowsAsync<Gateway.Configuration.GatewayConfigurationException>(() => GatewayHost.StartAsync(config, directory, _ => { }));
+            Assert.Contains("keys.json cannot be read", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("Restore it from a backup", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task AnExpiredKey_IsRefusedWithAClearError()
     {
         var at = _clock.GetUtcNow().AddHours(1);

@@ -21,33 +21,16 @@ namespace Gateway.Auth;
 internal sealed class ClientKeyAuthenticationHandler(ClientAuth auth, ConfigStore config) : IAuthenticationHandler
 {
     private HttpContext _context = null!;
-    private AuthenticationScheme _scheme = null!;
     private Task<AuthenticateResult>? _result;
 
     public Task InitializeAsync(AuthenticationScheme scheme, HttpContext context)
     {
-        _scheme = scheme;
         _context = context;
         return Task.CompletedTask;
     }
 
     // Once per request, however many times the policy asks.
-    public Task<AuthenticateResult> AuthenticateAsync() => _result ??= Task.FromResult(Authenticate());
-
-    private AuthenticateResult Authenticate()
-    {
-        // One configuration snapshot for the whole request: the key and what the endpoint then resolves agree.
-        var snapshot = config.Current;
-        var key = auth.Authenticate(_context, snapshot, out var error);
-        if (key is null)
-        {
-            _context.Features.Set(new AuthRefusal(error!));
-            return AuthenticateResult.Fail(error!.Code ?? "refused");
-        }
-
-        _context.Features.Set(new AuthenticatedKey(key, snapshot));
-        return AuthenticateResult.Success(new AuthenticationTicket(AuthenticatedKeys.PrincipalOf(key), _scheme.Name));
-    }
+    public Task<AuthenticateResult> AuthenticateAsync() => _result ??= Task.FromResult(ClientKeyAuthentication.Run(_context, auth, config));
 
     public Task ChallengeAsync(AuthenticationProperties? properties) =>
         ErrorWriter.WriteAsync(_context, _context.Features.Get<AuthRefusal>()?.Error ?? GatewayError.MissingKey());
@@ -56,6 +39,38 @@ internal sealed class ClientKeyAuthenticationHandler(ClientAuth auth, ConfigStor
     {
         var what = _context.GetEndpoint()?.Metadata.GetMetadata<AdminResource>()?.What ?? "this";
         return ErrorWriter.WriteAsync(_context, new GatewayError(403, "invalid_request_error", $"This key may not read {what}.", Code: "forbidden"));
+    }
+}
+
+/// <summary>
+/// The check itself, once per request whoever asks (the scheme's handler, or <see cref="GatewayPolicyEvaluator"/>): the
+/// key and the snapshot it was checked against, or why it was refused, are kept on the request.
+/// </summary>
+internal static class ClientKeyAuthentication
+{
+    public static AuthenticateResult Run(HttpContext context, ClientAuth auth, ConfigStore config)
+    {
+        if (context.Features.Get<AuthenticatedKey>() is { } known)
+        {
+            return AuthenticateResult.Success(AuthenticatedKeys.TicketOf(known.Key));
+        }
+
+        if (context.Features.Get<AuthRefusal>() is { } refused)
+        {
+            return AuthenticateResult.Fail(refused.Error.Code ?? "refused");
+        }
+
+        // One configuration snapshot for the whole request: the key and what the endpoint then resolves agree.
+        var snapshot = config.Current;
+        var key = auth.Authenticate(context, snapshot, out var error);
+        if (key is null)
+        {
+            context.Features.Set(new AuthRefusal(error!));
+            return AuthenticateResult.Fail(error!.Code ?? "refused");
+        }
+
+        context.Features.Set(new AuthenticatedKey(key, snapshot));
+        return AuthenticateResult.Success(AuthenticatedKeys.TicketOf(key));
     }
 }
 
@@ -72,10 +87,11 @@ internal static class AuthenticatedKeys
 {
     public const string AdminClaim = "gateway.admin";
 
-    // A key's principal never changes while its configuration stands, so it is built once per key object, not per request.
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClientKey, ClaimsPrincipal> Principals = new();
+    // A key's principal and ticket never change while its configuration stands, so they are built once per key object,
+    // not per request (nothing in the gateway writes to them).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClientKey, AuthenticationTicket> Tickets = new();
 
-    public static ClaimsPrincipal PrincipalOf(ClientKey key) => Principals.GetValue(key, static k =>
+    public static AuthenticationTicket TicketOf(ClientKey key) => Tickets.GetValue(key, static k =>
     {
         List<Claim> claims = [new(ClaimTypes.Name, k.Name), new(ClaimTypes.NameIdentifier, k.Id)];
         if (k.IsAdmin)
@@ -83,7 +99,7 @@ internal static class AuthenticatedKeys
             claims.Add(new Claim(AdminClaim, "true"));
         }
 
-        return new ClaimsPrincipal(new ClaimsIdentity(claims, GatewayPolicies.Scheme));
+        return new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, GatewayPolicies.Scheme)), GatewayPolicies.Scheme);
     });
 
     /// <summary>The authenticated caller; only on endpoints that require a policy (the policy guarantees it is there).</summary>

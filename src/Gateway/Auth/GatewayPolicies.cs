@@ -25,8 +25,10 @@ internal static class GatewayPolicies
         services.AddAuthentication(o => o.AddScheme<ClientKeyAuthenticationHandler>(Scheme, displayName: null));
         services.AddTransient<ClientKeyAuthenticationHandler>();
         services.AddAuthorizationBuilder()
-            .AddPolicy(ClientKey, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser())
-            .AddPolicy(AdminKey, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser().RequireClaim(AuthenticatedKeys.AdminClaim, "true"));
+            .AddPolicy(ClientKey, p => p.AddAuthenticationSchemes(Scheme).AddRequirements(GatewayKeyRequirement.AnyKey))
+            .AddPolicy(AdminKey, p => p.AddAuthenticationSchemes(Scheme).AddRequirements(GatewayKeyRequirement.Admin));
+        services.AddSingleton<IAuthorizationHandler, GatewayRequirementHandler>();
+        services.AddSingleton<IPolicyEvaluator, GatewayPolicyEvaluator>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, RefusalAccounting>();
         return services;
     }

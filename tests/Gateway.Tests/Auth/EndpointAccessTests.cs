@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Auth;
 
@@ -24,6 +25,31 @@ public sealed class EndpointAccessTests : IAsyncLifetime
     {
         await _gateway.DisposeAsync();
         await _simulator.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ThePolicies_AnswerTheSameThroughAspNetCoresAuthorizationService()
+    {
+        // The request path decides the two policies in place (GatewayPolicyEvaluator); anything that asks ASP.NET Core's
+        // IAuthorizationService instead must get the same answers from the same requirements.
+        var services = _gateway.Services;
+        var authorization = services.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>();
+        var config = services.GetRequiredService<Gateway.Configuration.ConfigStore>().Current;
+        var keys = config.KeysByHash.Values.ToList();
+        foreach (var (key, policy, allowed) in new[]
+        {
+            (keys.Single(k => k.IsAdmin), "admin-key", true), (keys.First(k => !k.IsAdmin), "admin-key", false),
+            (keys.First(k => !k.IsAdmin), "client-key", true),
+        })
+        {
+            var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            http.Features.Set(new Gateway.Auth.AuthenticatedKey(key, config));
+            var result = await authorization.AuthorizeAsync(Gateway.Auth.AuthenticatedKeys.TicketOf(key).Principal, http, policy);
+            Assert.True(result.Succeeded == allowed, $"{key.Name} on {policy}");
+        }
+
+        var stranger = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        Assert.False((await authorization.AuthorizeAsync(new System.Security.Claims.ClaimsPrincipal(), stranger, "client-key")).Succeeded);
     }
 
     public static TheoryData<string, string> KeyEndpoints => new()

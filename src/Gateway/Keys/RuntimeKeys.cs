@@ -12,7 +12,7 @@ namespace Gateway.Keys;
 /// configuration and the key's team in force (a reload that changes <c>Limits:Default</c> or the models, or a change to
 /// the team, is applied on the key's next use).
 /// </summary>
-internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, TimeProvider clock, ILogger<RuntimeKeys> logger)
+internal sealed partial class RuntimeKeys(IKeyStore store, TimeProvider clock, ILogger<RuntimeKeys> logger)
     : BackgroundService, Auth.IKeyDirectory
 {
     private static readonly TimeSpan VersionLook = TimeSpan.FromSeconds(1);
@@ -33,7 +33,7 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
 
     /// <summary>Every runtime key, compiled against <paramref name="snapshot"/> (revoked and expired ones too: they may still hold reservations).</summary>
     public IEnumerable<ClientKey> Keys(GatewaySnapshot snapshot) => _byName.Values.Select(r =>
-        _byHash.TryGetValue(r.Hash, out var e) && e.Compiled.Fits(snapshot, TeamOf(r)) ? e.Compiled.Key : Compile(r, TeamOf(r), snapshot, []));
+        _byHash.TryGetValue(r.Hash, out var e) && e.Compiled is { } c && c.Fits(snapshot, TeamOf(r)) ? c.Key : Compile(r, TeamOf(r), snapshot, []));
 
     /// <summary>The team as a limit (its limits compiled against <paramref name="snapshot"/>), for the team's own view.</summary>
     public static TeamLimits CompileTeam(RuntimeTeamRecord team, GatewaySnapshot snapshot, List<string> errors) =>
@@ -91,7 +91,7 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
         }
 
         var compiled = entry.Compiled;
-        if (!compiled.Fits(snapshot, team))
+        if (compiled is null || !compiled.Fits(snapshot, team))
         {
             compiled = new Compiled(Compile(record, team, snapshot, []), snapshot, team);
             entry.Compiled = compiled;
@@ -166,8 +166,9 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
             }
 
             _byName[record.Name] = record;
-            var team = TeamOf(record);
-            var compiled = new Compiled(Compile(record, team, config.Current, []), config.Current, team);
+            // Compiled on first use, not here: a fleet's hundred thousand keys, most of them idle on any one replica, cost only
+            // their records (bench/keys.sh).
+            Compiled? compiled = null;
             // The new entries replace the old ones in place before anything is removed: a rotation turns the current secret
             // into the previous one, and a request presenting it at that moment must find it (as either), never miss it.
             _byHash[record.Hash] = new Entry(record, compiled, Previous: false) { LastUsedTicks = lastUsed };
@@ -293,13 +294,13 @@ internal sealed partial class RuntimeKeys(IKeyStore store, ConfigStore config, T
         public bool Fits(GatewaySnapshot snapshot, RuntimeTeamRecord? team) => ReferenceEquals(Snapshot, snapshot) && ReferenceEquals(Team, team);
     }
 
-    private sealed class Entry(RuntimeKeyRecord record, Compiled compiled, bool Previous)
+    private sealed class Entry(RuntimeKeyRecord record, Compiled? compiled, bool Previous)
     {
         public long LastUsedTicks;
 
         public RuntimeKeyRecord Record { get; } = record;
         public bool Previous { get; } = Previous;
-        public Compiled Compiled { get; set; } = compiled;
+        public Compiled? Compiled { get; set; } = compiled;
     }
 
     private static partial class Log

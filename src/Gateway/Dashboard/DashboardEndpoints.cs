@@ -55,18 +55,41 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, Keys.Runtim
         await context.Response.Body.WriteAsync(asset.Bytes, context.RequestAborted);
     }
 
-    /// <summary>Every key with limits: the limits, what the current window and period hold, and what is left.</summary>
+    /// <summary>The most keys one answer covers unless asked for more (<c>limit</c>, at most <see cref="MaxKeys"/>).</summary>
+    private const int DefaultKeys = 1_000;
+    private const int MaxKeys = 10_000;
+
+    // Peeks in flight at once: a fleet's many keys must not become one burst of scripts on the connection admissions use.
+    private const int PeeksInFlight = 64;
+
+    /// <summary>
+    /// Keys' limits, what the current window and period hold, and what is left: the keys named by <c>key</c> (repeatable),
+    /// or the first <c>limit</c> keys by name (1,000 by default; <c>has_more</c> says when there are more). Bounded, so a
+    /// hundred thousand runtime keys are not a hundred thousand scripts for one page load.
+    /// </summary>
     private async Task LimitsAsync(HttpContext context)
     {
         var snapshot = config.Current;
-        var keys = snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot)).OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
+        var named = context.Request.Query["key"];
+        var take = int.TryParse(context.Request.Query["limit"], out var n) ? Math.Clamp(n, 1, MaxKeys) : DefaultKeys;
+        var all = snapshot.KeysByHash.Values.Concat(runtimeKeys.Keys(snapshot));
+        if (named.Count > 0)
+        {
+            var wanted = named.ToHashSet(StringComparer.Ordinal);
+            all = all.Where(k => wanted.Contains(k.Name));
+        }
+
+        var ordered = all.OrderBy(k => k.Name, StringComparer.Ordinal).Take(take + 1).ToList();
+        var hasMore = ordered.Count > take;
+        var keys = ordered.Take(take).ToList();
         var plans = keys.Select(k => LimitPlan.Build("dashboard", k.Id, k.Limits, "", 0, 0, snapshot.Limiter, TimeSpan.FromMinutes(1))).ToList();
-        LimitUsage[] usage;
+        var usage = new LimitUsage[plans.Count];
         try
         {
-            // One script per key, all at once on the one connection.
-            usage = await Task.WhenAll(plans.Select(p => p.IsEmpty ? Task.FromResult(LimitUsage.None) : limits.PeekAsync(p)))
-                .WaitAsync(TimeSpan.FromSeconds(5), context.RequestAborted);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            await Parallel.ForEachAsync(Enumerable.Range(0, plans.Count), new ParallelOptions { MaxDegreeOfParallelism = PeeksInFlight, CancellationToken = timeout.Token },
+                async (i, _) => usage[i] = plans[i].IsEmpty ? LimitUsage.None : await limits.PeekAsync(plans[i]));
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
@@ -81,6 +104,7 @@ internal sealed partial class DashboardEndpoints(ConfigStore config, Keys.Runtim
         w.WriteStartObject();
         w.WriteString("object"u8, "list"u8);
         w.WriteNumber("window_seconds"u8, snapshot.Limiter.Window.TotalSeconds);
+        w.WriteBoolean("has_more"u8, hasMore);
         w.WriteStartArray("data"u8);
         for (var i = 0; i < keys.Count; i++)
         {

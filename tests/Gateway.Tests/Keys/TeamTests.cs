@@ -210,6 +210,28 @@ public sealed class TeamTests : IAsyncLifetime
         Assert.Equal(["billing-a", "billing-b"], filtered.GetProperty("data").EnumerateArray().Select(r => r.GetProperty("key").GetString()).Order());
     }
 
+    [Fact]
+    public async Task AdminLimits_ShowsTheKeysNamed_WithTheTeamsLimitsAsTheTeams_AndIsBounded()
+    {
+        await _api.CreateTeamAsync("""{"name":"lab","limits":{"requests_per_minute":5}}""");
+        var secret = await _api.CreateAsync("""{"name":"lab-bot","team":"lab","limits":{"requests_per_minute":2}}""");
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(secret));
+
+        var (status, shown) = await _api.SendAsync(HttpMethod.Get, "/admin/limits?key=lab-bot");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var key = Assert.Single(shown.GetProperty("data").EnumerateArray());
+        var limits = key.GetProperty("limits").EnumerateArray().ToList();
+        var own = Assert.Single(limits, l => !l.TryGetProperty("team", out _));
+        var team = Assert.Single(limits, l => l.TryGetProperty("team", out var t) && t.GetString() == "lab");
+        Assert.Equal((2, 1), (own.GetProperty("limit").GetInt32(), own.GetProperty("used").GetInt32()));
+        Assert.Equal((5, 1), (team.GetProperty("limit").GetInt32(), team.GetProperty("used").GetInt32()));
+
+        // Bounded: the first keys by name, and whether there are more.
+        var (_, first) = await _api.SendAsync(HttpMethod.Get, "/admin/limits?limit=1");
+        Assert.Single(first.GetProperty("data").EnumerateArray());
+        Assert.True(first.GetProperty("has_more").GetBoolean());
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         await Eventually.TrueAsync(() => Task.FromResult(condition()), TimeSpan.FromSeconds(30), $"never saw {what}");

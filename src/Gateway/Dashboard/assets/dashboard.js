@@ -204,6 +204,11 @@
     $("totals").replaceChildren(el("dl", { style: "display:contents" }, ...items.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v)))));
   }
 
+  /** The keys with the most spend in the range, at most 20: the keys table's rows. */
+  function topKeys(byKey) {
+    return [...byKey.data].sort((a, b) => b.cost_micros - a.cost_micros).slice(0, 20);
+  }
+
   function renderKeys(byKey, keys) {
     const limits = new Map(keys.data.map((k) => [k.key, k.limits]));
     const describe = (key, kind) => {
@@ -221,7 +226,7 @@
       const cell = el("span", {}, meter(limit.used, limit.limit), describe(key, limit.kind) + (limit.kind.endsWith("day") ? " today" : " this month"));
       return cell;
     };
-    const rows = [...byKey.data].sort((a, b) => b.cost_micros - a.cost_micros).slice(0, 20).map((r) => [
+    const rows = topKeys(byKey).map((r) => [
       r.key, usd(r.cost_micros), int(r.requests), int(r.prompt_tokens + r.completion_tokens), budgetCell(r.key),
       describe(r.key, "requests_per_window"), describe(r.key, "tokens_per_window"), describe(r.key, "concurrent_requests"),
     ]);
@@ -283,15 +288,18 @@
     try {
       if (!optionsLoaded) await loadOptions();
       const hourStart = addDays(today(), -2);
-      const [daily, hourly, byKey, byProvider, keys, stats, byTeam] = await Promise.all([
+      const [daily, hourly, byKey, byProvider, stats, byTeam] = await Promise.all([
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "day," + f.stack })),
         api(usageUrl(f, { start: hourStart, end: today(), group_by: "hour," + f.stack })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "key" })),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "provider" })),
-        api("/admin/limits"),
         api("/admin/stats?minutes=15"),
         api(usageUrl(f, { start: f.start, end: f.end, group_by: "team" })),
       ]);
+      // Limits for the keys the table shows (at most 20), not for every key the gateway has.
+      const top = topKeys(byKey);
+      const keys = top.length === 0 ? { data: [] }
+        : await api("/admin/limits?" + top.map((r) => "key=" + encodeURIComponent(r.key)).join("&"));
       showMessage("");
       $("empty").hidden = daily.totals.requests > 0;
       renderTotals(daily.totals);

@@ -144,14 +144,17 @@ for arm in "${arms[@]}"; do
   taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
   for kind in json sse; do
     uses_redis=0; { [ "$mode" = redis ] || [ "$mode" = production ]; } && uses_redis=1 && redis-cli -p $redis_port CONFIG RESETSTAT >/dev/null
-    before=$(ticks "${sut_pids[@]}")
+    before=$(ticks "${sut_pids[@]}"); redis_before=$(ticks $redis_pid)
     read -r rps p50 p99 req bad < <(run_wrk "$url" "$work/$kind.lua")
-    after=$(ticks "${sut_pids[@]}")
+    after=$(ticks "${sut_pids[@]}"); redis_after=$(ticks $redis_pid)
     cpu=$(awk -v d=$(( after - before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
-    redis_use="-"
-    [ $uses_redis = 1 ] && redis_use=$(redis_per_request "$req")
-    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad|$redis_use")
-    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request, $bad failed, redis per request: $redis_use"
+    redis_use="-"; redis_cpu="-"
+    if [ $uses_redis = 1 ]; then
+      redis_use=$(redis_per_request "$req")
+      redis_cpu=$(awk -v d=$(( redis_after - redis_before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
+    fi
+    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad|$redis_use|$redis_cpu")
+    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request (redis-server ${redis_cpu}), $bad failed, redis per request: $redis_use"
   done
   if [ "$mode" = nginx ]; then kill "$(cat "$work/proxy.pid")"; rm -f "$work/proxy.pid"; else kill "$gw"; wait "$gw" 2>/dev/null || true; fi
   sleep 0.5
@@ -170,19 +173,20 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
   echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections --rounds $rounds$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
   echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
-  echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms)."
+  echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms, with redis-server's own share in its column). CPU vs floor: against the floor arm of the same run (the goals of bench/REPORT.md are ratios to it)."
   echo "- Redis per request (last round): EVALSHA calls, commands run (inside scripts too), bytes received and sent by redis-server (INFO commandstats and stats)."
   echo "- Gateway and floor arms run with the container's JIT settings ($container_jit) unless an arm says otherwise."
   echo
-  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs nginx | failed | Redis per request: scripts / commands / bytes in / bytes out |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs floor | CPU vs nginx | of which redis-server | failed | Redis per request: scripts / commands / bytes in / bytes out |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for arm in "${arms[@]}"; do
     IFS='|' read -r n _ <<<"$arm"
     for k in json sse; do
       awk -v n="$n" -v k="$k" -v rps="$(figure "$n" "$k" 3)" -v p50="$(figure "$n" "$k" 4)" -v p99="$(figure "$n" "$k" 5)" \
           -v cpu="$(figure "$n" "$k" 6)" -v bad="$(figure "$n" "$k" 7)" -v brps="$(figure nginx "$k" 3)" -v bcpu="$(figure nginx "$k" 6)" \
+          -v fcpu="$(figure floor "$k" 6)" -v rcpu="$(last "$n" "$k" 9)" \
           -v redis="$(last "$n" "$k" 8 | sed 's|/| / |g')" \
-        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), bad, redis }'
+        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %s | %s | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (fcpu>0 ? sprintf("%.2f", cpu/fcpu) : "-"), (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), rcpu, bad, redis }'
     done
   done
 } >"$out"

@@ -2,9 +2,11 @@ namespace Gateway.RateLimiting;
 
 /// <summary>
 /// The Lua that makes admission one atomic step on Redis's clock (README, "Rate limits and budgets").
-/// Sliding windows are hashes of bucket index -> count (1/60 of the window each); in-flight
-/// requests are a sorted set of request ids scored by lease expiry; a budget is a hash of
-/// {period, spent}. Either every counter takes the request or none does.
+/// Sliding windows are hashes of bucket index -> count (1/60 of the window each) that also keep their running total
+/// (<c>t</c>), the oldest bucket not yet swept out (<c>o</c>) and the newest bucket written (<c>n</c>), so an admission
+/// reads three fields and sweeps the one or two buckets that left the window, instead of reading and summing every
+/// bucket (which was most of redis-server's time per request); in-flight requests are a sorted set of request ids
+/// scored by lease expiry; a budget is a hash of {period, spent}. Either every counter takes the request or none does.
 /// </summary>
 internal static class LimitScripts
 {
@@ -67,27 +69,45 @@ internal static class LimitScripts
         local nb = floor(windowMs / bucketMs)
         local current = floor(now / bucketMs)
         local oldest = current - nb + 1
-        local used, newest, buckets = {}, {}, {}
+        local used, newest = {}, {}
         local rejected, retry = -1, 0
 
+        local swept = {}
         for i = 1, n do
           local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
-          local h = redis.call('HGETALL', KEYS[i])
-          local sum, top, stale, list = 0, -1, {}, {}
-          for j = 1, #h, 2 do
-            local b, v = tonumber(h[j]), tonumber(h[j + 1])
-            if b < oldest then stale[#stale + 1] = h[j]
+          local key = KEYS[i]
+          local st = redis.call('HMGET', key, 't', 'o', 'n')
+          local sum, o, top = tonumber(st[1]) or 0, tonumber(st[2]) or oldest, tonumber(st[3]) or -1
+          if o < oldest then
+            if oldest - o > nb then
+              -- Everything in it is older than the window (the clock moved on): it starts over, with nothing to keep.
+              redis.call('DEL', key)
+              sum, top = 0, -1
             else
-              sum = sum + v
-              if b > top then top = b end
-              list[#list + 1] = { b, v }
+              -- Buckets are consecutive indices: the ones that left the window since the last look are o .. oldest - 1.
+              local fields = {}
+              for b = o, oldest - 1 do fields[#fields + 1] = b end
+              local values = redis.call('HMGET', key, unpack(fields))
+              local gone = {}
+              for j = 1, #fields do
+                local v = tonumber(values[j])
+                if v then sum = sum - v; gone[#gone + 1] = fields[j] end
+              end
+              if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+              swept[i] = true
             end
           end
-          if #stale > 0 then redis.call('HDEL', KEYS[i], unpack(stale)) end
-          used[i], newest[i], buckets[i] = sum, top, list
+          if top < oldest then top = -1 end
+          used[i], newest[i] = sum, top
           if rejected < 0 and cost > 0 and sum + cost > limit then
             rejected = i - 1
-            -- Wait until enough of the oldest usage leaves the window.
+            -- Wait until enough of the oldest usage leaves the window (the refusal path reads the buckets themselves).
+            local h = redis.call('HGETALL', key)
+            local list = {}
+            for j = 1, #h, 2 do
+              local b = tonumber(h[j])
+              if b and b >= oldest then list[#list + 1] = { b, tonumber(h[j + 1]) } end
+            end
             table.sort(list, function(a, b) return a[1] < b[1] end)
             retry = windowMs
             local freed = 0
@@ -152,6 +172,9 @@ internal static class LimitScripts
               if redis.call('HINCRBY', KEYS[i], current, cost) == cost then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
               used[i] = used[i] + cost
               newest[i] = current
+              redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest, 'n', current)
+            elseif swept[i] then
+              redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest)
             end
           end
           for j = 1, m do
@@ -181,6 +204,12 @@ internal static class LimitScripts
           end
           redis.call('HSET', res, unpack(fields))
           redis.call('PEXPIRE', res, resTtl)
+        end
+        if rejected >= 0 then
+          -- Refused: nothing was taken, but what was swept stays swept.
+          for i = 1, n do
+            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest) end
+          end
         end
         for i = 1, n do
           out[#out + 1] = used[i]
@@ -217,7 +246,10 @@ internal static class LimitScripts
           local reserved = r['w' .. i]
           if reserved then
             local delta = tokens - tonumber(reserved)
-            if delta ~= 0 and redis.call('HEXISTS', KEYS[i], bucket) == 1 then redis.call('HINCRBY', KEYS[i], bucket, delta) end
+            if delta ~= 0 and redis.call('HEXISTS', KEYS[i], bucket) == 1 then
+              redis.call('HINCRBY', KEYS[i], bucket, delta)
+              redis.call('HINCRBY', KEYS[i], 't', delta)
+            end
           end
         end
         for j = 1, m do redis.call('ZREM', KEYS[n + j], member) end
@@ -246,7 +278,8 @@ internal static class LimitScripts
         for i = 1, n do
           local h, sum = redis.call('HGETALL', KEYS[i]), 0
           for j = 1, #h, 2 do
-            if tonumber(h[j]) >= oldest then sum = sum + tonumber(h[j + 1]) end
+            local b = tonumber(h[j])
+            if b and b >= oldest then sum = sum + tonumber(h[j + 1]) end
           end
           out[#out + 1] = sum
         end

@@ -36,7 +36,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 
     public async Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
-        var keys = plan.Windows.Select(w => (RedisKey)Key(plan.Scope, w.Id))
+        var keys = plan.Windows.Select(w => WindowKey(plan.Scope, w.Id))
             .Concat(plan.Concurrency.Select(c => (RedisKey)Key(plan.Scope, c.Id)))
             .Concat(plan.Budgets.Select(b => (RedisKey)Key(plan.Scope, b.Id))).ToArray();
         RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count, plan.WindowMs, plan.BucketMs,
@@ -58,7 +58,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
         };
         foreach (var w in plan.Windows)
         {
-            keys.Add(Key(plan.Scope, w.Id));
+            keys.Add(WindowKey(plan.Scope, w.Id));
             args.Add(w.Limit);
             args.Add(w.Cost);
             args.Add(w.Kind == LimitKind.Tokens ? 1 : 0);
@@ -104,7 +104,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
     {
         var budgets = s.BudgetIds;
         var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + budgets.Count + 2);
-        keys.AddRange(s.Windows.Select(w => Key(s.Scope, w)));
+        keys.AddRange(s.Windows.Select(w => WindowKey(s.Scope, w)));
         keys.AddRange(s.Concurrency.Select(c => Key(s.Scope, c)));
         keys.AddRange(budgets.Select(b => Key(s.Scope, b)));
 
@@ -205,6 +205,10 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
     // A key alone keeps the tag it always had ({k:id}); a team's scope is its own tag ({t:id}).
     private RedisKey Key(string scope, string id) =>
         redis.Key(scope.StartsWith("t:", StringComparison.Ordinal) ? "rl:{" + scope + "}:" + id : "rl:{k:" + scope + "}:" + id);
+
+    // A window's hash keeps its running total beside its buckets (LimitScripts): under a name of its own, so a replica from
+    // before that layout (which sums every field) never meets one during a rolling upgrade; the two count apart meanwhile.
+    private RedisKey WindowKey(string scope, string id) => Key(scope, "w2:" + id);
 
     private static string PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? "day" : "month";
 

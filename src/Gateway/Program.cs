@@ -24,3 +24,10 @@ catch (GatewayConfigurationException ex)
     await Console.Error.WriteLineAsync(ex.Message);
     return 1;
 }
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    // Another process (often an earlier gateway still draining) holds the port: say so, not a stack trace.
+    await Console.Error.WriteLineAsync(
+        $"{ex.Message} Stop what listens there, or start the gateway on another address (--urls http://127.0.0.1:5001).");
+    return 1;
+}

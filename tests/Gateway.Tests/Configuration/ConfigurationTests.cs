@@ -42,6 +42,22 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
     }
 
     [Fact]
+    public async Task APortInUse_ExitsWithWhatToDo()
+    {
+        // Another process holds the port (an earlier gateway still draining, say): one line with the next step, exit 1.
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        var path = await WriteTempConfigAsync(TestConfig.Standard(f.Simulator.BaseUrl).ToJsonString());
+        await using var gateway = GatewayProcess.Start(path, null, $"--urls=http://127.0.0.1:{port}");
+
+        Assert.Equal(1, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("address already in use", gateway.Output, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("start the gateway on another address", gateway.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task InvalidFile_ProcessExitsWithOneMessage()
     {
         var path = await WriteTempConfigAsync(BrokenConfig(f.Simulator.BaseUrl).ToJsonString());

@@ -122,13 +122,10 @@ internal sealed partial class KeyAdminEndpoints(IKeyStore store, RuntimeKeys run
             return;
         }
 
-        var limits = request.HasLimits ? request.Limits : current.Limits;
-        var budget = request.HasBudget ? request.Budget
-            : current.Limits?.BudgetUsd is { } usd ? (usd, current.Limits.BudgetPeriod ?? "month") : null;
         var record = current with
         {
             Models = request.HasModels ? request.Models! : current.Models,
-            Limits = KeyRequest.Merge(limits, budget),
+            Limits = request.LimitsOver(current.Limits),
             ExpiresAt = request.HasExpiresAt ? request.ExpiresAt : current.ExpiresAt,
             Team = request.HasTeam ? request.Team : current.Team,
             Metadata = request.HasMetadata ? request.Metadata! : current.Metadata,

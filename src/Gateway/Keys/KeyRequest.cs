@@ -246,6 +246,17 @@ internal sealed partial class KeyRequest
         return null;
     }
 
+    /// <summary>
+    /// What a PATCH leaves: the rates and the budget it sets, each over the stored one it does not mention (a budget is
+    /// kept inside the stored limits, as in gateway.json).
+    /// </summary>
+    public KeyLimitOptions? LimitsOver(KeyLimitOptions? current)
+    {
+        var rates = HasLimits ? Limits : current;
+        var budget = HasBudget ? Budget : current?.BudgetUsd is { } usd ? (usd, current.BudgetPeriod ?? "month") : null;
+        return Merge(rates, budget);
+    }
+
     /// <summary>The limits to store: the request's own, with its budget folded in (budgets are limits, as in gateway.json).</summary>
     public static KeyLimitOptions? Merge(KeyLimitOptions? limits, (decimal Usd, string Period)? budget)
     {

@@ -72,12 +72,9 @@ internal sealed partial class TeamAdminEndpoints(IKeyStore store, RuntimeKeys ru
             return;
         }
 
-        var rates = request.HasLimits ? request.Limits : current.Limits;
-        var budget = request.HasBudget ? request.Budget
-            : current.Limits?.BudgetUsd is { } usd ? (usd, current.Limits.BudgetPeriod ?? "month") : null;
         var team = current with
         {
-            Limits = KeyRequest.Merge(rates, budget),
+            Limits = request.LimitsOver(current.Limits),
             Metadata = request.HasMetadata ? request.Metadata! : current.Metadata,
             UpdatedAt = clock.GetUtcNow(),
             Revision = current.Revision + 1,

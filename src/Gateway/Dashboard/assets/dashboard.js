@@ -423,25 +423,31 @@
     }
   }
 
-  /** Revoking takes a second click within five seconds: a stray click must not cut a team off. */
-  function revokeButton(name) {
-    const button = el("button", { type: "button", "data-action": "revoke", "data-key": name }, "Revoke");
+  /** A button that acts on a second click within five seconds: a stray click must not cut anyone off. */
+  function confirmButton(attributes, label, confirmText, action) {
+    const button = el("button", { type: "button", ...attributes }, label);
     let armed = null;
     button.addEventListener("click", async () => {
       if (!armed) {
-        button.textContent = "Click again to revoke " + name;
-        armed = setTimeout(() => { armed = null; button.textContent = "Revoke"; }, 5000);
+        button.textContent = confirmText;
+        armed = setTimeout(() => { armed = null; button.textContent = label; }, 5000);
         return;
       }
       clearTimeout(armed);
       try {
-        await api("/admin/keys/" + encodeURIComponent(name), { method: "DELETE" });
-        await loadKeys();
+        await action();
       } catch (error) {
         explain(error);
       }
     });
     return button;
+  }
+
+  function revokeButton(name) {
+    return confirmButton({ "data-action": "revoke", "data-key": name }, "Revoke", "Click again to revoke " + name, async () => {
+      await api("/admin/keys/" + encodeURIComponent(name), { method: "DELETE" });
+      await loadKeys();
+    });
   }
 
   async function loadKeys() {
@@ -516,25 +522,11 @@
     }
   }
 
-  /** Deleting takes a second click within five seconds, like revoking a key. */
   function deleteTeamButton(name) {
-    const button = el("button", { type: "button", "data-action": "delete-team", "data-team": name }, "Delete");
-    let armed = null;
-    button.addEventListener("click", async () => {
-      if (!armed) {
-        button.textContent = "Click again to delete " + name;
-        armed = setTimeout(() => { armed = null; button.textContent = "Delete"; }, 5000);
-        return;
-      }
-      clearTimeout(armed);
-      try {
-        await api("/admin/teams/" + encodeURIComponent(name), { method: "DELETE" });
-        await loadTeams();
-      } catch (error) {
-        explain(error);
-      }
+    return confirmButton({ "data-action": "delete-team", "data-team": name }, "Delete", "Click again to delete " + name, async () => {
+      await api("/admin/teams/" + encodeURIComponent(name), { method: "DELETE" });
+      await loadTeams();
     });
-    return button;
   }
 
   /** The teams, their keys, their budget this period (the team's own counter) and their spend in the chosen range. */

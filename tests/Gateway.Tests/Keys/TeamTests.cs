@@ -84,6 +84,27 @@ public sealed class TeamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoTeams_AreStrangers_OneSpentTeamLeavesTheOtherAndItsKeysAsTheyWere()
+    {
+        // Teams share the store, the limiter and every replica's memory: nothing one team's keys do reaches another team.
+        await _api.CreateTeamAsync("""{"name":"red","limits":{"requests_per_minute":2}}""");
+        await _api.CreateTeamAsync("""{"name":"blue","limits":{"requests_per_minute":2}}""");
+        var red = await _api.CreateAsync("""{"name":"red-bot","team":"red"}""");
+        var blue = await _api.CreateAsync("""{"name":"blue-bot","team":"blue"}""");
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(red));
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(red));
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await _api.ChatAsync(red)).Status);
+
+        // Blue's window is its own, and red's keys cannot manage teams or move themselves.
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(blue));
+        Assert.Equal(HttpStatusCode.Forbidden, (await _api.SendAsync(HttpMethod.Patch, "/admin/keys/red-bot", """{"team":"blue"}""", key: red)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await _api.SendAsync(HttpMethod.Delete, "/admin/teams/blue", key: red)).Status);
+        var (_, shown) = await _api.SendAsync(HttpMethod.Get, "/admin/teams/blue");
+        Assert.Equal(1, shown.GetProperty("counters").EnumerateArray().Single().GetProperty("used").GetInt32());
+        Assert.Equal((HttpStatusCode.OK, null), await _api.ChatAsync(blue));
+    }
+
+    [Fact]
     public async Task TeamAndKeyLimits_BothApply_AndARefusalNamesWhoseLimitItWas()
     {
         await _api.CreateTeamAsync("""{"name":"support","limits":{"requests_per_minute":5}}""");

@@ -166,15 +166,14 @@ internal sealed partial class RuntimeKeys(IKeyStore store, TimeProvider clock, I
             }
 
             _byName[record.Name] = record;
-            // Compiled on first use, not here: a fleet's hundred thousand keys, most of them idle on any one replica, cost only
-            // their records (bench/keys.sh).
-            Compiled? compiled = null;
-            // The new entries replace the old ones in place before anything is removed: a rotation turns the current secret
-            // into the previous one, and a request presenting it at that moment must find it (as either), never miss it.
-            _byHash[record.Hash] = new Entry(record, compiled, Previous: false) { LastUsedTicks = lastUsed };
+            // Compiled on first use, not here (Find): a fleet's hundred thousand keys, most of them idle on any one replica,
+            // cost only their records (bench/keys.sh). The new entries replace the old ones in place before anything is
+            // removed: a rotation turns the current secret into the previous one, and a request presenting it at that moment
+            // must find it (as either), never miss it.
+            _byHash[record.Hash] = new Entry(record, Previous: false) { LastUsedTicks = lastUsed };
             if (record.PreviousHash is { } hash)
             {
-                _byHash[hash] = new Entry(record, compiled, Previous: true);
+                _byHash[hash] = new Entry(record, Previous: true);
             }
 
             foreach (var stale in (string?[])[staleHash, stalePrevious])
@@ -294,13 +293,13 @@ internal sealed partial class RuntimeKeys(IKeyStore store, TimeProvider clock, I
         public bool Fits(GatewaySnapshot snapshot, RuntimeTeamRecord? team) => ReferenceEquals(Snapshot, snapshot) && ReferenceEquals(Team, team);
     }
 
-    private sealed class Entry(RuntimeKeyRecord record, Compiled? compiled, bool Previous)
+    private sealed class Entry(RuntimeKeyRecord record, bool Previous)
     {
         public long LastUsedTicks;
 
         public RuntimeKeyRecord Record { get; } = record;
         public bool Previous { get; } = Previous;
-        public Compiled? Compiled { get; set; } = compiled;
+        public Compiled? Compiled { get; set; }
     }
 
     private static partial class Log

@@ -15,6 +15,9 @@ internal interface ILimitEngine
     /// </summary>
     Task SettleAsync(Settlement settlement);
 
+    /// <summary>Sends whatever the engine still holds back (settlements waiting to ride on an admission) and waits for it.</summary>
+    Task FlushAsync() => Task.CompletedTask;
+
     /// <summary>Extends the in-flight leases (and the reservation record) of a request still running.</summary>
     Task RenewAsync(LimitPlan plan);
 

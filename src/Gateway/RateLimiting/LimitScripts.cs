@@ -58,7 +58,10 @@ internal static class LimitScripts
     /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once;
     /// with the open set, it is also listed there by lease end, with what to record should its replica die.
     /// </summary>
-    public const string Admit = Prelude + "\n" + """
+    public const string Admit = Prelude + "\n" + AdmitBody;
+
+    /// <summary>The admission itself (<see cref="Admit"/> without the prelude), also run as a function by <see cref="Batch"/>.</summary>
+    private const string AdmitBody = """
         local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
         local member, leaseMs, deadline = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -72,17 +75,19 @@ internal static class LimitScripts
         local used, newest = {}, {}
         local rejected, retry = -1, 0
 
-        local swept = {}
+        local swept, bucketNow = {}, {}
         for i = 1, n do
           local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
           local key = KEYS[i]
-          local st = redis.call('HMGET', key, 't', 'o', 'n')
+          -- One read for the state and the current bucket (false when this is its first write).
+          local st = redis.call('HMGET', key, 't', 'o', 'n', current)
           local sum, o, top = tonumber(st[1]) or 0, tonumber(st[2]) or oldest, tonumber(st[3]) or -1
+          bucketNow[i] = st[4]
           if o < oldest then
             if oldest - o > nb then
               -- Everything in it is older than the window (the clock moved on): it starts over, with nothing to keep.
               redis.call('DEL', key)
-              sum, top = 0, -1
+              sum, top, bucketNow[i] = 0, -1, false
             else
               -- Buckets are consecutive indices: the ones that left the window since the last look are o .. oldest - 1.
               local fields = {}
@@ -122,8 +127,9 @@ internal static class LimitScripts
         if rejected < 0 then
           for j = 1, m do
             local key = KEYS[n + j]
-            redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-            if redis.call('ZCARD', key) >= tonumber(ARGV[cbase + j]) then
+            -- Leases that ended (their replica died) do not count; about one admission in 16 (by the clock) also removes them.
+            if now % 16 == 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
+            if redis.call('ZCOUNT', key, '(' .. now, '+inf') >= tonumber(ARGV[cbase + j]) then
               rejected = n + j - 1
               retry = 1000
               break
@@ -168,11 +174,11 @@ internal static class LimitScripts
           for i = 1, n do
             local cost = tonumber(ARGV[7 + 3 * i])
             if cost > 0 then
-              -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
-              if redis.call('HINCRBY', KEYS[i], current, cost) == cost then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
               used[i] = used[i] + cost
               newest[i] = current
-              redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest, 'n', current)
+              redis.call('HSET', KEYS[i], current, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', oldest, 'n', current)
+              -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
+              if not bucketNow[i] then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
             elseif swept[i] then
               redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest)
             end
@@ -246,9 +252,10 @@ internal static class LimitScripts
           local reserved = r['w' .. i]
           if reserved then
             local delta = tokens - tonumber(reserved)
-            if delta ~= 0 and redis.call('HEXISTS', KEYS[i], bucket) == 1 then
-              redis.call('HINCRBY', KEYS[i], bucket, delta)
-              redis.call('HINCRBY', KEYS[i], 't', delta)
+            if delta ~= 0 then
+              -- A bucket already swept out of the window is gone, and with it what it counted.
+              local v = redis.call('HMGET', KEYS[i], bucket, 't')
+              if v[1] then redis.call('HSET', KEYS[i], bucket, tonumber(v[1]) + delta, 't', (tonumber(v[2]) or 0) + delta) end
             end
           end
         end
@@ -264,6 +271,28 @@ internal static class LimitScripts
         end
         redis.call('DEL', res)
         return 1
+        """;
+
+    /// <summary>
+    /// Group commit (<see cref="ScopeBatches"/>): any number of settlements and admissions of one scope, applied one after
+    /// another in the order given, exactly as the same <see cref="Settle"/> and <see cref="Admit"/> calls made one by one
+    /// (they run here as functions, on one reading of Redis's clock).
+    /// KEYS: every operation's own keys, one operation after another.
+    /// ARGV: count, then per operation: kind ('a' admit, 's' settle), its number of keys, its number of arguments, its arguments.
+    /// Returns one answer per operation, in order: what <see cref="Admit"/> or <see cref="Settle"/> returns.
+    /// </summary>
+    public const string Batch = Prelude + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody + "\nend\nlocal function settle(KEYS, ARGV)\n" + Settle
+        + "\nend\n" + """
+        local results, k, a = {}, 0, 1
+        for i = 1, tonumber(ARGV[1]) do
+          local kind, nk, na = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+          local keys, args = {}, {}
+          for j = 1, nk do keys[j] = KEYS[k + j] end
+          for j = 1, na do args[j] = ARGV[a + 3 + j] end
+          k, a = k + nk, a + 3 + na
+          if kind == 'a' then results[i] = admit(keys, args) else results[i] = settle(keys, args) end
+        end
+        return results
         """;
 
     /// <summary>

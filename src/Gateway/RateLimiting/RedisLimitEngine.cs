@@ -7,12 +7,13 @@ namespace Gateway.RateLimiting;
 /// <summary>
 /// Limits shared by every replica: each decision is one Lua call (by SHA) on Redis's clock. Every counter of one
 /// plan's scope carries its hash tag: <c>{k:id}</c> for a key alone, <c>{t:id}</c> for a team and the keys in it, so
-/// each script touches a single slot and works on Redis Cluster.
+/// each script touches a single slot and works on Redis Cluster. Admissions and settlements of one scope go together
+/// (<see cref="ScopeBatches"/>): one call for all that gathered while the last was in flight, settlements riding on admissions.
 /// </summary>
-internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
+internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = null) : ILimitEngine, IWarmUp
 {
-    private static readonly RedisScript AdmitScript = new("ratelimit.admit", LimitScripts.Admit);
-    private static readonly RedisScript SettleScript = new("ratelimit.settle", LimitScripts.Settle);
+    private readonly ScopeBatches _batches = new(redis, clock ?? TimeProvider.System);
+
     private static readonly RedisScript RenewScript = new("ratelimit.renew", LimitScripts.Renew);
     private static readonly RedisScript AcquireScript = new("ratelimit.acquire", LimitScripts.Acquire);
     private static readonly RedisScript PeekScript = new("ratelimit.peek", LimitScripts.Peek);
@@ -32,7 +33,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
 
     /// <summary>Scripts loaded before the replica is ready; the first real decision is made by the readiness probe (RateLimiter.ProbeAsync).</summary>
     public Task WarmUpAsync() =>
-        redis.PreloadAsync([AdmitScript, SettleScript, RenewScript, AcquireScript, LostListScript, LostClaimScript]);
+        redis.PreloadAsync([_batches.BatchScript, RenewScript, AcquireScript, LostListScript, LostClaimScript]);
 
     public async Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
@@ -86,7 +87,7 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
             args.Add(lost.Pack());
         }
 
-        var r = (RedisResult[])(await redis.EvalAsync(AdmitScript, [.. keys], [.. args]))!;
+        var r = (RedisResult[])(await _batches.AdmitAsync(plan.Scope, [.. keys], [.. args]))!;
         LearnClock((long)r[5]);
         var windows = new WindowState[plan.Windows.Count];
         for (var i = 0; i < windows.Length && r.Length > 6; i++)
@@ -114,12 +115,14 @@ internal sealed class RedisLimitEngine(RedisStore redis) : ILimitEngine, IWarmUp
             keys.Add(OpenKey(s.Scope));
         }
 
-        return redis.EvalAsync(SettleScript, [.. keys],
+        return _batches.SettleAsync(s.Scope, [.. keys],
         [
             s.Windows.Count, s.Concurrency.Count, budgets.Count, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
             s.Cancel ? 1 : 0, (long)TimeSpan.FromHours(1).TotalMilliseconds,
         ]);
     }
+
+    public Task FlushAsync() => _batches.FlushAsync();
 
     public Task RenewAsync(LimitPlan plan)
     {

@@ -27,6 +27,10 @@ internal sealed partial class SettlementQueue : BackgroundService, IHostedLifecy
     private readonly TimeProvider _clock;
     private readonly ILogger<SettlementQueue> _logger;
     private readonly string _spillPath;
+
+    // Settlements handed to the engine and not yet answered: a stopping replica waits for them (the engine may hold some
+    // back for a moment, to ride on an admission), so none is lost between the engine and the spill file.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _attempts = new();
     private DateTimeOffset _nextRetry;
     private int _pending;
 
@@ -56,7 +60,10 @@ internal sealed partial class SettlementQueue : BackgroundService, IHostedLifecy
             return;
         }
 
-        _ = FinishAsync(settlement, attempt);
+        var finishing = FinishAsync(settlement, attempt);
+        _attempts.TryAdd(finishing, 0);
+        _ = finishing.ContinueWith(static (t, state) => ((SettlementQueue)state!)._attempts.TryRemove(t, out _), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async Task FinishAsync(Settlement settlement, Task attempt)
@@ -142,6 +149,8 @@ internal sealed partial class SettlementQueue : BackgroundService, IHostedLifecy
     /// cannot take now is kept on disk for the next start.</summary>
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
+        await _engine.FlushAsync();
+        await Task.WhenAll(_attempts.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         var rest = _retrying.ToList();
         _retrying.Clear();
         while (_incoming.Reader.TryRead(out var s))

@@ -1,0 +1,128 @@
+using Gateway.Configuration;
+using Gateway.RateLimiting;
+using Gateway.Redis;
+using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+
+namespace Gateway.Tests.RateLimiting;
+
+/// <summary>
+/// Group commit in the Redis engine (<see cref="ScopeBatches"/>): a settlement rides on the next admission of its scope,
+/// or goes on its own when the linger is over, or when the replica stops; admissions that gather while a call is in flight
+/// go as one call and are decided exactly as one by one; and one scope's operations never share a call with another's.
+/// The engine's clock is a fake one, so nothing here waits for time to pass.
+/// </summary>
+public sealed class ScopeBatchesTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+    private RedisServer _redis = null!;
+    private IConnectionMultiplexer _connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger.Instance);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _connection.Dispose();
+        await _redis.DisposeAsync();
+    }
+
+    private static LimitPlan OneAtATime(string id, string scope) =>
+        new(id, scope, [new WindowCheck("rpm", LimitKind.Requests, 1_000, 1)], [new ConcurrencyCheck("inflight", 1)], [], Window, TimeSpan.FromMinutes(1));
+
+    [Fact]
+    public async Task Settlement_RidesOnTheNextAdmission_OrGoesWhenTheLingerIsOver()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb1:"), clock);
+        var db = _connection.GetDatabase();
+
+        Assert.True((await engine.AdmitAsync(OneAtATime("a", "k1"), DateTimeOffset.MaxValue)).Admitted);
+        await _redis.CliAsync("CONFIG", "RESETSTAT");
+        var settleA = engine.SettleAsync(Settlement.For(OneAtATime("a", "k1"), 0, 0));
+        // Held back for the scope's next admission: the one slot is still taken in Redis.
+        Assert.False(settleA.IsCompleted);
+        Assert.Equal(1, await db.SortedSetLengthAsync("sb1:rl:{k:k1}:inflight"));
+
+        // The next admission carries it, settlement first: the slot request "a" left is free for "b", in one call.
+        Assert.True((await engine.AdmitAsync(OneAtATime("b", "k1"), DateTimeOffset.MaxValue)).Admitted);
+        await settleA;
+        Assert.Contains("cmdstat_evalsha:calls=1,", await _redis.CliAsync("INFO", "commandstats"), StringComparison.Ordinal);
+
+        // No admission follows: when the linger is over, the settlement goes on its own.
+        var settleB = engine.SettleAsync(Settlement.For(OneAtATime("b", "k1"), 0, 0));
+        Assert.False(settleB.IsCompleted);
+        clock.Advance(ScopeBatches.SettlementLinger);
+        await settleB.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await db.SortedSetLengthAsync("sb1:rl:{k:k1}:inflight"));
+    }
+
+    [Fact]
+    public async Task AStoppingReplica_SendsWhatWaits()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb2:"), clock);
+        Assert.True((await engine.AdmitAsync(OneAtATime("a", "k1"), DateTimeOffset.MaxValue)).Admitted);
+        var settle = engine.SettleAsync(Settlement.For(OneAtATime("a", "k1"), 0, 0));
+        Assert.False(settle.IsCompleted);
+
+        await engine.FlushAsync();
+
+        Assert.True(settle.IsCompletedSuccessfully);
+        Assert.Equal(0, await _connection.GetDatabase().SortedSetLengthAsync("sb2:rl:{k:k1}:inflight"));
+    }
+
+    [Fact]
+    public async Task AdmissionsGatheredInFlight_AreDecidedExactly_AndNeverShareACallWithAnotherScope()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb3:"), clock);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "0");
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-max-len", "10000");
+        await server.ExecuteAsync("SLOWLOG", "RESET");
+
+        // Redis frozen while two keys ask at once: the first admission of each is in flight, the rest gather behind it.
+        LimitPlan Plan(string scope, int i) =>
+            new($"{scope}-{i}", scope, [new WindowCheck("rpm", LimitKind.Requests, 25, 1)], [new ConcurrencyCheck("inflight", 40)], [], Window, TimeSpan.FromMinutes(1));
+        await _redis.PauseAsync();
+        List<Task<AdmissionResult>> decisions;
+        try
+        {
+            decisions = [.. Enumerable.Range(0, 60).SelectMany(i => new[] { engine.AdmitAsync(Plan("k1", i), DateTimeOffset.MaxValue), engine.AdmitAsync(Plan("k2", i), DateTimeOffset.MaxValue) })];
+        }
+        finally
+        {
+            await _redis.ResumeAsync();
+        }
+
+        var results = await Task.WhenAll(decisions).WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Exactly as one by one: each key's 25 requests a window, whatever the batching.
+        Assert.Equal(25, results.Where((_, i) => i % 2 == 0).Count(r => r.Admitted));
+        Assert.Equal(25, results.Where((_, i) => i % 2 == 1).Count(r => r.Admitted));
+        Assert.All(results.Where(r => !r.Admitted), r => Assert.Equal(0, r.RejectedIndex));
+
+        var calls = ((RedisResult[])(await server.ExecuteAsync("SLOWLOG", "GET", "10000"))!)
+            .Select(e => ((RedisResult[])((RedisResult[])e!)[3]!).Select(a => (string)a!).ToArray())
+            .Where(a => a[0].Equals("EVALSHA", StringComparison.OrdinalIgnoreCase))
+            .ToList();
+        // Gathered: 120 admissions in far fewer calls.
+        Assert.InRange(calls.Count, 2, 20);
+        foreach (var call in calls)
+        {
+            // The slow log keeps a call's first 32 arguments: the keys it shows are enough to tell whose they are.
+            var keys = call.Skip(3).Take(int.Parse(call[2], System.Globalization.CultureInfo.InvariantCulture))
+                .Where(k => k.Contains('{', StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(keys);
+            var tags = keys.Select(k => k[(k.IndexOf('{', StringComparison.Ordinal) + 1)..k.IndexOf('}', StringComparison.Ordinal)]).Distinct().ToList();
+            Assert.Single(tags);
+        }
+    }
+}

@@ -95,6 +95,8 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
 
     private async Task CallAsync(Queue queue, List<Operation> batch)
     {
+        RedisResult[]? results = null;
+        Exception? failure = null;
         try
         {
             var keys = new List<RedisKey>(batch.Count * 6);
@@ -115,24 +117,41 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
                 await Task.Yield();
             }
 
-            // Completed without a hop of its own: each caller's continuation runs on the thread that read the answer, one
-            // after another, up to its own next wait (the request path's is sending to the provider).
-            var results = (RedisResult[])(await call.ConfigureAwait(false))!;
-            for (var i = 0; i < batch.Count; i++)
+            results = (RedisResult[])(await call.ConfigureAwait(false))!;
+            if (results.Length != batch.Count)
             {
-                batch[i].Done.TrySetResult(results[i]);
+                throw new InvalidOperationException($"The limits script answered {results.Length} of {batch.Count} operations.");
             }
         }
         catch (Exception ex)
         {
-            foreach (var op in batch)
-            {
-                op.Done.TrySetException(ex);
-            }
+            failure = ex;
         }
-        finally
+
+        // What gathered behind this call goes before its callers resume, so the next round trip starts at once.
+        Next(queue);
+        Answer(batch, results, failure);
+    }
+
+    /// <summary>
+    /// Hands each operation its answer. Settlements' callers only note it, so they run here; each admission's caller goes on
+    /// to serve its request, so all but the last run on the thread pool, in parallel, and the last on this thread (a batch of
+    /// one costs no hop).
+    /// </summary>
+    private static void Answer(List<Operation> batch, RedisResult[]? results, Exception? failure)
+    {
+        var last = batch.FindLastIndex(o => o.IsAdmission);
+        for (var i = 0; i < batch.Count; i++)
         {
-            Next(queue);
+            var (op, result) = (batch[i], results?[i]);
+            if (op.IsAdmission && i != last)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static s => s.Op.Complete(s.Result, s.Failure), (Op: op, Result: result, Failure: failure), preferLocal: false);
+            }
+            else
+            {
+                op.Complete(result, failure);
+            }
         }
     }
 
@@ -174,6 +193,18 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
     private sealed record Operation(bool IsAdmission, RedisKey[] Keys, RedisValue[] Args)
     {
         public TaskCompletionSource<RedisResult> Done { get; } = new();
+
+        public void Complete(RedisResult? result, Exception? failure)
+        {
+            if (failure is not null)
+            {
+                Done.TrySetException(failure);
+            }
+            else
+            {
+                Done.TrySetResult(result!);
+            }
+        }
     }
 
     /// <summary>One scope's waiting operations and calls in flight; guarded by its own lock.</summary>

@@ -17,13 +17,15 @@ namespace Gateway.Tests.RateLimiting;
 public sealed class ScopeBatchesTests : IAsyncLifetime
 {
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+    // The scripts are checked for what they decide, not for speed: a busy CI host's first script load may take a second.
+    private const int TestTimeoutMs = 10_000;
     private RedisServer _redis = null!;
     private IConnectionMultiplexer _connection = null!;
 
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger.Instance);
+        _connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration, CommandTimeoutMilliseconds = TestTimeoutMs }, NullLogger.Instance);
     }
 
     public async Task DisposeAsync()

@@ -17,6 +17,8 @@ namespace Gateway.Tests.RateLimiting;
 public sealed class SlidingWindowScriptTests : IAsyncLifetime
 {
     private const string Clock = "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+    // The scripts are checked for what they decide, not for speed: a busy CI host's first script load may take a second.
+    private const int TestTimeoutMs = 10_000;
     private RedisServer _redis = null!;
 
     public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
@@ -30,7 +32,7 @@ public sealed class SlidingWindowScriptTests : IAsyncLifetime
     public async Task RunningTotals_DecideExactlyAsSummingEveryBucket(int seed)
     {
         Assert.Contains(Clock, LimitScripts.Admit, StringComparison.Ordinal);
-        using var connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger.Instance);
+        using var connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration, CommandTimeoutMilliseconds = TestTimeoutMs }, NullLogger.Instance);
         var redis = new RedisStore(connection, $"sw{seed}:");
         // The script as the gateway runs it, with "now" taken from its last argument instead of Redis's clock.
         var admit = new RedisScript($"test.admit.{seed}", LimitScripts.Admit.Replace(Clock, "local now = tonumber(ARGV[#ARGV])", StringComparison.Ordinal));

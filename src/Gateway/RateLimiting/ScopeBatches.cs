@@ -14,9 +14,10 @@ namespace Gateway.RateLimiting;
 /// sending steadily pays one Redis call per request instead of two. The client never waits for a settlement; the only
 /// effect of the delay is that another replica sees the slot and the reservation's true figures that much later
 /// (it may refuse where it would have admitted, never the other way round).</item>
-/// <item>A full batch (<see cref="MaxPerCall"/>) goes at once, pipelined behind the call in flight; and should an answer not
-/// come (Redis stalled), an admission waits at most <see cref="StallAfter"/> behind it before it is sent on its own: the
-/// decision deadline stays the caller's, as it was with one call per admission.</item>
+/// <item>A full batch (<see cref="MaxPerCall"/>) goes at once, pipelined behind the call in flight; and should an answer be
+/// late (Redis stalled), an admission that comes <see cref="StallAfter"/> or more after the last call was sent goes at
+/// once, with whatever waits. Either way each decision keeps its own deadline (the script refuses one reached past it, and
+/// the caller asks again under a new reservation id), as it did with one call per admission.</item>
 /// </list>
 /// One queue per scope of a valid key (a made-up key never gets here), kept for the life of the process.
 /// </summary>

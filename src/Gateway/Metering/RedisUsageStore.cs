@@ -96,86 +96,84 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         }
 
         var stream = redis.Key("{usage}:events");
+        var sums = new BatchSums();
         foreach (var r in batch)
         {
+            // Lua indexes KEYS from 1: this record's day, hour, key's day and key's hour hashes are the next 2nd..5th.
+            var at = keys.Count;
             keys.Add(redis.Key("{usage}:seen:" + r.Id));
             keys.Add(redis.Key("{usage}:day:" + r.Day));
             keys.Add(redis.Key("{usage}:hour:" + r.Hour));
             keys.Add(redis.Key(KeyPeriod(r.Day, r.KeyId)));
             keys.Add(redis.Key(KeyPeriod(r.Hour, r.KeyId)));
             keys.Add(stream);
+            var (day, hour, keyDay, keyHour) = (sums.Hash(keys, at + 2), sums.Hash(keys, at + 3), sums.Hash(keys, at + 4), sums.Hash(keys, at + 5));
             var k = RollupKey.Of(r);
             // A record with a team names it in a fifth part; without one the cell keeps the four parts it always had.
-            args.Add(k.Team == RollupKey.NoTeam
+            var dims = k.Team == RollupKey.NoTeam
                 ? $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}"
-                : $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}{k.Team}{Separator}");
-            foreach (var v in new RollupTotals().Values(r))
+                : $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}{k.Team}{Separator}";
+            args.Add(dims);
+            var values = new RollupTotals().Values(r);
+            for (var c = 0; c < values.Length; c++)
             {
-                args.Add(v);
+                args.Add(values[c]);
+                if (values[c] != 0)
+                {
+                    sums.Add(keyDay, day, dims + metrics[c], values[c]);
+                    sums.Add(keyHour, hour, dims + metrics[c], values[c]);
+                }
             }
 
             args.Add(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord));
         }
 
-        AddSums(batch, keys, args);
+        sums.AppendTo(args);
         await redis.EvalAsync(WriteScript, [.. keys], [.. args]).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
     }
 
     /// <summary>
     /// The batch's counters summed per hash field, for the script to apply when every record is new: a field names its
     /// cell (key, model, provider, team) and its counter, and the key's own hash gets the same sum as the shared one.
+    /// Hashes are named by the Lua index (from 1) of the first record that names them.
     /// </summary>
-    private static void AddSums(IReadOnlyList<UsageRecord> batch, List<RedisKey> keys, List<RedisValue> args)
+    private sealed class BatchSums
     {
-        var metrics = RollupTotals.Metrics;
-        // Each hash by the Lua index (from 1) of the first record that names it: record i's day, hour, key's day and key's
-        // hour hashes are KEYS[6i+2 .. 6i+5].
-        var first = new Dictionary<string, int>(StringComparer.Ordinal);
-        var sums = new Dictionary<(int Own, string Field), (int Shared, long Sum)>();
-        var order = new List<(int Own, string Field)>();
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var (day, hour, keyDay, keyHour) = (Index((6 * i) + 2), Index((6 * i) + 3), Index((6 * i) + 4), Index((6 * i) + 5));
-            var dims = (string)args[6 + metrics.Length + (i * (metrics.Length + 2))]!;
-            var values = new RollupTotals().Values(batch[i]);
-            for (var c = 0; c < metrics.Length; c++)
-            {
-                if (values[c] != 0)
-                {
-                    var field = dims + metrics[c];
-                    Add(keyDay, day, field, values[c]);
-                    Add(keyHour, hour, field, values[c]);
-                }
-            }
-        }
+        private readonly Dictionary<string, int> _first = new(StringComparer.Ordinal);
+        private readonly Dictionary<(int Own, string Field), (int Shared, long Sum)> _sums = [];
+        private readonly List<(int Own, string Field)> _order = [];
 
-        args.Add(order.Count);
-        foreach (var id in order)
-        {
-            var (shared, sum) = sums[id];
-            args.Add(id.Own);
-            args.Add(shared);
-            args.Add(id.Field);
-            args.Add(sum);
-        }
-
-        int Index(int lua)
+        public int Hash(List<RedisKey> keys, int lua)
         {
             var name = (string)keys[lua - 1]!;
-            return first.TryAdd(name, lua) ? lua : first[name];
+            return _first.TryAdd(name, lua) ? lua : _first[name];
         }
 
-        void Add(int own, int shared, string field, long value)
+        public void Add(int own, int shared, string field, long value)
         {
             var id = (own, field);
-            if (sums.TryGetValue(id, out var e))
+            if (_sums.TryGetValue(id, out var e))
             {
-                sums[id] = (e.Shared, e.Sum + value);
+                _sums[id] = (e.Shared, e.Sum + value);
             }
             else
             {
-                sums[id] = (shared, value);
-                order.Add(id);
+                _sums[id] = (shared, value);
+                _order.Add(id);
+            }
+        }
+
+        /// <summary>Count, then per field: own hash, shared hash, field, sum.</summary>
+        public void AppendTo(List<RedisValue> args)
+        {
+            args.Add(_order.Count);
+            foreach (var id in _order)
+            {
+                var (shared, sum) = _sums[id];
+                args.Add(id.Own);
+                args.Add(shared);
+                args.Add(id.Field);
+                args.Add(sum);
             }
         }
     }

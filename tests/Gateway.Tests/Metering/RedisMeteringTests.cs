@@ -151,6 +151,31 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     }
 
     [Fact]
+    public async Task OneBatchOfTwoKeys_EachKeysOwnViewHoldsOnlyItsOwn()
+    {
+        // The gateway sums a batch before the script applies it: two keys' records in one batch (same model, same hour)
+        // must still land in each key's own hashes apart, and together only in the shared ones.
+        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
+            NullLogger.Instance);
+        var store = new RedisUsageStore(new RedisStore(connection, "two:"), new MeteringSettings());
+        UsageRecord Record(string key, int prompt) => new()
+        {
+            Id = UsageRecords.NewId(), RequestId = "r", Key = key, KeyId = "id-" + key, Model = "m", Provider = "p", PromptTokens = prompt,
+            CompletionTokens = 1, CostMicros = 3, Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
+        };
+        var batch = new[] { Record("a", 5), Record("b", 7), Record("a", 11) };
+
+        await store.WriteAsync(batch, CancellationToken.None);
+
+        var a = Assert.Single(await ((IUsageStore)store).ReadAllAsync([batch[0].Day], new UsageScope("id-a", "a")));
+        var b = Assert.Single(await ((IUsageStore)store).ReadAllAsync([batch[0].Day], new UsageScope("id-b", "b")));
+        Assert.Equal(("a", 2, 16), (a.Key.Key, a.Totals.Requests, a.Totals.PromptTokens));
+        Assert.Equal(("b", 1, 7), (b.Key.Key, b.Totals.Requests, b.Totals.PromptTokens));
+        var all = (await ((IUsageStore)store).ReadAllAsync([batch[0].Day])).ToDictionary(c => c.Key.Key, c => c.Totals.PromptTokens);
+        Assert.Equal(new Dictionary<string, long> { ["a"] = 16, ["b"] = 7 }, all);
+    }
+
+    [Fact]
     public async Task EventStream_IsCappedInLength()
     {
         using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: bench/run.sh [--quick] [--skip-micro] [--skip-throughput] [--gateway-env "NAME=value ..."]
 # Arms, side by side, all on 127.0.0.1: the client straight to the provider simulator (baseline),
-# nginx proxy_pass to the simulator, and the gateway on its full path without and with Redis.
+# nginx proxy_pass to the simulator, the floor relay (bench/Floor: Kestrel and YARP's forwarder, nothing else) and the
+# gateway on its full path without and with Redis.
 # The system under test is pinned to CPU 1; load generator, simulator and Redis share CPU 0.
-# Then bench/throughput.sh: wrk at 16 connections against nginx, a bare IHttpForwarder relay and the gateway arms, with
-# CPU per request. Gateways run with the container's JIT settings (Dockerfile).
-# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~10 min full, ~3 min quick.
+# Then bench/throughput.sh: wrk at 16 connections and at 1 against nginx, the floor relay and the gateway arms, with
+# CPU per request, and bench/goals.sh: issue 23's goals, each against the floor arm of this run.
+# Gateways and the floor relay run with the container's JIT settings (Dockerfile).
+# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~15 min full, ~6 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -30,7 +32,7 @@ done
 cpus=$(nproc)
 core_load=0; core_sut=$(( cpus > 1 ? 1 : 0 ))
 
-sim_port=18081; nginx_port=18082; gw_port=18083; gwr_port=18084; redis_port=18085
+sim_port=18081; nginx_port=18082; gw_port=18083; gwr_port=18084; redis_port=18085; floor_port=18086
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -43,8 +45,9 @@ echo "== building (Release)"
 dotnet build src/Gateway -c Release -v q -nologo >/dev/null
 dotnet build tests/ProviderSimulator -c Release -v q -nologo >/dev/null
 dotnet build bench/LoadGen -c Release -v q -nologo >/dev/null
+dotnet build bench/Floor -c Release -v q -nologo >/dev/null
 
-echo "== starting the simulator, nginx, redis and two gateways"
+echo "== starting the simulator, nginx, the floor relay, redis and two gateways"
 taskset -c $core_load dotnet tests/ProviderSimulator/bin/Release/net10.0/ProviderSimulator.dll \
   --urls "http://127.0.0.1:$sim_port" --Sim:RecordRequests=false --Logging:LogLevel:Default=Warning >"$out/simulator.log" 2>&1 &
 pids+=($!)
@@ -75,6 +78,10 @@ nginx_pids=$(pgrep -P "$(cat "$out/nginx.pid")" | paste -sd,)
 taskset -c $core_load redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 &
 redis_pid=$!; pids+=($redis_pid)
 
+taskset -c $core_sut env $container_jit dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" \
+  --upstream "http://127.0.0.1:$sim_port/" --path /v1/openai/chat/completions >"$out/floor.log" 2>&1 &
+floor_pid=$!; pids+=($floor_pid)
+
 write_gateway_config "$out/gateway.bench.json" $sim_port
 export BENCH_DEEPINFRA_KEY=sim-deepinfra-key GATEWAY_CONFIG="$out/gateway.bench.json"
 rm -rf "$out/journal" "$out/journal-redis"
@@ -88,6 +95,7 @@ gwr_pid=$!; pids+=($gwr_pid)
 
 wait_for "http://127.0.0.1:$sim_port/_sim/health"
 wait_for "http://127.0.0.1:$nginx_port/_sim/health"
+wait_for "http://127.0.0.1:$floor_port/healthz"
 wait_for "http://127.0.0.1:$gw_port/healthz"
 wait_for "http://127.0.0.1:$gwr_port/healthz"
 
@@ -102,16 +110,25 @@ fi
 echo "== load (this takes a few minutes)"
 taskset -c $core_load dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --direct "http://127.0.0.1:$sim_port" --nginx "http://127.0.0.1:$nginx_port" --nginx-pids "$nginx_pids" --redis-pid "$redis_pid" \
+  --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" --goals "$out/latency-goals.md" \
   --gateway "http://127.0.0.1:$gw_port" --gateway-pid "$gw_pid" \
   --gateway-redis "http://127.0.0.1:$gwr_port" --gateway-redis-pid "$gwr_pid" \
   --out "$out/report.md" ${micro_md:+--micro "$micro_md"} --command "bench/run.sh $quick ${gateway_env:+--gateway-env \"$gateway_env\"}" $quick
 
 if [ $throughput = 1 ]; then
-  echo "== throughput and CPU per request (bench/throughput.sh)"
+  echo "== throughput and CPU per request at 16 connections and at 1 (bench/throughput.sh)"
   cleanup; pids=()
-  if [ -n "$quick" ]; then bench/throughput.sh --seconds 4 --rounds 1 --out "$out/throughput.md"
-  else bench/throughput.sh --seconds 8 --rounds 3 --out "$out/throughput.md"; fi
-  { echo; echo "## Throughput and CPU per request at 16 connections (bench/throughput.sh)"; echo; tail -n +3 "$out/throughput.md"; } >>"$out/report.md"
+  if [ -n "$quick" ]; then tp=(--seconds 4 --rounds 1); else tp=(--seconds 8 --rounds 3); fi
+  for c in 16 1; do
+    bench/throughput.sh "${tp[@]}" --connections $c --out "$out/throughput-$c.md"
+    { echo; echo "## Throughput and CPU per request at $c connection$([ $c = 1 ] || echo s) (bench/throughput.sh)"; echo
+      tail -n +3 "$out/throughput-$c.md"; } >>"$out/report.md"
+  done
+  { echo; echo "## Issue 23's goals, every figure against the floor arm of this run (bench/goals.sh)"; echo
+    bench/goals.sh "$out/throughput-16.tsv" "$out/throughput-1.tsv" "$out/latency-goals.md"; } >>"$out/report.md"
+else
+  { echo; echo "## Issue 23's latency and memory goals, against the floor arm of this run (the CPU goals need bench/throughput.sh)"; echo
+    echo "| goal | target | measured | met |"; echo "|---|---|---|---|"; cat "$out/latency-goals.md"; } >>"$out/report.md"
 fi
 cp "$out/report.md" "$root/bench/REPORT.md"
 echo "== done: bench/REPORT.md"

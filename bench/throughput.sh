@@ -4,6 +4,7 @@
 # answering DeepInfra's path with a fixed completion, or a fixed 10-chunk stream when asked for SSE).
 #
 #   bench/throughput.sh [--seconds 10] [--connections 16] [--rounds 1] [--out bench/results/throughput.md]
+#                       (also writes the figures as tab-separated values next to it: throughput.tsv)
 #                       [--arm "name|mode|ENV=value ..."]...
 #
 # mode is nginx; floor (bench/Floor: Kestrel and YARP's IHttpForwarder relaying the request untouched, the least a
@@ -190,4 +191,12 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
     done
   done
 } >"$out"
+# The same figures for bench/run.sh's goals table: arm, answer, CPU us/request (median), redis-server's share and
+# script calls per request (last round; "-" without Redis).
+for arm in "${arms[@]}"; do
+  IFS='|' read -r n _ <<<"$arm"
+  for k in json sse; do
+    printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$k" "$(figure "$n" "$k" 6)" "$(last "$n" "$k" 9)" "$(last "$n" "$k" 8 | cut -d/ -f1)"
+  done
+done >"${out%.md}.tsv"
 cat "$out"

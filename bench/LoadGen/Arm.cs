@@ -3,7 +3,7 @@ using System.Text;
 
 namespace LoadGen;
 
-/// <summary>One way of reaching the simulated provider: straight, through nginx, or through the gateway.</summary>
+/// <summary>One way of reaching the simulated provider: straight, through nginx, through the floor relay, or through the gateway.</summary>
 internal sealed class Arm(string name, Uri baseUrl, string path, string apiKey, string model, int? pid)
 {
     public string Name => name;
@@ -38,6 +38,10 @@ internal sealed class Arm(string name, Uri baseUrl, string path, string apiKey, 
         new(name, url, "/v1/openai/chat/completions", "sim-deepinfra-key", "meta-llama/Meta-Llama-3.1-8B-Instruct", pid);
 
     public static Arm Gateway(string name, Uri url, int? pid) => new(name, url, "/v1/chat/completions", "sk-bench-key", "bench-llama", pid);
+
+    /// <summary>bench/Floor relays the request untouched: the gateway's path, carrying the provider's key and model.</summary>
+    public static Arm Floor(string name, Uri url, int pid) =>
+        new(name, url, "/v1/chat/completions", "sim-deepinfra-key", "meta-llama/Meta-Llama-3.1-8B-Instruct", pid);
 
     public HttpRequestMessage Request(string prompt, bool stream)
     {

@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Net;
 using LoadGen;
 
-// Usage: LoadGen --direct URL --nginx URL [--nginx-pids N,M] --gateway URL --gateway-pid N
+// Usage: LoadGen --direct URL --nginx URL [--nginx-pids N,M] [--floor URL --floor-pid N] --gateway URL --gateway-pid N
 //                [--gateway-redis URL --gateway-redis-pid N --redis-pid N]
-//                [--quick] --out report.md [--micro micro.md] [--command "..."]
+//                [--quick] --out report.md [--goals goals.md] [--micro micro.md] [--command "..."]
 var options = Args.Parse(args);
 using var http = new HttpClient(new SocketsHttpHandler
 {
@@ -19,6 +19,12 @@ static int[] Pids(string? list) => list is null ? [] : [.. list.Split(',', Strin
 var nginxArm = Arm.Provider("nginx", new Uri(options["nginx"]));
 nginxArm.CpuPids = Pids(options.GetValueOrDefault("nginx-pids"));
 var arms = new List<Arm> { Arm.Provider("direct", new Uri(options["direct"])), nginxArm };
+if (options.TryGetValue("floor", out var floorUrl))
+{
+    // bench/Floor: Kestrel and YARP's forwarder, nothing else; issue 23's latency goals are measured against it.
+    arms.Add(Arm.Floor("floor", new Uri(floorUrl), int.Parse(options["floor-pid"], CultureInfo.InvariantCulture)));
+}
+
 arms.Add(Arm.Gateway("gateway", new Uri(options["gateway"]), int.Parse(options["gateway-pid"], CultureInfo.InvariantCulture)));
 if (options.TryGetValue("gateway-redis", out var redisUrl))
 {
@@ -31,6 +37,7 @@ if (options.TryGetValue("gateway-redis", out var redisUrl))
 var quick = options.ContainsKey("quick");
 var scenarios = new Scenarios(http);
 var report = new Report(options.GetValueOrDefault("command", "bench/run.sh"), quick);
+// Arms with a process of their own (the floor relay and the gateways): memory is measured for these.
 var gateways = arms.Where(a => a.Pid is not null).ToList();
 
 Console.WriteLine("== memory when idle (after warm-up)");
@@ -135,6 +142,11 @@ if (options.TryGetValue("micro", out var micro) && File.Exists(micro))
 }
 
 await File.WriteAllTextAsync(options["out"], report.Render(arms));
+if (options.TryGetValue("goals", out var goals))
+{
+    await File.WriteAllTextAsync(goals, report.LatencyGoalRows());
+}
+
 Console.WriteLine($"report written to {options["out"]}");
 
 internal static class Args

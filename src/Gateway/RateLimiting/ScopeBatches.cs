@@ -86,6 +86,8 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
     /// <summary>Starts one call for <paramref name="batch"/> (under the queue's lock).</summary>
     private Task Send(Queue queue, List<Operation> batch)
     {
+        // The settlements waiting ride on this call: a linger left armed would wake a timer thread for nothing.
+        queue.DisarmLinger();
         queue.SentAt = clock.GetTimestamp();
         queue.InFlight++;
         var call = CallAsync(queue, batch);
@@ -247,6 +249,15 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
             _linger ??= clock.CreateTimer(static state => { var (o, q) = ((ScopeBatches, Queue))state!; o.LingerOver(q); }, (owner, this),
                 Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             _linger.Change(SettlementLinger, Timeout.InfiniteTimeSpan);
+        }
+
+        public void DisarmLinger()
+        {
+            if (LingerArmed)
+            {
+                LingerArmed = false;
+                _linger!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
         }
     }
 }

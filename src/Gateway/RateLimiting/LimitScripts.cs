@@ -72,6 +72,9 @@ internal static class LimitScripts
         local nb = floor(windowMs / bucketMs)
         local current = floor(now / bucketMs)
         local oldest = current - nb + 1
+        -- Numbers handed to redis.call are formatted by Redis each time (printf, a measurable share of its time per
+        -- request): the ones used more than once go as strings made once. Same digits, so the layout is unchanged.
+        local scurrent, soldest = tostring(current), tostring(oldest)
         local used, newest = {}, {}
         local rejected, retry = -1, 0
 
@@ -80,7 +83,7 @@ internal static class LimitScripts
           local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
           local key = KEYS[i]
           -- One read for the state and the current bucket (false when this is its first write).
-          local st = redis.call('HMGET', key, 't', 'o', 'n', current)
+          local st = redis.call('HMGET', key, 't', 'o', 'n', scurrent)
           local sum, o, top = tonumber(st[1]) or 0, tonumber(st[2]) or oldest, tonumber(st[3]) or -1
           bucketNow[i] = st[4]
           if o < oldest then
@@ -124,12 +127,13 @@ internal static class LimitScripts
         end
 
         local cbase = 8 + 3 * n
+        local live = '(' .. now
         if rejected < 0 then
           for j = 1, m do
             local key = KEYS[n + j]
             -- Leases that ended (their replica died) do not count; about one admission in 16 (by the clock) also removes them.
             if now % 16 == 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
-            if redis.call('ZCOUNT', key, '(' .. now, '+inf') >= tonumber(ARGV[cbase + j]) then
+            if redis.call('ZCOUNT', key, live, '+inf') >= tonumber(ARGV[cbase + j]) then
               rejected = n + j - 1
               retry = 1000
               break
@@ -158,10 +162,10 @@ internal static class LimitScripts
           for j = 1, nbud do
             local bkey = KEYS[n + m + j]
             if current_period[j] then
-              redis.call('HINCRBY', bkey, 'spent', costs[j])
+              redis.call('HINCRBY', bkey, 'spent', ARGV[bbase + 3 * (j - 1) + 2])
             else
               -- A new period: the hash starts over, and lives a day past the period's end.
-              redis.call('HSET', bkey, 'period', periods[j], 'spent', costs[j])
+              redis.call('HSET', bkey, 'period', periods[j], 'spent', ARGV[bbase + 3 * (j - 1) + 2])
               redis.call('PEXPIRE', bkey, untils[j] + 86400000)
             end
           end
@@ -176,23 +180,24 @@ internal static class LimitScripts
             if cost > 0 then
               used[i] = used[i] + cost
               newest[i] = current
-              redis.call('HSET', KEYS[i], current, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', oldest, 'n', current)
+              redis.call('HSET', KEYS[i], scurrent, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', soldest, 'n', scurrent)
               -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
               if not bucketNow[i] then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
             elseif swept[i] then
-              redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest)
+              redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest)
             end
           end
+          local leaseEnd = tostring(now + leaseMs)
           for j = 1, m do
-            redis.call('ZADD', KEYS[n + j], now + leaseMs, member)
-            redis.call('PEXPIRE', KEYS[n + j], leaseMs)
+            redis.call('ZADD', KEYS[n + j], leaseEnd, member)
+            redis.call('PEXPIRE', KEYS[n + j], ARGV[7])
           end
-          local fields = { 'state', 'booked', 'bucket', current }
+          local fields = { 'state', 'booked', 'bucket', scurrent }
           -- Each budget's period and charge (the first as 'period'/'cost', the second as 'period2'/'cost2').
           for j = 1, nbud do
             local suffix = j == 1 and '' or tostring(j)
             fields[#fields + 1] = 'period' .. suffix; fields[#fields + 1] = periods[j]
-            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = costs[j]
+            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = ARGV[bbase + 3 * (j - 1) + 2]
           end
           -- What each token window reserved, for settlement to move to the real figure.
           for i = 1, n do
@@ -203,7 +208,7 @@ internal static class LimitScripts
           if open then
             fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + 3 * nbud + 1]
             fields[#fields + 1] = 'at'; fields[#fields + 1] = now
-            redis.call('ZADD', open, now + leaseMs, member)
+            redis.call('ZADD', open, leaseEnd, member)
             redis.call('PEXPIRE', open, leaseMs + 86400000)
             -- Kept until a survivor has had time to find it, should this replica die.
             resTtl = resTtl + 3600000
@@ -214,7 +219,7 @@ internal static class LimitScripts
         if rejected >= 0 then
           -- Refused: nothing was taken, but what was swept stays swept.
           for i = 1, n do
-            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', used[i], 'o', oldest) end
+            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest) end
           end
         end
         for i = 1, n do

@@ -125,7 +125,8 @@ if [ $throughput = 1 ]; then
       tail -n +3 "$out/throughput-$c.md"; } >>"$out/report.md"
   done
   { echo; echo "## Issue 23's goals, every figure against the floor arm of this run (bench/goals.sh)"; echo
-    bench/goals.sh "$out/throughput-16.tsv" "$out/throughput-1.tsv" "$out/latency-goals.md"; } >>"$out/report.md"
+    bench/goals.sh "$out/throughput-16.tsv" "$out/throughput-1.tsv" "$out/latency-goals.md"
+    echo; echo "Where the rest goes, and the profiles behind these figures: docs/performance.md."; } >>"$out/report.md"
 else
   { echo; echo "## Issue 23's latency and memory goals, against the floor arm of this run (the CPU goals need bench/throughput.sh)"; echo
     echo "| goal | target | measured | met |"; echo "|---|---|---|---|"; cat "$out/latency-goals.md"; } >>"$out/report.md"

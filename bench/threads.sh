@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Where a gateway's CPU goes, thread by thread: CPU µs and context switches per request of each kind of thread
+# (thread-pool workers, the socket event loop, timers...), from /proc/<pid>/task over one wrk run. It shows the idle
+# cost: at low concurrency, workers woken for one work item spin before they sleep again.
+#
+#   bench/threads.sh [--redis] [--connections 1] [--seconds 5] [--env "NAME=value ..."]
+#
+# The gateway (JIT settings of the container) is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+redis=0; connections=1; seconds=5; env=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --redis) redis=1 ;;
+    --connections) shift; connections="$1" ;;
+    --seconds) shift; seconds="$1" ;;
+    --env) shift; env="$1" ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for tool in nginx redis-server wrk taskset curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
+done
+work="$(pwd)/bench/results/threads"; rm -rf "$work"; mkdir -p "$work"
+mock_port=18291; gw_port=18293; redis_port=18295
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/mock.pid" ] && kill "$(cat "$work/mock.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+
+write_mock_upstream "$work" $mock_port
+taskset -c 0 nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
+write_gateway_config "$work/gateway.json" $mock_port budget
+args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal")
+if [ $redis = 1 ]; then
+  taskset -c 0 redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  args+=(--Redis:Configuration="127.0.0.1:$redis_port")
+fi
+cat >"$work/json.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-key"
+LUA
+BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit $env \
+  dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
+gw=$!; pids+=($gw)
+wait_for "http://127.0.0.1:$gw_port/healthz"
+url="http://127.0.0.1:$gw_port/v1/chat/completions"
+taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
+
+# tid, kind of thread (its name), CPU ticks, context switches (voluntary + not).
+snapshot() {
+  for t in /proc/$gw/task/*; do
+    printf '%s\t%s\t%s\t%s\n' "$(basename "$t")" "$(tr ' ' '_' <"$t/comm")" "$(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')" \
+      "$(awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print v + n}' "$t/status")"
+  done 2>/dev/null | sort
+}
+snapshot >"$work/before"
+text=$(taskset -c 0 wrk -t1 -c"$connections" -d"${seconds}s" -s "$work/json.lua" "$url")
+snapshot >"$work/after"
+requests=$(awk '/requests in/ {print $1}' <<<"$text")
+echo "# gateway$([ $redis = 1 ] && echo " + Redis"), $connections connection(s), ${seconds}s: $requests requests${env:+ ($env)}"
+echo "# threads that ended during the run are not counted; ones that started count from zero"
+join -t $'\t' -a 2 -e 0 -o 2.1,2.2,1.3,2.3,1.4,2.4 "$work/before" "$work/after" |
+  awk -F'\t' -v n="$requests" -v hz="$(getconf CLK_TCK)" '
+    { cpu[$2] += ($4 - $3) * 1000000 / hz / n; cs[$2] += ($6 - $5) / n; tc += ($4 - $3) * 1000000 / hz / n; tcs += ($6 - $5) / n }
+    END { for (k in cpu) if (cpu[k] >= 0.5 || cs[k] >= 0.05) printf "%-24s CPU %7.1f us/request   context switches %6.2f/request\n", k, cpu[k], cs[k]
+          printf "%-24s CPU %7.1f us/request   context switches %6.2f/request\n", "all_threads", tc, tcs }' | sort -k3 -nr

@@ -143,11 +143,11 @@ internal static class LimitScripts
 
         -- Every budget is checked before any is charged.
         local bbase = cbase + m
-        local periods, untils, costs, current_period = {}, {}, {}, {}
+        local periods, untils, costs, costArgs, current_period = {}, {}, {}, {}, {}
         for j = 1, nbud do
           local a = bbase + 3 * (j - 1)
           local limit = tonumber(ARGV[a + 1])
-          costs[j] = tonumber(ARGV[a + 2])
+          costs[j], costArgs[j] = tonumber(ARGV[a + 2]), ARGV[a + 2]
           periods[j], untils[j] = period(ARGV[a + 3])
           local stored = redis.call('HMGET', KEYS[n + m + j], 'period', 'spent')
           local spent = 0
@@ -162,10 +162,10 @@ internal static class LimitScripts
           for j = 1, nbud do
             local bkey = KEYS[n + m + j]
             if current_period[j] then
-              redis.call('HINCRBY', bkey, 'spent', ARGV[bbase + 3 * (j - 1) + 2])
+              redis.call('HINCRBY', bkey, 'spent', costArgs[j])
             else
               -- A new period: the hash starts over, and lives a day past the period's end.
-              redis.call('HSET', bkey, 'period', periods[j], 'spent', ARGV[bbase + 3 * (j - 1) + 2])
+              redis.call('HSET', bkey, 'period', periods[j], 'spent', costArgs[j])
               redis.call('PEXPIRE', bkey, untils[j] + 86400000)
             end
           end
@@ -197,7 +197,7 @@ internal static class LimitScripts
           for j = 1, nbud do
             local suffix = j == 1 and '' or tostring(j)
             fields[#fields + 1] = 'period' .. suffix; fields[#fields + 1] = periods[j]
-            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = ARGV[bbase + 3 * (j - 1) + 2]
+            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = costArgs[j]
           end
           -- What each token window reserved, for settlement to move to the real figure.
           for i = 1, n do

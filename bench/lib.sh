@@ -13,6 +13,17 @@ to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us
 # median: of the numbers on stdin, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# write_wrk_script FILE BODY [ACCEPT]: a wrk script that POSTs BODY as JSON with the bench key (sk-bench-key).
+write_wrk_script() {
+  cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.body = '$2'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-key"
+LUA
+  [ -z "${3:-}" ] || echo "wrk.headers[\"Accept\"] = \"$3\"" >>"$1"
+}
+
 # write_gateway_config FILE UPSTREAM_PORT [budget] [cache]: one DeepInfra deployment of model bench-llama at
 # 127.0.0.1:UPSTREAM_PORT, key sk-bench-key (provider key from BENCH_DEEPINFRA_KEY), limits too high to bite; with
 # "budget", a spending budget too; with "cache", the response cache on for the key.

@@ -43,12 +43,7 @@ if [ $redis = 1 ]; then
   pids+=($!)
   args+=(--Redis:Configuration="127.0.0.1:$redis_port")
 fi
-cat >"$work/json.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
-LUA
+write_wrk_script "$work/json.lua" '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit $env \
   dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
 gw=$!; pids+=($gw)

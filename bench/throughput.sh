@@ -78,17 +78,8 @@ write_gateway_config "$work/gateway.json" $mock_port budget
 
 body='{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 stream_body='{"model":"bench-llama","stream":true,"messages":[{"role":"user","content":"Say something short about foxes."}]}'
-lua() { # file body accept
-  cat >"$1" <<LUA
-wrk.method = "POST"
-wrk.body = '$2'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
-wrk.headers["Accept"] = "$3"
-LUA
-}
-lua "$work/json.lua" "$body" "application/json"
-lua "$work/sse.lua" "$stream_body" "text/event-stream"
+write_wrk_script "$work/json.lua" "$body" "application/json"
+write_wrk_script "$work/sse.lua" "$stream_body" "text/event-stream"
 
 
 run_wrk() { # url lua -> "rps p50_us p99_us requests failed"

@@ -7,7 +7,7 @@
 # Then bench/throughput.sh: wrk at 16 connections and at 1 against nginx, the floor relay and the gateway arms, with
 # CPU per request, and bench/goals.sh: issue 23's goals, each against the floor arm of this run.
 # Gateways and the floor relay run with the container's JIT settings (Dockerfile).
-# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~15 min full, ~6 min quick.
+# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~20 min full, ~9 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

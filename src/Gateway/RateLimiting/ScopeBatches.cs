@@ -232,8 +232,22 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
         {
             var count = Math.Min(MaxPerCall, Waiting.Count);
             var batch = new List<Operation>(count);
-            batch.AddRange(Waiting.Take(count).Where(o => !o.IsAdmission));
-            batch.AddRange(Waiting.Take(count).Where(o => o.IsAdmission));
+            for (var i = 0; i < count; i++)
+            {
+                if (!Waiting[i].IsAdmission)
+                {
+                    batch.Add(Waiting[i]);
+                }
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                if (Waiting[i].IsAdmission)
+                {
+                    batch.Add(Waiting[i]);
+                }
+            }
+
             Waiting.RemoveRange(0, count);
             return batch;
         }

@@ -20,6 +20,16 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         return config;
     }
 
+    private StackExchange.Redis.ConnectionMultiplexer ConnectRedis() =>
+        RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration }, NullLogger.Instance);
+
+    /// <summary>A record of key <paramref name="key"/> (id "id-" + key): one completion token and 3 micro-dollars each.</summary>
+    private static UsageRecord Record(string key, string model, int prompt) => new()
+    {
+        Id = UsageRecords.NewId(), RequestId = "r", Key = key, KeyId = "id-" + key, Model = model, Provider = "p", PromptTokens = prompt,
+        CompletionTokens = 1, CostMicros = 3, Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
+    };
+
     private static async Task<JsonElement> TotalsAsync(Uri gateway, string query, long expectedRequests)
     {
         using var admin = new HttpClient { BaseAddress = gateway };
@@ -102,8 +112,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     [Fact]
     public async Task SameRecordWrittenTwice_CountsOnce()
     {
-        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
-            NullLogger.Instance);
+        using var connection = ConnectRedis();
         var redis = new RedisStore(connection, "idem:");
         var store = new RedisUsageStore(redis, new MeteringSettings());
         var record = new UsageRecord
@@ -126,21 +135,15 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     {
         // A batch retried after a partial failure holds records taken before and new ones: the sums the gateway sends are
         // then set aside, and only the new records count (the path where the script sums for itself).
-        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
-            NullLogger.Instance);
+        using var connection = ConnectRedis();
         var store = new RedisUsageStore(new RedisStore(connection, "retry:"), new MeteringSettings());
-        UsageRecord Record(string model, int prompt) => new()
-        {
-            Id = UsageRecords.NewId(), RequestId = "r", Key = "k", KeyId = "kid", Model = model, Provider = "p", PromptTokens = prompt, CompletionTokens = 1,
-            CostMicros = 3, Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
-        };
-        var (a, b, c) = (Record("m1", 5), Record("m1", 7), Record("m2", 11));
+        var (a, b, c) = (Record("k", "m1", 5), Record("k", "m1", 7), Record("k", "m2", 11));
 
         await store.WriteAsync([a], CancellationToken.None);
         await store.WriteAsync([a, b, c], CancellationToken.None);
         await store.WriteAsync([a, b, c], CancellationToken.None);
 
-        foreach (var scope in new[] { UsageScope.Everyone, new UsageScope("kid", "k") })
+        foreach (var scope in new[] { UsageScope.Everyone, new UsageScope("id-k", "k") })
         {
             var cells = (await ((IUsageStore)store).ReadAllAsync([a.Day], scope)).ToDictionary(x => x.Key.Model, x => x.Totals);
             Assert.Equal((2, 12, 2, 6), (cells["m1"].Requests, cells["m1"].PromptTokens, cells["m1"].CompletionTokens, cells["m1"].CostMicros));
@@ -155,15 +158,9 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     {
         // The gateway sums a batch before the script applies it: two keys' records in one batch (same model, same hour)
         // must still land in each key's own hashes apart, and together only in the shared ones.
-        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
-            NullLogger.Instance);
+        using var connection = ConnectRedis();
         var store = new RedisUsageStore(new RedisStore(connection, "two:"), new MeteringSettings());
-        UsageRecord Record(string key, int prompt) => new()
-        {
-            Id = UsageRecords.NewId(), RequestId = "r", Key = key, KeyId = "id-" + key, Model = "m", Provider = "p", PromptTokens = prompt,
-            CompletionTokens = 1, CostMicros = 3, Status = 200, Outcome = "ok", Timestamp = DateTimeOffset.UtcNow,
-        };
-        var batch = new[] { Record("a", 5), Record("b", 7), Record("a", 11) };
+        var batch = new[] { Record("a", "m", 5), Record("b", "m", 7), Record("a", "m", 11) };
 
         await store.WriteAsync(batch, CancellationToken.None);
 
@@ -178,8 +175,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     [Fact]
     public async Task EventStream_IsCappedInLength()
     {
-        using var connection = RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration },
-            NullLogger.Instance);
+        using var connection = ConnectRedis();
         var redis = new RedisStore(connection, "cap:");
         var store = new RedisUsageStore(redis, new MeteringSettings { StreamMaxLength = 100 });
         for (var i = 0; i < 10; i++)

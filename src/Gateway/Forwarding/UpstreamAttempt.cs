@@ -36,7 +36,7 @@ internal sealed partial class UpstreamAttempt(
     /// <summary>The provider's request. The client's headers are deliberately not copied: its Authorization must never reach a provider.</summary>
     public HttpRequestMessage CreateRequest(ReadOnlyMemory<byte> body)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_provider.BaseUrl.AbsoluteUri.TrimEnd('/') + _translator.RequestPath(deployment.Target)))
+        var request = new HttpRequestMessage(HttpMethod.Post, deployment.ChatUri)
         {
             // HTTP/2 where the provider offers it (TLS), else HTTP/1.1.
             Version = HttpVersion.Version20,

@@ -4,13 +4,19 @@ namespace Gateway.RateLimiting;
 /// <summary>
 /// The same limits for a single instance without Redis: the algorithm of <see cref="LimitScripts"/>,
 /// under one lock, on this process's clock. Reservations are kept the same way, so settlement is exactly-once here too.
+/// A sliding window is a ring of its buckets with a running total (<see cref="SlidingWindow"/>), as the script keeps one,
+/// so an admission costs the same whether the window holds one bucket or sixty.
 /// </summary>
 internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, SortedDictionary<long, long>> _windows = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Dictionary<string, long>> _inflight = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (long Period, long Spent)> _budgets = new(StringComparer.Ordinal);
+    // Provider pacing windows' scope: a control character, so no key's or team's scope can be the same.
+    private const string PacerScope = "\u001fpacer";
+
+    // Keyed by (scope, counter id): no string is put together per look-up.
+    private readonly Dictionary<(string Scope, string Id), SlidingWindow> _windows = [];
+    private readonly Dictionary<(string Scope, string Id), Dictionary<string, long>> _inflight = [];
+    private readonly Dictionary<(string Scope, string Id), (long Period, long Spent)> _budgets = [];
     private readonly Dictionary<string, Reservation> _reservations = new(StringComparer.Ordinal);
     private long _nextSweep;
 
@@ -34,19 +40,19 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             for (var i = 0; i < plan.Windows.Count; i++)
             {
                 var w = plan.Windows[i];
-                var buckets = Window(Id(plan.Scope, w.Id), current - nb + 1);
-                used[i] = Sum(buckets);
+                var window = Window((plan.Scope, w.Id), bucketMs, nb, current);
+                used[i] = window.Total;
                 if (rejected < 0 && w.Cost > 0 && used[i] + w.Cost > w.Limit)
                 {
                     rejected = i;
-                    retry = RetryMs(buckets, used[i], w.Cost, w.Limit, nb, bucketMs, now, plan.WindowMs);
+                    retry = window.RetryMs(w.Cost, w.Limit, current, now, plan.WindowMs);
                 }
             }
 
             for (var j = 0; rejected < 0 && j < plan.Concurrency.Count; j++)
             {
                 var c = plan.Concurrency[j];
-                if (Leases(Id(plan.Scope, c.Id), now).Count >= c.Limit)
+                if (Leases((plan.Scope, c.Id), now).Count >= c.Limit)
                 {
                     rejected = plan.Windows.Count + j;
                     retry = 1000;
@@ -60,7 +66,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             {
                 var budget = plan.Budgets[j];
                 (periods[j], var untilNext) = Period(budget.Period, now);
-                spent[j] = _budgets.TryGetValue(Id(plan.Scope, budget.Id), out var s) && s.Period == periods[j] ? s.Spent : 0;
+                spent[j] = _budgets.TryGetValue((plan.Scope, budget.Id), out var s) && s.Period == periods[j] ? s.Spent : 0;
                 if (rejected < 0 && spent[j] + budget.CostMicros > budget.LimitMicros)
                 {
                     rejected = plan.Windows.Count + plan.Concurrency.Count + j;
@@ -70,21 +76,21 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
             for (var j = 0; rejected < 0 && j < plan.Budgets.Count; j++)
             {
-                _budgets[Id(plan.Scope, plan.Budgets[j].Id)] = (periods[j], spent[j] + plan.Budgets[j].CostMicros);
+                _budgets[(plan.Scope, plan.Budgets[j].Id)] = (periods[j], spent[j] + plan.Budgets[j].CostMicros);
             }
 
             var states = new WindowState[plan.Windows.Count];
             for (var i = 0; i < plan.Windows.Count; i++)
             {
                 var w = plan.Windows[i];
-                var buckets = _windows[Id(plan.Scope, w.Id)];
+                var window = _windows[(plan.Scope, w.Id)];
                 if (rejected < 0 && w.Cost > 0)
                 {
-                    buckets[current] = buckets.GetValueOrDefault(current) + w.Cost;
+                    window.Add(current, w.Cost);
                     used[i] += w.Cost;
                 }
 
-                var newest = buckets.Count > 0 ? buckets.Keys.Max() : -1;
+                var newest = window.Newest;
                 states[i] = new WindowState(w.Limit, Math.Max(0, w.Limit - used[i]),
                     TimeSpan.FromMilliseconds(newest >= 0 ? Math.Max(0, ((newest + nb) * bucketMs) - now) : 0));
             }
@@ -94,12 +100,22 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 var leaseUntil = now + (long)plan.Lease.TotalMilliseconds;
                 foreach (var c in plan.Concurrency)
                 {
-                    Leases(Id(plan.Scope, c.Id), now)[plan.ReservationId] = leaseUntil;
+                    Leases((plan.Scope, c.Id), now)[plan.ReservationId] = leaseUntil;
                 }
 
-                var reservedTokens = plan.Windows.Select(w => w.Kind == LimitKind.Tokens ? w.Cost : (long?)null).ToArray();
-                _reservations[plan.ReservationId] = new Reservation(false, current, periods, [.. plan.Budgets.Select(b => b.CostMicros)], reservedTokens,
-                    leaseUntil + plan.WindowMs);
+                var reservedTokens = new long?[plan.Windows.Count];
+                for (var i = 0; i < reservedTokens.Length; i++)
+                {
+                    reservedTokens[i] = plan.Windows[i].Kind == LimitKind.Tokens ? plan.Windows[i].Cost : null;
+                }
+
+                var costs = new long[plan.Budgets.Count];
+                for (var j = 0; j < costs.Length; j++)
+                {
+                    costs[j] = plan.Budgets[j].CostMicros;
+                }
+
+                _reservations[plan.ReservationId] = new Reservation(false, current, periods, costs, reservedTokens, leaseUntil + plan.WindowMs);
             }
 
             return Task.FromResult(new AdmissionResult(rejected < 0, rejected, TimeSpan.FromMilliseconds(retry), current,
@@ -124,16 +140,16 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
             for (var i = 0; i < s.Windows.Count && i < r.ReservedTokens.Length; i++)
             {
-                if (r.ReservedTokens[i] is { } reserved && _windows.TryGetValue(Id(s.Scope, s.Windows[i]), out var buckets)
-                    && buckets.TryGetValue(r.Bucket, out var v))
+                // A bucket already swept out of the window is gone, and with it what it counted.
+                if (r.ReservedTokens[i] is { } reserved && _windows.TryGetValue((s.Scope, s.Windows[i]), out var window))
                 {
-                    buckets[r.Bucket] = v + s.ActualTokens - reserved;
+                    window.Adjust(r.Bucket, s.ActualTokens - reserved);
                 }
             }
 
             foreach (var c in s.Concurrency)
             {
-                if (_inflight.TryGetValue(Id(s.Scope, c), out var leases))
+                if (_inflight.TryGetValue((s.Scope, c), out var leases))
                 {
                     leases.Remove(s.ReservationId);
                 }
@@ -142,9 +158,9 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             var budgets = s.BudgetIds;
             for (var j = 0; j < budgets.Count && j < r.Periods.Length; j++)
             {
-                if (_budgets.TryGetValue(Id(s.Scope, budgets[j]), out var b) && b.Period == r.Periods[j])
+                if (_budgets.TryGetValue((s.Scope, budgets[j]), out var b) && b.Period == r.Periods[j])
                 {
-                    _budgets[Id(s.Scope, budgets[j])] = (b.Period, b.Spent + s.ActualCostMicros - r.CostsMicros[j]);
+                    _budgets[(s.Scope, budgets[j])] = (b.Period, b.Spent + s.ActualCostMicros - r.CostsMicros[j]);
                 }
             }
 
@@ -167,7 +183,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
             foreach (var c in plan.Concurrency)
             {
-                if (_inflight.TryGetValue(Id(plan.Scope, c.Id), out var leases) && leases.ContainsKey(plan.ReservationId))
+                if (_inflight.TryGetValue((plan.Scope, c.Id), out var leases) && leases.ContainsKey(plan.ReservationId))
                 {
                     leases[plan.ReservationId] = leaseUntil;
                 }
@@ -188,15 +204,14 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         var current = now / bucketMs;
         lock (_gate)
         {
-            var buckets = Window("p:" + id, current - nb + 1);
-            var used = Sum(buckets);
-            if (used + 1 <= limit)
+            var pace = Window((PacerScope, id), bucketMs, nb, current);
+            if (pace.Total + 1 <= limit)
             {
-                buckets[current] = buckets.GetValueOrDefault(current) + 1;
+                pace.Add(current, 1);
                 return Task.FromResult((true, TimeSpan.Zero));
             }
 
-            return Task.FromResult((false, TimeSpan.FromMilliseconds(RetryMs(buckets, used, 1, limit, nb, bucketMs, now, windowMs))));
+            return Task.FromResult((false, TimeSpan.FromMilliseconds(pace.RetryMs(1, limit, current, now, windowMs))));
         }
     }
 
@@ -205,7 +220,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
     {
         lock (_gate)
         {
-            return _inflight.TryGetValue(Id(scope, id), out var leases) ? leases.Count : 0;
+            return _inflight.TryGetValue((scope, id), out var leases) ? leases.Count : 0;
         }
     }
 
@@ -220,47 +235,31 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var current = now / plan.BucketMs;
-        var oldest = current - (plan.WindowMs / plan.BucketMs) + 1;
+        var nb = plan.WindowMs / plan.BucketMs;
         lock (_gate)
         {
-            var windows = plan.Windows.Select(w => Sum(Window(Id(plan.Scope, w.Id), oldest))).ToList();
-            var inflight = plan.Concurrency.Select(c => (long)Leases(Id(plan.Scope, c.Id), now).Count).ToList();
-            var spent = plan.Budgets.Select(b => _budgets.TryGetValue(Id(plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id ? s.Spent : 0)
+            var windows = plan.Windows.Select(w => Window((plan.Scope, w.Id), plan.BucketMs, nb, current).Total).ToList();
+            var inflight = plan.Concurrency.Select(c => (long)Leases((plan.Scope, c.Id), now).Count).ToList();
+            var spent = plan.Budgets.Select(b => _budgets.TryGetValue((plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id ? s.Spent : 0)
                 .ToList();
             return Task.FromResult(new LimitUsage(windows, inflight, spent));
         }
     }
 
-    private static string Id(string scope, string id) => scope + "\u001f" + id;
-
-    private static long Sum(SortedDictionary<long, long> buckets)
+    /// <summary>The window, with the buckets that left it (older than <paramref name="current"/> - <paramref name="nb"/> + 1) swept out.</summary>
+    private SlidingWindow Window((string Scope, string Id) id, long bucketMs, long nb, long current)
     {
-        var sum = 0L;
-        foreach (var v in buckets.Values)
+        if (!_windows.TryGetValue(id, out var window) || !window.Fits(bucketMs, nb))
         {
-            sum += v;
+            // New, or the window's length changed with a reload: bucket numbers of another length mean nothing here.
+            _windows[id] = window = new SlidingWindow(bucketMs, nb, current - nb + 1);
         }
 
-        return sum;
+        window.SweepTo(current - nb + 1);
+        return window;
     }
 
-    /// <summary>The window's buckets with those older than <paramref name="oldest"/> dropped.</summary>
-    private SortedDictionary<long, long> Window(string id, long oldest)
-    {
-        if (!_windows.TryGetValue(id, out var buckets))
-        {
-            _windows[id] = buckets = [];
-        }
-
-        while (buckets.Count > 0 && buckets.First().Key < oldest)
-        {
-            buckets.Remove(buckets.First().Key);
-        }
-
-        return buckets;
-    }
-
-    private Dictionary<string, long> Leases(string id, long now)
+    private Dictionary<string, long> Leases((string Scope, string Id) id, long now)
     {
         if (!_inflight.TryGetValue(id, out var leases))
         {
@@ -297,21 +296,6 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         {
             _reservations.Remove(id);
         }
-    }
-
-    private static long RetryMs(SortedDictionary<long, long> buckets, long used, long cost, long limit, long nb, long bucketMs, long now, long windowMs)
-    {
-        var freed = 0L;
-        foreach (var (bucket, value) in buckets)
-        {
-            freed += value;
-            if (used - freed + cost <= limit)
-            {
-                return ((bucket + nb) * bucketMs) - now;
-            }
-        }
-
-        return windowMs;
     }
 
     private static (long Id, long UntilNextMs) Period(BudgetPeriod period, long now)

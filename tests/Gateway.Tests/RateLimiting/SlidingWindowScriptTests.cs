@@ -9,8 +9,9 @@ using StackExchange.Redis;
 namespace Gateway.Tests.RateLimiting;
 
 /// <summary>
-/// The admission script's sliding windows keep a running total and sweep only the buckets that left the window; the
-/// in-memory engine sums every bucket. Both run the same random sequence of admissions, settlements and clock steps
+/// The admission script's sliding windows keep a running total and sweep only the buckets that left the window, in Redis
+/// hashes; the in-memory engine does the same in rings of its own (<see cref="SlidingWindow"/>), written apart from the
+/// script. Both run the same random sequence of admissions, settlements and clock steps
 /// (the script's clock pinned to the test's, so nothing waits): every decision, retry-after and count must agree, and
 /// the stored total must always equal the buckets still in the window.
 /// </summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Gateway.Buffers;
 using Gateway.Requests;
 
 namespace Gateway.Metering;
@@ -181,10 +182,19 @@ internal sealed class UsageJournal : IDisposable
 
     private void Append(string file, IEnumerable<UsageRecord> records)
     {
-        var text = new StringBuilder();
-        foreach (var r in records)
+        // Serialized straight to UTF-8 in a pooled buffer (not to a string, a builder and bytes again): a line per request.
+        using var lines = new PooledBufferWriter(1024);
+        using (var json = new Utf8JsonWriter(lines))
         {
-            text.Append(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord)).Append('\n');
+            foreach (var r in records)
+            {
+                JsonSerializer.Serialize(json, r, UsageJson.Default.UsageRecord);
+                json.Flush();
+                lines.GetSpan(1)[0] = (byte)'\n';
+                lines.Advance(1);
+                // One JSON value per line: the writer starts over for the next.
+                json.Reset(lines);
+            }
         }
 
         lock (_gate)
@@ -201,7 +211,7 @@ internal sealed class UsageJournal : IDisposable
                 _open[file] = stream = new FileStream(Path.Combine(_directory, file), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
             }
 
-            stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+            stream.Write(lines.WrittenSpan);
             stream.Flush(flushToDisk: false);
         }
     }

@@ -167,8 +167,20 @@ internal sealed record Settlement(
     public IReadOnlyList<string> BudgetIds => Budgets ?? (Budget is null ? [] : [Budget]);
 
     public static Settlement For(LimitPlan plan, long actualTokens, long actualCostMicros, bool cancel = false) => new(
-        plan.ReservationId, plan.Scope, [.. plan.Windows.Select(w => w.Id)], [.. plan.Concurrency.Select(c => c.Id)], [.. plan.Budgets.Select(b => b.Id)],
+        plan.ReservationId, plan.Scope, Ids(plan.Windows, static w => w.Id), Ids(plan.Concurrency, static c => c.Id), Ids(plan.Budgets, static b => b.Id),
         actualTokens, actualCostMicros, cancel) { Recoverable = plan.Recovery is not null };
+
+    // One array per list, filled in a loop: this runs for every request.
+    private static string[] Ids<T>(IReadOnlyList<T> checks, Func<T, string> id)
+    {
+        var ids = new string[checks.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = id(checks[i]);
+        }
+
+        return ids;
+    }
 }
 
 /// <summary>The usage record a reservation stands for, should its replica die: its id, and the reserved (worst-case) figures.</summary>

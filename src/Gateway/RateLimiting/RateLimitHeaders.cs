@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace Gateway.RateLimiting;
 
@@ -27,29 +26,61 @@ internal static class RateLimitHeaders
         }
     }
 
+    /// <summary>
+    /// A reset time as OpenAI writes it: "120ms", "59.5s", "1m0.25s", "2h0m5s". Written into a stack buffer from integer parts
+    /// (it runs twice per answer): the seconds' fraction is milliseconds, so three decimals at most, trailing zeros dropped.
+    /// </summary>
     public static string Duration(TimeSpan value)
     {
         var ms = (long)Math.Ceiling(Math.Max(0, value.TotalMilliseconds));
+        Span<char> text = stackalloc char[48];
+        var at = 0;
         if (ms < 1000)
         {
-            return ms.ToString(CultureInfo.InvariantCulture) + "ms";
+            Append(text, ref at, ms);
+            text[at++] = 'm';
+            text[at++] = 's';
+            return new string(text[..at]);
         }
 
-        var text = new StringBuilder();
         var hours = ms / 3_600_000;
         var minutes = ms / 60_000 % 60;
-        var seconds = ms % 60_000 / 1000.0;
+        var seconds = ms % 60_000 / 1000;
+        var millis = ms % 1000;
         if (hours > 0)
         {
-            text.Append(hours).Append('h');
+            Append(text, ref at, hours);
+            text[at++] = 'h';
         }
 
         if (hours > 0 || minutes > 0)
         {
-            text.Append(minutes).Append('m');
+            Append(text, ref at, minutes);
+            text[at++] = 'm';
         }
 
-        text.Append(seconds.ToString("0.###", CultureInfo.InvariantCulture)).Append('s');
-        return text.ToString();
+        Append(text, ref at, seconds);
+        if (millis > 0)
+        {
+            text[at++] = '.';
+            var digits = 3;
+            while (millis % 10 == 0)
+            {
+                millis /= 10;
+                digits--;
+            }
+
+            millis.TryFormat(text[at..], out var written, digits == 3 ? "D3" : digits == 2 ? "D2" : "D1", CultureInfo.InvariantCulture);
+            at += written;
+        }
+
+        text[at++] = 's';
+        return new string(text[..at]);
+    }
+
+    private static void Append(Span<char> text, ref int at, long value)
+    {
+        value.TryFormat(text[at..], out var written, default, CultureInfo.InvariantCulture);
+        at += written;
     }
 }

@@ -16,17 +16,36 @@ internal readonly record struct ReservationSize(long PromptTokens, long Completi
     public static ReservationSize Of(ChatExchange exchange, LimiterSettings settings)
     {
         var request = exchange.Request;
+        var deployments = exchange.Route.Deployments;
         long perChoice = request.EffectiveMaxTokens ?? settings.DefaultMaxTokens;
         // No deployment can produce more than its provider's ceiling; one without a documented ceiling could use all.
-        var ceilings = exchange.Route.Deployments.Select(d => d.Provider.Translator.MaxCompletionTokens).ToList();
-        if (ceilings.Count > 0 && ceilings.TrueForAll(c => c is not null))
+        // (Plain loops: this runs for every request.)
+        long? ceiling = null;
+        foreach (var d in deployments)
         {
-            perChoice = Math.Min(perChoice, ceilings.Max(c => c!.Value));
+            if (d.Provider.Translator.MaxCompletionTokens is not { } c)
+            {
+                ceiling = null;
+                break;
+            }
+
+            ceiling = Math.Max(ceiling ?? long.MinValue, c);
+        }
+
+        if (ceiling is { } most)
+        {
+            perChoice = Math.Min(perChoice, most);
         }
 
         long prompt = exchange.EstimatedPromptTokens;
         var completion = checked(perChoice * Math.Max(1, request.N ?? 1));
-        var worst = exchange.Route.Deployments.Select(d => d.Price.CostMicros(prompt, completion)).DefaultIfEmpty(0).Max();
+        var worst = 0L;
+        for (var i = 0; i < deployments.Count; i++)
+        {
+            var cost = deployments[i].Price.CostMicros(prompt, completion);
+            worst = i == 0 ? cost : Math.Max(worst, cost);
+        }
+
         return new ReservationSize(prompt, completion, worst);
     }
 

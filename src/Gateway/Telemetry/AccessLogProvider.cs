@@ -19,11 +19,24 @@ internal sealed class AccessLogProvider(IEnumerable<ConsoleFormatter> formatters
 
     public void Dispose() => BufferedConsole.Flush();
 
+    // The formatter found for the configured name, looked up again only when the name changes (a reload), not per line.
+    // One reference, swapped whole, so a thread never reads one name with another's formatter.
+    private Chosen? _chosen;
+
     private ConsoleFormatter Formatter()
     {
         var name = console.CurrentValue.FormatterName ?? ConsoleFormatterNames.Simple;
-        return formatters.FirstOrDefault(f => f.Name == name) ?? formatters.First(f => f.Name == ConsoleFormatterNames.Simple);
+        if (_chosen is { } chosen && chosen.Name == name)
+        {
+            return chosen.Formatter;
+        }
+
+        var formatter = formatters.FirstOrDefault(f => f.Name == name) ?? formatters.First(f => f.Name == ConsoleFormatterNames.Simple);
+        _chosen = new Chosen(name, formatter);
+        return formatter;
     }
+
+    private sealed record Chosen(string Name, ConsoleFormatter Formatter);
 
     private sealed class AccessLogger(string category, AccessLogProvider provider) : ILogger
     {

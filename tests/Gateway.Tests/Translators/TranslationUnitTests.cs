@@ -164,8 +164,39 @@ public sealed class RateLimitHeaderTests
     [InlineData(360_000, "6m0s")]
     [InlineData(61_250, "1m1.25s")]
     [InlineData(3_600_000, "1h0m0s")]
+    [InlineData(3_723_007, "1h2m3.007s")]
+    [InlineData(59_990, "59.99s")]
+    [InlineData(0, "0ms")]
     public void Duration_IsWrittenLikeOpenAi(long ms, string expected) =>
         Assert.Equal(expected, Gateway.RateLimiting.RateLimitHeaders.Duration(TimeSpan.FromMilliseconds(ms)));
+
+    [Fact]
+    public void Duration_ReadsAsHoursMinutesAndSecondsWithTheFractionTrimmed()
+    {
+        // The header is written from integer parts; read it back with the plainest parse and it is the same duration.
+        var random = new Random(23);
+        for (var i = 0; i < 20_000; i++)
+        {
+            var ms = random.NextInt64(0, (long)Math.Pow(10, random.Next(1, 9)));
+            var text = Gateway.RateLimiting.RateLimitHeaders.Duration(TimeSpan.FromMilliseconds(ms));
+            Assert.Equal(ms, ParseMs(text));
+            Assert.DoesNotMatch(@"\.\d*0s$", text);
+        }
+    }
+
+    private static long ParseMs(string text)
+    {
+        if (text.EndsWith("ms", StringComparison.Ordinal))
+        {
+            return long.Parse(text[..^2], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var match = System.Text.RegularExpressions.Regex.Match(text, @"^(?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d{1,3})?)s$");
+        Assert.True(match.Success, text);
+        long Part(int g) => match.Groups[g].Success ? long.Parse(match.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var seconds = decimal.Parse(match.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return (Part(1) * 3_600_000) + (Part(2) * 60_000) + (long)(seconds * 1000);
+    }
 }
 
 /// <summary>What DeepInfra's seed (003) says it takes, checked before anything is sent (issue 20, item 5).</summary>

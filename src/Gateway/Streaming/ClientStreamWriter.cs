@@ -11,7 +11,9 @@ namespace Gateway.Streaming;
 /// Writes the OpenAI stream to the client (PROVIDERS.md §1): the same id, created and public model
 /// in every chunk, the role in each choice's first delta, finish reasons mapped, upstream usage held
 /// back and shown once, as a <c>choices: []</c> chunk before <c>[DONE]</c>, only if the client asked.
-/// Each event is flushed as soon as it is written: no buffering, merging or reordering.
+/// Events go out in order, unmerged, and are never held while the gateway waits: the events of one read from the provider
+/// are flushed together, before the pump reads again (<see cref="StreamPump"/>), so a burst of ten events costs one send
+/// to the client, not ten; an event that arrives alone is sent alone, at once.
 /// </summary>
 internal sealed class ClientStreamWriter : IChunkSink, IDisposable
 {
@@ -26,6 +28,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
     private readonly PipeWriter _output;
     private readonly Utf8JsonWriter _json;
     private ulong _rolesSent;
+    private bool _unflushed;
 
     public ClientStreamWriter(HttpResponse response, ChatExchange exchange, ProducedAnswer answer, Func<string, string> mapFinishReason)
     {
@@ -42,7 +45,8 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
     /// <summary>Set when the client can no longer be written to.</summary>
     public bool ClientGone { get; private set; }
 
-    public async ValueTask WriteChunkAsync(ChatCompletionChunk chunk, CancellationToken cancellationToken)
+    /// <summary>Writes one event; it is sent at the next <see cref="FlushAsync"/> (the pump's, before it reads again) or with the end of the stream.</summary>
+    public ValueTask WriteChunkAsync(ChatCompletionChunk chunk, CancellationToken cancellationToken)
     {
         if (chunk.Usage is { } usage)
         {
@@ -52,7 +56,7 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         if (chunk.Choices is not { Count: > 0 })
         {
             // A usage-only or empty chunk: usage is captured above and written once at the end.
-            return;
+            return ValueTask.CompletedTask;
         }
 
         Start();
@@ -61,8 +65,11 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         WriteEventEnd();
         _answer.MarkFirstToken();
         _answer.Recorder?.Chunk(chunk, _mapFinishReason);
-        await FlushAsync(cancellationToken);
+        _unflushed = true;
+        return ValueTask.CompletedTask;
     }
+
+    public bool HasUnflushed => _unflushed;
 
     /// <summary>Ends a complete stream: the usage chunk if asked for, then <c>[DONE]</c>.</summary>
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
@@ -219,8 +226,10 @@ internal sealed class ClientStreamWriter : IChunkSink, IDisposable
         return true;
     }
 
-    private async ValueTask FlushAsync(CancellationToken cancellationToken)
+    /// <summary>Sends everything written so far; throws <see cref="OperationCanceledException"/> when the client has gone.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
+        _unflushed = false;
         var result = await _output.FlushAsync(cancellationToken);
         if (result.IsCompleted || result.IsCanceled)
         {

@@ -3,8 +3,10 @@ namespace Gateway.Streaming;
 /// <summary>
 /// A read-only view of an upstream body that reports every read that brought bytes: SSE comments
 /// (<c>: ping</c>) and partial events show the provider is alive even though the parser yields no event for them.
+/// <paramref name="beforeWait"/> runs before each asynchronous read, that is before the reader may wait for the
+/// provider: the moment to send on what the events already read produced.
 /// </summary>
-internal sealed class LivenessStream(Stream inner, Action onBytes) : Stream
+internal sealed class LivenessStream(Stream inner, Action onBytes, Func<ValueTask>? beforeWait = null) : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -19,6 +21,11 @@ internal sealed class LivenessStream(Stream inner, Action onBytes) : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (beforeWait is not null)
+        {
+            await beforeWait();
+        }
+
         var read = await inner.ReadAsync(buffer, cancellationToken);
         if (read > 0)
         {

@@ -27,6 +27,11 @@ internal sealed class StreamCollector : IChunkSink
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>A collected answer goes nowhere until it is whole.</summary>
+    public bool HasUnflushed => false;
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Adds one chunk; throws <see cref="AnswerTooLargeException"/> past the size a whole answer may have.</summary>
     public void Add(ChatCompletionChunk chunk)
     {

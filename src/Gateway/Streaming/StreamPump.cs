@@ -1,4 +1,5 @@
 using System.Net.ServerSentEvents;
+using Gateway.Translators.Contract;
 using Gateway.Translators.Translation;
 using Gateway.Configuration;
 
@@ -34,7 +35,8 @@ internal enum StreamEnd
 
 /// <summary>
 /// Reads an upstream SSE body with the BCL <see cref="SseParser"/>, translating each event's data
-/// in place (no intermediate copy), and hands each chunk to a sink as soon as it is read.
+/// in place (no intermediate copy), and hands each chunk to a sink as soon as it is read. The sink sends on what it was
+/// given before every read from the provider, so the events of one read leave together and nothing waits on the provider.
 /// </summary>
 internal static class StreamPump
 {
@@ -49,7 +51,7 @@ internal static class StreamPump
         using var idle = new CancellationTokenSource(limits.Idle);
         using var total = new CancellationTokenSource(limits.Total);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, idle.Token, total.Token);
-        var live = new LivenessStream(upstream, () => idle.CancelAfter(limits.Idle));
+        var live = new LivenessStream(upstream, () => idle.CancelAfter(limits.Idle), () => FlushBeforeReadAsync(sink, idle, limits, clientAborted));
         var sawFinish = false;
         var endMarker = translator.EndOfSequenceMarker is { } marker ? new EndOfSequence(marker) : null;
         try
@@ -69,20 +71,17 @@ internal static class StreamPump
                 }
 
                 sawFinish |= e.Chunk!.Choices?.Exists(c => c.FinishReason is not null) == true;
-                idle.CancelAfter(Timeout.InfiniteTimeSpan);
                 if (endMarker is null)
                 {
-                    await sink.WriteChunkAsync(e.Chunk, clientAborted);
+                    await WriteAsync(sink, e.Chunk, idle, limits, clientAborted);
                 }
                 else
                 {
                     foreach (var chunk in endMarker.Push(e.Chunk))
                     {
-                        await sink.WriteChunkAsync(chunk, clientAborted);
+                        await WriteAsync(sink, chunk, idle, limits, clientAborted);
                     }
                 }
-
-                idle.CancelAfter(limits.Idle);
             }
 
             // Some providers close without [DONE]; after a finish reason the answer is whole.
@@ -106,6 +105,38 @@ internal static class StreamPump
         {
             return (StreamEnd.Truncated, null);
         }
+    }
+
+    /// <summary>Hands a chunk to the sink; should the sink make the pump wait, the idle limit is paused meanwhile.</summary>
+    private static async ValueTask WriteAsync(IChunkSink sink, ChatCompletionChunk chunk, CancellationTokenSource idle, StreamLimits limits,
+        CancellationToken clientAborted)
+    {
+        var write = sink.WriteChunkAsync(chunk, clientAborted);
+        if (write.IsCompletedSuccessfully)
+        {
+            // The usual case (the client writer holds the bytes until the next flush): no timer to touch per chunk.
+            return;
+        }
+
+        idle.CancelAfter(Timeout.InfiniteTimeSpan);
+        await write;
+        idle.CancelAfter(limits.Idle);
+    }
+
+    /// <summary>
+    /// Sends on the events already read, before the parser reads (and maybe waits) again. The idle limit is paused meanwhile:
+    /// a slow client is not a silent provider.
+    /// </summary>
+    private static async ValueTask FlushBeforeReadAsync(IChunkSink sink, CancellationTokenSource idle, StreamLimits limits, CancellationToken clientAborted)
+    {
+        if (!sink.HasUnflushed)
+        {
+            return;
+        }
+
+        idle.CancelAfter(Timeout.InfiniteTimeSpan);
+        await sink.FlushAsync(clientAborted);
+        idle.CancelAfter(limits.Idle);
     }
 
     private static async ValueTask FlushAsync(EndOfSequence? endMarker, IChunkSink sink, CancellationToken clientAborted)

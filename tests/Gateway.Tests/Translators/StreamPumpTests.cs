@@ -135,19 +135,13 @@ public sealed class StreamPumpTests
     }
 
     /// <summary>Gives its first events in one read, then waits for <see cref="Release"/> before giving the rest in one read.</summary>
-    private sealed class GatedStream(string[] first, string[] rest) : Stream
+    private sealed class GatedStream(string[] first, string[] rest) : AsyncReadOnlyStream
     {
         private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Queue<byte[]> _reads = new([Encoding.UTF8.GetBytes(string.Concat(first)), Encoding.UTF8.GetBytes(string.Concat(rest))]);
         private int _served;
 
         public void Release() => _gate.TrySetResult();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -167,32 +161,12 @@ public sealed class StreamPumpTests
             return next.Length;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Gives the same event again and again, a little apart, forever.</summary>
-    private sealed class DrippingStream(byte[] sseEvent, TimeSpan every) : Stream
+    private sealed class DrippingStream(byte[] sseEvent, TimeSpan every) : AsyncReadOnlyStream
     {
         private int _offset;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -206,6 +180,21 @@ public sealed class StreamPumpTests
             _offset = (_offset + count) % sseEvent.Length;
             return count;
         }
+    }
+
+    /// <summary>An upstream body for these tests: read asynchronously, nothing else.</summary>
+    private abstract class AsyncReadOnlyStream : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public abstract override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 

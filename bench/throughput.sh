@@ -14,7 +14,8 @@
 # log on) and the JIT settings the container ships with (Dockerfile): an arm's ENV=value pairs come after them and win.
 # The system under test is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0. Each arm runs alone.
 # CPU per request is user+system time of the system under test (and of redis-server in the redis mode)
-# over the measured interval, divided by the requests wrk completed. With --rounds N the arms run N times,
+# over the measured interval, divided by the requests wrk completed; for gateway arms also the bytes the runtime
+# allocated per request (its own counter on /metrics). With --rounds N the arms run N times,
 # interleaved (A B C A B C ...), and the report gives the median of each figure: run-to-run noise on a
 # shared VM is larger than the effects worth measuring.
 set -euo pipefail
@@ -100,6 +101,9 @@ redis_per_request() { # requests -> "evalsha/commands/bytes in/bytes out"
     END { printf "%.2f/%.0f/%.0f/%.0f", e / n, c / n, i / n, o / n }'
 }
 
+# What the gateway allocated so far (the runtime's own counter on its /metrics; empty where that is not exported).
+allocated() { curl -s --max-time 5 "http://127.0.0.1:$gw_port/metrics" | awk '/^dotnet_gc_heap_total_allocated_bytes_total/ {print $2}'; }
+
 results=()
 for round in $(seq 1 "$rounds"); do
 for arm in "${arms[@]}"; do
@@ -136,17 +140,23 @@ for arm in "${arms[@]}"; do
   taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
   for kind in json sse; do
     uses_redis=0; { [ "$mode" = redis ] || [ "$mode" = production ]; } && uses_redis=1 && redis-cli -p $redis_port CONFIG RESETSTAT >/dev/null
+    alloc_before=""; { [ "$mode" = nginx ] || [ "$mode" = floor ]; } || alloc_before=$(allocated)
     before=$(ticks "${sut_pids[@]}"); redis_before=$(ticks $redis_pid)
     read -r rps p50 p99 req bad < <(run_wrk "$url" "$work/$kind.lua")
     after=$(ticks "${sut_pids[@]}"); redis_after=$(ticks $redis_pid)
+    alloc="-"
+    if [ -n "$alloc_before" ]; then
+      alloc_after=$(allocated)
+      [ -n "$alloc_after" ] && alloc=$(awk -v a="$alloc_before" -v b="$alloc_after" -v n="$req" 'BEGIN { printf "%.0f", (b - a) / n }')
+    fi
     cpu=$(awk -v d=$(( after - before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
     redis_use="-"; redis_cpu="-"
     if [ $uses_redis = 1 ]; then
       redis_use=$(redis_per_request "$req")
       redis_cpu=$(awk -v d=$(( redis_after - redis_before )) -v hz="$hz" -v n="$req" 'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
     fi
-    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad|$redis_use|$redis_cpu")
-    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request (redis-server ${redis_cpu}), $bad failed, redis per request: $redis_use"
+    results+=("$name|$kind|$rps|$p50|$p99|$cpu|$bad|$redis_use|$redis_cpu|$alloc")
+    echo "   round $round $kind: $rps req/s, p50 ${p50}us, p99 ${p99}us, ${cpu} us CPU/request (redis-server ${redis_cpu}), $bad failed, redis per request: $redis_use, allocated ${alloc} bytes/request"
   done
   if [ "$mode" = nginx ]; then kill "$(cat "$work/proxy.pid")"; rm -f "$work/proxy.pid"; else kill "$gw"; wait "$gw" 2>/dev/null || true; fi
   sleep 0.5
@@ -168,17 +178,18 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
   echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms, with redis-server's own share in its column). CPU vs floor: against the floor arm of the same run (the goals of bench/REPORT.md are ratios to it)."
   echo "- Redis per request (last round): EVALSHA calls, commands run (inside scripts too), bytes received and sent by redis-server (INFO commandstats and stats)."
   echo "- Gateway and floor arms run with the container's JIT settings ($container_jit) unless an arm says otherwise."
+  echo "- Allocated per request (last round, gateway arms): bytes the gateway's runtime allocated over the run (dotnet_gc_heap_total_allocated_bytes_total on its /metrics), per answer; \"-\" where not exported."
   echo
-  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs floor | CPU vs nginx | of which redis-server | failed | Redis per request: scripts / commands / bytes in / bytes out |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| arm | answer | req/s | vs nginx | p50 us | p99 us | CPU us/request | CPU vs floor | CPU vs nginx | of which redis-server | failed | Redis per request: scripts / commands / bytes in / bytes out | allocated bytes/request |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for arm in "${arms[@]}"; do
     IFS='|' read -r n _ <<<"$arm"
     for k in json sse; do
       awk -v n="$n" -v k="$k" -v rps="$(figure "$n" "$k" 3)" -v p50="$(figure "$n" "$k" 4)" -v p99="$(figure "$n" "$k" 5)" \
           -v cpu="$(figure "$n" "$k" 6)" -v bad="$(figure "$n" "$k" 7)" -v brps="$(figure nginx "$k" 3)" -v bcpu="$(figure nginx "$k" 6)" \
           -v fcpu="$(figure floor "$k" 6)" -v rcpu="$(last "$n" "$k" 9)" \
-          -v redis="$(last "$n" "$k" 8 | sed 's|/| / |g')" \
-        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %s | %s | %d | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (fcpu>0 ? sprintf("%.2f", cpu/fcpu) : "-"), (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), rcpu, bad, redis }'
+          -v redis="$(last "$n" "$k" 8 | sed 's|/| / |g')" -v alloc="$(last "$n" "$k" 10)" \
+        'BEGIN { printf "| %s | %s | %.0f | %s | %d | %d | %d | %s | %s | %s | %d | %s | %s |\n", n, (k=="json" ? "JSON" : "stream"), rps, (brps>0 ? sprintf("%.2f", rps/brps) : "-"), p50, p99, cpu, (fcpu>0 ? sprintf("%.2f", cpu/fcpu) : "-"), (bcpu>0 ? sprintf("%.1f", cpu/bcpu) : "-"), rcpu, bad, redis, alloc }'
     done
   done
 } >"$out"

@@ -27,35 +27,13 @@ for tool in nginx wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx wrk util-linux curl" >&2; exit 1; }
 done
 work="$(pwd)/bench/results/allocs"; rm -rf "$work"; mkdir -p "$work"
-mock_port=18391; gw_port=18393; redis_port=18395
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/mock.pid" ] && kill "$(cat "$work/mock.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+[ $redis = 0 ] || command -v redis-server >/dev/null || { echo "missing redis-server: apt-get install -y redis-server" >&2; exit 1; }
+start_one_gateway "$work" 18390 $redis
 dotnet build bench/AllocProfile -c Release -v q -nologo >/dev/null
-
-write_mock_upstream "$work" $mock_port
-taskset -c 0 nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
-write_gateway_config "$work/gateway.json" $mock_port budget
-args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal")
-if [ $redis = 1 ]; then
-  command -v redis-server >/dev/null || { echo "missing redis-server: apt-get install -y redis-server" >&2; exit 1; }
-  taskset -c 0 redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  args+=(--Redis:Configuration="127.0.0.1:$redis_port")
-fi
 stream_field=""; accept="application/json"
 [ $stream = 1 ] && stream_field='"stream":true,' && accept="text/event-stream"
 write_wrk_script "$work/load.lua" "{\"model\":\"bench-llama\",${stream_field}\"messages\":[{\"role\":\"user\",\"content\":\"Say something short about foxes.\"}]}" "$accept"
-BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit \
-  dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
-gw=$!; pids+=($gw)
-wait_for "http://127.0.0.1:$gw_port/healthz"
-url="http://127.0.0.1:$gw_port/v1/chat/completions"
+url=$gw_url
 taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/load.lua" "$url" >/dev/null
 
 allocated() { curl -s --max-time 5 "http://127.0.0.1:$gw_port/metrics" | awk '/^dotnet_gc_heap_total_allocated_bytes_total/ {print $2}'; }

@@ -1,4 +1,4 @@
-# Shared by bench/run.sh, bench/throughput.sh and bench/soak.sh (sourced, not run).
+# Shared by the bench scripts (sourced, not run).
 
 # The JIT settings the container ships with (Dockerfile): gateway arms run with them.
 container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
@@ -73,4 +73,35 @@ http {
   }
 }
 NGINX
+}
+
+# start_one_gateway WORK PORT_BASE REDIS(0|1) [NAME=value...]: the set-up of the profiling scripts (bench/threads.sh,
+# bench/allocs.sh). The mock upstream and, with REDIS=1, a redis-server on CPU 0 (ports PORT_BASE+1 and +5); the gateway,
+# built, with the container's JIT settings and the NAME=value pairs, on CPU 1 at PORT_BASE+3, answering. Sets gw (its
+# pid), gw_port and gw_url; whatever it starts is stopped when the script exits.
+start_one_gateway() {
+  local work=$1 base=$2 redis=$3; shift 3
+  local mock_port=$((base + 1)) redis_port=$((base + 5))
+  gw_port=$((base + 3)); _one_pids=(); _one_work=$work
+  trap _stop_one_gateway EXIT
+  dotnet build src/Gateway -c Release -v q -nologo >/dev/null
+  write_mock_upstream "$work" $mock_port
+  taskset -c 0 nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
+  write_gateway_config "$work/gateway.json" $mock_port budget
+  local args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal")
+  if [ "$redis" = 1 ]; then
+    taskset -c 0 redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+    _one_pids+=($!)
+    args+=(--Redis:Configuration="127.0.0.1:$redis_port")
+  fi
+  BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit "$@" \
+    dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
+  gw=$!; _one_pids+=($gw)
+  wait_for "http://127.0.0.1:$gw_port/healthz"
+  gw_url="http://127.0.0.1:$gw_port/v1/chat/completions"
+}
+_stop_one_gateway() {
+  for p in "${_one_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$_one_work/mock.pid" ] && kill "$(cat "$_one_work/mock.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
 }

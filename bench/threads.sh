@@ -24,31 +24,10 @@ for tool in nginx redis-server wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
 done
 work="$(pwd)/bench/results/threads"; rm -rf "$work"; mkdir -p "$work"
-mock_port=18291; gw_port=18293; redis_port=18295
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/mock.pid" ] && kill "$(cat "$work/mock.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-dotnet build src/Gateway -c Release -v q -nologo >/dev/null
-
-write_mock_upstream "$work" $mock_port
-taskset -c 0 nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
-write_gateway_config "$work/gateway.json" $mock_port budget
-args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal")
-if [ $redis = 1 ]; then
-  taskset -c 0 redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  args+=(--Redis:Configuration="127.0.0.1:$redis_port")
-fi
+# shellcheck disable=SC2086 # the NAME=value pairs of --env, one word each
+start_one_gateway "$work" 18290 $redis $env
 write_wrk_script "$work/json.lua" '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
-BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit $env \
-  dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
-gw=$!; pids+=($gw)
-wait_for "http://127.0.0.1:$gw_port/healthz"
-url="http://127.0.0.1:$gw_port/v1/chat/completions"
+url=$gw_url
 taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
 
 # tid, kind of thread (its name), CPU ticks, context switches (voluntary + not).

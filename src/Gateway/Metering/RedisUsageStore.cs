@@ -97,15 +97,20 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
         var stream = redis.Key("{usage}:events");
         var sums = new BatchSums();
+        // The records of a batch mostly share their day, hour and key: each hash's name is made once per batch, not per record.
+        var days = new Dictionary<(string Day, string? KeyId), (string Shared, string Own)>();
+        var hours = new Dictionary<(string Hour, string? KeyId), (string Shared, string Own)>();
         foreach (var r in batch)
         {
             // Lua indexes KEYS from 1: this record's day, hour, key's day and key's hour hashes are the next 2nd..5th.
             var at = keys.Count;
+            var (dayHash, keyDayHash) = HashNames(days, "{usage}:day:", r.Day, r.KeyId);
+            var (hourHash, keyHourHash) = HashNames(hours, "{usage}:hour:", r.Hour, r.KeyId);
             keys.Add(redis.Key("{usage}:seen:" + r.Id));
-            keys.Add(redis.Key("{usage}:day:" + r.Day));
-            keys.Add(redis.Key("{usage}:hour:" + r.Hour));
-            keys.Add(redis.Key(KeyPeriod(r.Day, r.KeyId)));
-            keys.Add(redis.Key(KeyPeriod(r.Hour, r.KeyId)));
+            keys.Add(dayHash);
+            keys.Add(hourHash);
+            keys.Add(keyDayHash);
+            keys.Add(keyHourHash);
             keys.Add(stream);
             var (day, hour, keyDay, keyHour) = (sums.Hash(keys, at + 2), sums.Hash(keys, at + 3), sums.Hash(keys, at + 4), sums.Hash(keys, at + 5));
             var k = RollupKey.Of(r);
@@ -120,8 +125,9 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
                 args.Add(values[c]);
                 if (values[c] != 0)
                 {
-                    sums.Add(keyDay, day, dims + metrics[c], values[c]);
-                    sums.Add(keyHour, hour, dims + metrics[c], values[c]);
+                    var field = dims + metrics[c];
+                    sums.Add(keyDay, day, field, values[c]);
+                    sums.Add(keyHour, hour, field, values[c]);
                 }
             }
 
@@ -179,6 +185,18 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     }
 
     /// <summary>The hash of one key's cells for one period (a day, or an hour); requests without a key share "-".</summary>
+    /// <summary>The shared hash and the key's own hash of one day or hour, named once per batch.</summary>
+    private (string Shared, string Own) HashNames(Dictionary<(string, string?), (string Shared, string Own)> made, string sharedPrefix, string period,
+        string? keyId)
+    {
+        if (!made.TryGetValue((period, keyId), out var names))
+        {
+            made[(period, keyId)] = names = (redis.Key(sharedPrefix + period), redis.Key(KeyPeriod(period, keyId)));
+        }
+
+        return names;
+    }
+
     private static string KeyPeriod(string period, string? keyId) =>
         (period.Length > 10 ? "{usage}:khour:" : "{usage}:kday:") + period + ":" + (keyId ?? "-");
 

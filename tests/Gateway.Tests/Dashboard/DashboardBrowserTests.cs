@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Playwright;
@@ -64,6 +65,12 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
             using var response = await http.PostAsJsonAsync("/v1/chat/completions", body);
             Assert.True(response.IsSuccessStatusCode, $"{model}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         }
+
+        // Records are written off the request path: the page is asked only once all six are metered, so what it shows is
+        // the whole traffic and not however much a busy machine had written by then.
+        await Eventually.TrueAsync(async () =>
+            JsonDocument.Parse(await http.GetStringAsync("/v1/usage")).RootElement.GetProperty("totals").GetProperty("requests").GetInt64() >= 6,
+            TimeSpan.FromSeconds(30), "the six requests were not all metered");
     }
 
     private string Screenshot(string name)
@@ -209,8 +216,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(250, (await api.SendAsync(HttpMethod.Get, "/admin/teams/browser-team")).Body.GetProperty("limits").GetProperty("requests_per_minute").GetInt32());
 
         // Deleting a team with an active key is refused, and the page says why.
-        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
-        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await ConfirmAsync(page, "button[data-action=delete-team][data-team=browser-team]");
         await page.WaitForSelectorAsync("#message:not([hidden])");
         Assert.Contains("active key", await page.InnerTextAsync("#message"));
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dashboard-teams.png"), FullPage = true });
@@ -222,9 +228,33 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
         // replaced armed that button only, and the second click met the new one.
         await page.Locator("#teams-table", new PageLocatorOptions { HasText = "browser-team", HasNotText = "browser-team-bot" })
             .WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });
-        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
-        await page.ClickAsync("button[data-action=delete-team][data-team=browser-team]");
+        await ConfirmAsync(page, "button[data-action=delete-team][data-team=browser-team]");
         await page.Locator("#teams-table", new PageLocatorOptions { HasText = "No teams yet" }).WaitForAsync(new LocatorWaitForOptions { Timeout = 10_000 });
+    }
+
+    /// <summary>
+    /// Arms a confirm button and confirms on the same, armed one ("Click again…"). Should the table be drawn again between
+    /// the two clicks (a refresh still arriving on a busy machine), the new button is not armed: the pair is tried again.
+    /// A button that is gone after a try was confirmed by it.
+    /// </summary>
+    private static async Task ConfirmAsync(IPage page, string selector)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await page.ClickAsync(selector, new PageClickOptions { Timeout = 10_000 });
+                await page.Locator(selector, new PageLocatorOptions { HasText = "Click again" }).ClickAsync(new LocatorClickOptions { Timeout = 10_000 });
+                return;
+            }
+            catch (TimeoutException) when (attempt < 4)
+            {
+                if (await page.Locator(selector).CountAsync() == 0)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     private static Task TeamsShowAsync(IPage page, string text) =>

@@ -51,18 +51,8 @@ wait_for "http://127.0.0.1:$sim_port/_sim/health"
 # temperature 0: repeatable, so cacheable (README, "Which requests bypass the cache").
 knob=""; [ "$provider_ms" != 0 ] && knob=" [sim latency_ms=$provider_ms]"
 messages='"temperature":0,"messages":[{"role":"user","content":"Say something short about foxes.'"$knob"'"}]'
-cat >"$work/gateway.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"model":"bench-llama",$messages}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
-LUA
-cat >"$work/direct.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"model":"meta-llama/Meta-Llama-3.1-8B-Instruct",$messages}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sim-deepinfra-key"
-LUA
+write_wrk_script "$work/gateway.lua" "{\"model\":\"bench-llama\",$messages}"
+write_wrk_script "$work/direct.lua" "{\"model\":\"meta-llama/Meta-Llama-3.1-8B-Instruct\",$messages}" "" sim-deepinfra-key
 
 run_wrk() { # url lua connections -> "rps p50_us p99_us requests failed"
   local text; text=$(taskset -c $core_load wrk -t1 -c"$3" -d"${seconds}s" --latency -s "$2" "$1")

@@ -13,13 +13,14 @@ to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /ms$/) n*=1000; else if (v ~ /us
 # median: of the numbers on stdin, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# write_wrk_script FILE BODY [ACCEPT]: a wrk script that POSTs BODY as JSON with the bench key (sk-bench-key).
+# write_wrk_script FILE BODY [ACCEPT] [BEARER]: a wrk script that POSTs BODY as JSON with the bench key (sk-bench-key),
+# or with BEARER (a provider's own key, for a direct arm).
 write_wrk_script() {
   cat >"$1" <<LUA
 wrk.method = "POST"
 wrk.body = '$2'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
+wrk.headers["Authorization"] = "Bearer ${4:-sk-bench-key}"
 LUA
   [ -z "${3:-}" ] || echo "wrk.headers[\"Accept\"] = \"$3\"" >>"$1"
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gateway.Requests;
 
 namespace Gateway.RateLimiting;
 
@@ -37,7 +38,7 @@ internal static class RateLimitHeaders
         var at = 0;
         if (ms < 1000)
         {
-            Append(text, ref at, ms);
+            FixedPointText.Append(text, ref at, ms);
             text[at++] = 'm';
             text[at++] = 's';
             return new string(text[..at]);
@@ -45,42 +46,20 @@ internal static class RateLimitHeaders
 
         var hours = ms / 3_600_000;
         var minutes = ms / 60_000 % 60;
-        var seconds = ms % 60_000 / 1000;
-        var millis = ms % 1000;
         if (hours > 0)
         {
-            Append(text, ref at, hours);
+            FixedPointText.Append(text, ref at, hours);
             text[at++] = 'h';
         }
 
         if (hours > 0 || minutes > 0)
         {
-            Append(text, ref at, minutes);
+            FixedPointText.Append(text, ref at, minutes);
             text[at++] = 'm';
         }
 
-        Append(text, ref at, seconds);
-        if (millis > 0)
-        {
-            text[at++] = '.';
-            var digits = 3;
-            while (millis % 10 == 0)
-            {
-                millis /= 10;
-                digits--;
-            }
-
-            millis.TryFormat(text[at..], out var written, digits == 3 ? "D3" : digits == 2 ? "D2" : "D1", CultureInfo.InvariantCulture);
-            at += written;
-        }
-
+        FixedPointText.Append(text, ref at, ms % 60_000 / 1000, ms % 1000, 3);
         text[at++] = 's';
         return new string(text[..at]);
-    }
-
-    private static void Append(Span<char> text, ref int at, long value)
-    {
-        value.TryFormat(text[at..], out var written, default, CultureInfo.InvariantCulture);
-        at += written;
     }
 }

@@ -108,34 +108,23 @@ internal static class StreamPump
     }
 
     /// <summary>Hands a chunk to the sink; should the sink make the pump wait, the idle limit is paused meanwhile.</summary>
-    private static async ValueTask WriteAsync(IChunkSink sink, ChatCompletionChunk chunk, CancellationTokenSource idle, StreamLimits limits,
+    private static ValueTask WriteAsync(IChunkSink sink, ChatCompletionChunk chunk, CancellationTokenSource idle, StreamLimits limits,
         CancellationToken clientAborted)
     {
         var write = sink.WriteChunkAsync(chunk, clientAborted);
-        if (write.IsCompletedSuccessfully)
-        {
-            // The usual case (the client writer holds the bytes until the next flush): no timer to touch per chunk.
-            return;
-        }
-
-        idle.CancelAfter(Timeout.InfiniteTimeSpan);
-        await write;
-        idle.CancelAfter(limits.Idle);
+        // The usual case (the client writer holds the bytes until the next flush): no timer to touch per chunk.
+        return write.IsCompletedSuccessfully ? ValueTask.CompletedTask : IdlePausedAsync(write, idle, limits);
     }
 
-    /// <summary>
-    /// Sends on the events already read, before the parser reads (and maybe waits) again. The idle limit is paused meanwhile:
-    /// a slow client is not a silent provider.
-    /// </summary>
-    private static async ValueTask FlushBeforeReadAsync(IChunkSink sink, CancellationTokenSource idle, StreamLimits limits, CancellationToken clientAborted)
-    {
-        if (!sink.HasUnflushed)
-        {
-            return;
-        }
+    /// <summary>Sends on the events already read, before the parser reads (and maybe waits) again.</summary>
+    private static ValueTask FlushBeforeReadAsync(IChunkSink sink, CancellationTokenSource idle, StreamLimits limits, CancellationToken clientAborted) =>
+        sink.HasUnflushed ? IdlePausedAsync(sink.FlushAsync(clientAborted), idle, limits) : ValueTask.CompletedTask;
 
+    /// <summary>Waits for the client with the idle limit paused: a slow client is not a silent provider.</summary>
+    private static async ValueTask IdlePausedAsync(ValueTask clientWork, CancellationTokenSource idle, StreamLimits limits)
+    {
         idle.CancelAfter(Timeout.InfiniteTimeSpan);
-        await sink.FlushAsync(clientAborted);
+        await clientWork;
         idle.CancelAfter(limits.Idle);
     }
 

@@ -170,6 +170,12 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         Assert.Equal(("b", 1, 7), (b.Key.Key, b.Totals.Requests, b.Totals.PromptTokens));
         var all = (await ((IUsageStore)store).ReadAllAsync([batch[0].Day])).ToDictionary(c => c.Key.Key, c => c.Totals.PromptTokens);
         Assert.Equal(new Dictionary<string, long> { ["a"] = 16, ["b"] = 7 }, all);
+
+        // The hour's hashes too (the writer names each day's and hour's hashes once per batch, per key).
+        var aHour = Assert.Single(await ((IUsageStore)store).ReadAllAsync([batch[0].Hour], new UsageScope("id-a", "a")));
+        var bHour = Assert.Single(await ((IUsageStore)store).ReadAllAsync([batch[0].Hour], new UsageScope("id-b", "b")));
+        Assert.Equal(("a", 2, 16), (aHour.Key.Key, aHour.Totals.Requests, aHour.Totals.PromptTokens));
+        Assert.Equal(("b", 1, 7), (bHour.Key.Key, bHour.Totals.Requests, bHour.Totals.PromptTokens));
     }
 
     [Fact]

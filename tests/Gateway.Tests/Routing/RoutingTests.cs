@@ -131,10 +131,12 @@ public sealed class RoutingTests : IAsyncLifetime
     [Fact]
     public async Task LowestLatency_MovesTrafficOffADeploymentTenTimesSlower()
     {
-        // Two providers, each a simulator of its own: one answers in 25 ms, the other in 250 ms.
+        // Two providers, each a simulator of its own: one answers in 25 ms, the other (at least ten times slower) in 1 s. The
+        // gap is wide so that a busy CI host, which slows the quick one's answers for a while, does not make it look the
+        // slower one (with 250 ms, one such run sent 14 of 100 requests to the slow one).
         await using var slowSimulator = await SimulatorHost.StartAsync();
         await _simulator.SetFaultsAsync("latency_ms=25");
-        await slowSimulator.SetFaultsAsync("latency_ms=250");
+        await slowSimulator.SetFaultsAsync("latency_ms=1000");
         var config = Config();
         config["Providers"]!["quick"] = TestConfig.Provider("deepinfra", _simulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY");
         config["Providers"]!["sluggish"] = TestConfig.Provider("deepinfra", slowSimulator.BaseUrl.ToString().TrimEnd('/'), "GW_TEST_DEEPINFRA_KEY");
@@ -148,7 +150,11 @@ public sealed class RoutingTests : IAsyncLifetime
         await using var gateway = await GatewayHost.StartAsync(config);
         for (var i = 0; i < 10; i++)
         {
-            await gateway.Chat("sluggish-only").CompleteChatAsync([new UserChatMessage("warm")]);
+            if (i < 4)
+            {
+                await gateway.Chat("sluggish-only").CompleteChatAsync([new UserChatMessage("warm")]);
+            }
+
             await gateway.Chat("quick-only").CompleteChatAsync([new UserChatMessage("warm")]);
         }
 

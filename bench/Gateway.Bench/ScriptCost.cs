@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using Gateway.Configuration;
+using Gateway.RateLimiting;
+using Gateway.Redis;
+using StackExchange.Redis;
+
+namespace Gateway.Bench;
+
+/// <summary>
+/// What the limit scripts cost inside redis-server, without the gateway, HTTP or the noise of a loaded host:
+/// <c>dotnet run -c Release -- scripts HOST:PORT [requests] [inFlight]</c> (bench/scripts.sh starts the server).
+/// Requests of one key's plan as the bench gateway builds it (requests and tokens per minute, in flight, a month's budget,
+/// recovery on) are admitted and settled through <see cref="RedisLimitEngine"/>, so the real scripts run in real batches
+/// (<paramref name="inFlight"/> at a time). Redis's own accounting (INFO commandstats) gives the script time per request
+/// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent run to run, not tens.
+/// </summary>
+internal static class ScriptCost
+{
+    public static async Task<int> RunAsync(string endpoint, int requests, int inFlight)
+    {
+        var options = ConfigurationOptions.Parse(endpoint);
+        options.AllowAdmin = true;
+        using var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        var server = connection.GetServer(connection.GetEndPoints()[0]);
+        var redis = new RedisStore(connection, "bench:");
+        var engine = new RedisLimitEngine(redis);
+        await engine.WarmUpAsync();
+        await server.ExecuteAsync("FLUSHALL");
+
+        // Warm up the scripts and the connection, then measure.
+        await RoundsAsync(engine, 200, inFlight, "warm");
+        await engine.FlushAsync();
+        await server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var cpuBefore = await CpuSecondsAsync(server);
+        var watch = Stopwatch.StartNew();
+        await RoundsAsync(engine, requests, inFlight, "run");
+        await engine.FlushAsync();
+        watch.Stop();
+        var cpu = await CpuSecondsAsync(server) - cpuBefore;
+
+        var stats = ParseCommandStats((string)(await server.ExecuteAsync("INFO", "commandstats"))!);
+        var scripts = stats.Where(s => s.Name is "evalsha" or "eval").ToList();
+        var inner = stats.Where(s => s.Name is not ("evalsha" or "eval" or "config|resetstat" or "info")).ToList();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"requests {requests} ({inFlight} in flight), script calls per request {scripts.Sum(s => s.Calls) / (double)requests:F2}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"script time per request {scripts.Sum(s => s.Usec) / requests:F1} us, redis-server CPU per request {cpu * 1e6 / requests:F1} us"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"commands inside per request {inner.Sum(s => s.Calls) / (double)requests:F1}, their time {inner.Sum(s => s.Usec) / requests:F1} us"));
+        foreach (var s in inner.OrderByDescending(s => s.Usec))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {s.Name,-18} {s.Calls / (double)requests,6:F2} per request {s.Usec / requests,6:F2} us"));
+        }
+
+        return 0;
+    }
+
+    private static async Task RoundsAsync(RedisLimitEngine engine, int requests, int inFlight, string tag)
+    {
+        for (var done = 0; done < requests; done += inFlight)
+        {
+            var plans = Enumerable.Range(done, Math.Min(inFlight, requests - done)).Select(i => Plan($"{tag}{i}")).ToList();
+            var admitted = await Task.WhenAll(plans.Select(p => engine.AdmitAsync(p, DateTimeOffset.MaxValue)));
+            if (admitted.Any(a => !a.Admitted))
+            {
+                throw new InvalidOperationException("an admission was refused: the limits are meant never to bite here");
+            }
+
+            // Settled as the gateway does: queued, riding on the next round's admissions.
+            foreach (var plan in plans)
+            {
+                _ = engine.SettleAsync(Settlement.For(plan, 22, 900));
+            }
+        }
+    }
+
+    // The bench gateway's plan (bench/lib.sh write_gateway_config with a budget): a key alone, recovery on.
+    private static LimitPlan Plan(string id) => new(id, "benchkey",
+        [new WindowCheck("rpm", LimitKind.Requests, 100_000_000, 1), new WindowCheck("tpm", LimitKind.Tokens, 100_000_000_000, 4096)],
+        [new ConcurrencyCheck("inflight", 100_000)],
+        [new BudgetCheck("budget", 1_000_000_000_000, 205, BudgetPeriod.Month)],
+        TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
+    {
+        Recovery = new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false),
+    };
+
+    private static async Task<double> CpuSecondsAsync(IServer server)
+    {
+        var info = (string)(await server.ExecuteAsync("INFO", "cpu"))!;
+        double Field(string name) => double.Parse(info.Split('\n').Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))
+            .Split(':')[1].Trim(), CultureInfo.InvariantCulture);
+        return Field("used_cpu_sys") + Field("used_cpu_user");
+    }
+
+    private static List<(string Name, long Calls, double Usec)> ParseCommandStats(string info) =>
+    [
+        .. info.Split('\n').Where(l => l.StartsWith("cmdstat_", StringComparison.Ordinal)).Select(l =>
+        {
+            var name = l["cmdstat_".Length..l.IndexOf(':', StringComparison.Ordinal)];
+            var fields = l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim().Split(',')
+                .Select(f => f.Split('=')).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+            return (name, long.Parse(fields["calls"], CultureInfo.InvariantCulture), double.Parse(fields["usec"], CultureInfo.InvariantCulture));
+        }),
+    ];
+}

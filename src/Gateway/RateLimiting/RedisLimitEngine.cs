@@ -24,6 +24,10 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     // How often this replica re-notes a scope as active: an admission notes its scope at most this often.
     private static readonly long NoteEveryMs = (long)TimeSpan.FromSeconds(10).TotalMilliseconds;
 
+    // The names of a scope's counters, made once: every request of a key names the same few (they were 8% of the bytes a
+    // request allocates in Redis mode). Bounded like _noted: the scopes of valid keys, times the limits configured for them.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Scope, string Id, bool Window), RedisKey> _counters = new();
+
     // When this replica last noted each scope (bounded by the scopes of valid keys: a made-up key never gets here).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _noted = new(StringComparer.Ordinal);
 
@@ -38,8 +42,8 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     public async Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
         var keys = plan.Windows.Select(w => WindowKey(plan.Scope, w.Id))
-            .Concat(plan.Concurrency.Select(c => (RedisKey)Key(plan.Scope, c.Id)))
-            .Concat(plan.Budgets.Select(b => (RedisKey)Key(plan.Scope, b.Id))).ToArray();
+            .Concat(plan.Concurrency.Select(c => CounterKey(plan.Scope, c.Id)))
+            .Concat(plan.Budgets.Select(b => CounterKey(plan.Scope, b.Id))).ToArray();
         RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count, plan.WindowMs, plan.BucketMs,
             .. plan.Budgets.Select(b => (RedisValue)PeriodKind(b.Period))];
         var r = (RedisResult[])(await redis.EvalAsync(PeekScript, keys, args))!;
@@ -67,13 +71,13 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
         foreach (var c in plan.Concurrency)
         {
-            keys.Add(Key(plan.Scope, c.Id));
+            keys.Add(CounterKey(plan.Scope, c.Id));
             args.Add(c.Limit);
         }
 
         foreach (var b in plan.Budgets)
         {
-            keys.Add(Key(plan.Scope, b.Id));
+            keys.Add(CounterKey(plan.Scope, b.Id));
             args.Add(b.LimitMicros);
             args.Add(b.CostMicros);
             args.Add(PeriodKind(b.Period));
@@ -106,8 +110,8 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
         var budgets = s.BudgetIds;
         var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + budgets.Count + 2);
         keys.AddRange(s.Windows.Select(w => WindowKey(s.Scope, w)));
-        keys.AddRange(s.Concurrency.Select(c => Key(s.Scope, c)));
-        keys.AddRange(budgets.Select(b => Key(s.Scope, b)));
+        keys.AddRange(s.Concurrency.Select(c => CounterKey(s.Scope, c)));
+        keys.AddRange(budgets.Select(b => CounterKey(s.Scope, b)));
 
         keys.Add(ReservationKey(s.Scope, s.ReservationId));
         if (s.Recoverable)
@@ -126,7 +130,7 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     public Task RenewAsync(LimitPlan plan)
     {
-        var keys = plan.Concurrency.Select(c => Key(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId));
+        var keys = plan.Concurrency.Select(c => CounterKey(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId));
         var lease = (long)plan.Lease.TotalMilliseconds;
         var record = lease + plan.WindowMs;
         if (plan.Recovery is not null)
@@ -195,7 +199,7 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     private RedisKey ActiveKey() => redis.Key("rl:{scopes}:active");
 
     /// <summary>One key's reservations that may need recovering, scored by lease end (same slot as the key's counters).</summary>
-    private RedisKey OpenKey(string scope) => Key(scope, "open");
+    private RedisKey OpenKey(string scope) => CounterKey(scope, "open");
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {
@@ -211,7 +215,11 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     // A window's hash keeps its running total beside its buckets (LimitScripts): under a name of its own, so a replica from
     // before that layout (which sums every field) never meets one during a rolling upgrade; the two count apart meanwhile.
-    private RedisKey WindowKey(string scope, string id) => Key(scope, "w2:" + id);
+    private RedisKey WindowKey(string scope, string id) => CounterKey(scope, id, window: true);
+
+    private RedisKey CounterKey(string scope, string id, bool window = false) =>
+        _counters.TryGetValue((scope, id, window), out var key) ? key
+        : _counters.GetOrAdd((scope, id, window), static (name, self) => self.Key(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
 
     private static string PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? "day" : "month";
 

@@ -102,18 +102,30 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
         Exception? failure = null;
         try
         {
-            var keys = new List<RedisKey>(batch.Count * 6);
-            var args = new List<RedisValue>(1 + (batch.Count * 24)) { batch.Count };
+            // The call's arrays, each made once at its final size (not grown as lists, then copied).
+            var (keyCount, argCount) = (0, 1);
             foreach (var op in batch)
             {
-                keys.AddRange(op.Keys);
-                args.Add(op.IsAdmission ? "a" : "s");
-                args.Add(op.Keys.Length);
-                args.Add(op.Args.Length);
-                args.AddRange(op.Args);
+                keyCount += op.Keys.Length;
+                argCount += 3 + op.Args.Length;
             }
 
-            var call = redis.EvalAsync(Script, [.. keys], [.. args]);
+            var keys = new RedisKey[keyCount];
+            var args = new RedisValue[argCount];
+            args[0] = batch.Count;
+            var (k, a) = (0, 1);
+            foreach (var op in batch)
+            {
+                op.Keys.CopyTo(keys, k);
+                k += op.Keys.Length;
+                args[a++] = op.IsAdmission ? "a" : "s";
+                args[a++] = op.Keys.Length;
+                args[a++] = op.Args.Length;
+                op.Args.CopyTo(args, a);
+                a += op.Args.Length;
+            }
+
+            var call = redis.EvalAsync(Script, keys, args);
             if (call.IsCompleted)
             {
                 // Failed at once (no connection): answer the callers off this thread, which holds the queue's lock.

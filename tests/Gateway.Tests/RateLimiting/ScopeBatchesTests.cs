@@ -136,4 +136,30 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
             return [.. keys.Select(k => k[(k.IndexOf('{', StringComparison.Ordinal) + 1)..k.IndexOf('}', StringComparison.Ordinal)]).Distinct()];
         }
     }
+
+    /// <summary>
+    /// The engine names each scope's counters once and keeps the names (one cache every key shares): a key's names are its
+    /// own. Three scopes with the same counter ids (two keys alone, and a team) each fill their own one slot, one after
+    /// another, in the order asked, and each finds its own counters where the layout puts them.
+    /// </summary>
+    [Fact]
+    public async Task CountersNamedOnce_AreEachScopesOwn()
+    {
+        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb5:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
+        string[] scopes = ["k1", "k2", LimitPlan.TeamScope("k1")];
+        for (var round = 0; round < 2; round++)
+        {
+            foreach (var scope in scopes)
+            {
+                // The second round finds every scope's one slot taken by its own first request, whatever the others did.
+                Assert.Equal(round == 0, (await engine.AdmitAsync(OneAtATime($"{scope}-{round}", scope), DateTimeOffset.MaxValue)).Admitted);
+            }
+        }
+
+        var db = _connection.GetDatabase();
+        foreach (var inflight in new[] { "sb5:rl:{k:k1}:inflight", "sb5:rl:{k:k2}:inflight", "sb5:rl:{t:k1}:inflight" })
+        {
+            Assert.Equal(1, await db.SortedSetLengthAsync(inflight));
+        }
+    }
 }

@@ -100,24 +100,22 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         // The records of a batch mostly share their day, hour and key: each hash's name is made once per batch, not per record.
         var days = new Dictionary<(string Day, string? KeyId), (string Shared, string Own)>();
         var hours = new Dictionary<(string Hour, string? KeyId), (string Shared, string Own)>();
+        // So do their cells (key, model, provider, team): each cell's name is made once per batch too.
+        var cells = new Dictionary<(string Key, string Model, string Provider, string Team), string>();
         foreach (var r in batch)
         {
             // Lua indexes KEYS from 1: this record's day, hour, key's day and key's hour hashes are the next 2nd..5th.
             var at = keys.Count;
             var (dayHash, keyDayHash) = HashNames(days, "{usage}:day:", r.Day, r.KeyId);
             var (hourHash, keyHourHash) = HashNames(hours, "{usage}:hour:", r.Hour, r.KeyId);
-            keys.Add(redis.Key("{usage}:seen:" + r.Id));
+            keys.Add(string.Concat(redis.KeyPrefix, "{usage}:seen:", r.Id));
             keys.Add(dayHash);
             keys.Add(hourHash);
             keys.Add(keyDayHash);
             keys.Add(keyHourHash);
             keys.Add(stream);
             var (day, hour, keyDay, keyHour) = (sums.Hash(keys, at + 2), sums.Hash(keys, at + 3), sums.Hash(keys, at + 4), sums.Hash(keys, at + 5));
-            var k = RollupKey.Of(r);
-            // A record with a team names it in a fifth part; without one the cell keeps the four parts it always had.
-            var dims = k.Team == RollupKey.NoTeam
-                ? $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}"
-                : $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}{k.Team}{Separator}";
+            var dims = CellName(cells, RollupKey.Of(r));
             args.Add(dims);
             var values = new RollupTotals().Values(r);
             for (var c = 0; c < values.Length; c++)
@@ -125,9 +123,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
                 args.Add(values[c]);
                 if (values[c] != 0)
                 {
-                    var field = dims + metrics[c];
-                    sums.Add(keyDay, day, field, values[c]);
-                    sums.Add(keyHour, hour, field, values[c]);
+                    sums.Add(keyDay, day, dims, c, values[c]);
+                    sums.Add(keyHour, hour, dims, c, values[c]);
                 }
             }
 
@@ -138,16 +135,31 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         await redis.EvalAsync(WriteScript, [.. keys], [.. args]).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
     }
 
+    /// <summary>A cell's name in the rollup hashes (its fields are this and a counter's name), made once per batch.</summary>
+    private static string CellName(Dictionary<(string, string, string, string), string> made, RollupKey k)
+    {
+        if (!made.TryGetValue((k.Key, k.Model, k.Provider, k.Team), out var name))
+        {
+            // A record with a team names it in a fifth part; without one the cell keeps the four parts it always had.
+            made[(k.Key, k.Model, k.Provider, k.Team)] = name = k.Team == RollupKey.NoTeam
+                ? $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}"
+                : $"{k.Key}{Separator}{k.Model}{Separator}{k.Provider}{Separator}{k.Team}{Separator}";
+        }
+
+        return name;
+    }
+
     /// <summary>
     /// The batch's counters summed per hash field, for the script to apply when every record is new: a field names its
     /// cell (key, model, provider, team) and its counter, and the key's own hash gets the same sum as the shared one.
-    /// Hashes are named by the Lua index (from 1) of the first record that names them.
+    /// Hashes are named by the Lua index (from 1) of the first record that names them; a field's name is made once, when
+    /// the sums are handed on, not once per record.
     /// </summary>
     private sealed class BatchSums
     {
         private readonly Dictionary<string, int> _first = new(StringComparer.Ordinal);
-        private readonly Dictionary<(int Own, string Field), (int Shared, long Sum)> _sums = [];
-        private readonly List<(int Own, string Field)> _order = [];
+        private readonly Dictionary<(int Own, string Cell, int Counter), (int Shared, long Sum)> _sums = [];
+        private readonly List<(int Own, string Cell, int Counter)> _order = [];
 
         public int Hash(List<RedisKey> keys, int lua)
         {
@@ -155,9 +167,9 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             return _first.TryAdd(name, lua) ? lua : _first[name];
         }
 
-        public void Add(int own, int shared, string field, long value)
+        public void Add(int own, int shared, string cell, int counter, long value)
         {
-            var id = (own, field);
+            var id = (own, cell, counter);
             if (_sums.TryGetValue(id, out var e))
             {
                 _sums[id] = (e.Shared, e.Sum + value);
@@ -173,12 +185,13 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         public void AppendTo(List<RedisValue> args)
         {
             args.Add(_order.Count);
+            var metrics = RollupTotals.Metrics;
             foreach (var id in _order)
             {
                 var (shared, sum) = _sums[id];
                 args.Add(id.Own);
                 args.Add(shared);
-                args.Add(id.Field);
+                args.Add(id.Cell + metrics[id.Counter]);
                 args.Add(sum);
             }
         }

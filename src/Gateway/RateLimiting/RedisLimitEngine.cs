@@ -54,44 +54,46 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     public async Task<AdmissionResult> AdmitAsync(LimitPlan plan, DateTimeOffset giveUpAt)
     {
-        var keys = new List<RedisKey>(plan.Windows.Count + plan.Concurrency.Count + plan.Budgets.Count + 2);
+        // The script's arrays, made at their final size (this runs for every request).
+        var recovery = plan.Recovery;
+        var (w, c, b) = (plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count);
+        var keys = new RedisKey[w + c + b + (recovery is null ? 1 : 2)];
+        var args = new RedisValue[8 + (3 * w) + c + (3 * b) + (recovery is null ? 0 : 1)];
         var deadline = _clockKnown ? giveUpAt.ToUnixTimeMilliseconds() + Volatile.Read(ref _clockOffsetMs) : 0;
-        var args = new List<RedisValue>(9 + (3 * plan.Windows.Count) + plan.Concurrency.Count + (3 * plan.Budgets.Count))
+        (args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]) =
+            (w, c, b, plan.WindowMs, plan.BucketMs, plan.ReservationId, (long)plan.Lease.TotalMilliseconds, deadline);
+        var (k, a) = (0, 8);
+        foreach (var window in plan.Windows)
         {
-            plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count,
-            plan.WindowMs, plan.BucketMs, plan.ReservationId, (long)plan.Lease.TotalMilliseconds, deadline,
-        };
-        foreach (var w in plan.Windows)
-        {
-            keys.Add(WindowKey(plan.Scope, w.Id));
-            args.Add(w.Limit);
-            args.Add(w.Cost);
-            args.Add(w.Kind == LimitKind.Tokens ? 1 : 0);
+            keys[k++] = WindowKey(plan.Scope, window.Id);
+            args[a++] = window.Limit;
+            args[a++] = window.Cost;
+            args[a++] = window.Kind == LimitKind.Tokens ? 1 : 0;
         }
 
-        foreach (var c in plan.Concurrency)
+        foreach (var limit in plan.Concurrency)
         {
-            keys.Add(CounterKey(plan.Scope, c.Id));
-            args.Add(c.Limit);
+            keys[k++] = CounterKey(plan.Scope, limit.Id);
+            args[a++] = limit.Limit;
         }
 
-        foreach (var b in plan.Budgets)
+        foreach (var budget in plan.Budgets)
         {
-            keys.Add(CounterKey(plan.Scope, b.Id));
-            args.Add(b.LimitMicros);
-            args.Add(b.CostMicros);
-            args.Add(PeriodKind(b.Period));
+            keys[k++] = CounterKey(plan.Scope, budget.Id);
+            args[a++] = budget.LimitMicros;
+            args[a++] = budget.CostMicros;
+            args[a++] = PeriodKind(budget.Period);
         }
 
-        keys.Add(ReservationKey(plan.Scope, plan.ReservationId));
-        if (plan.Recovery is { } lost)
+        keys[k++] = ReservationKey(plan.Scope, plan.ReservationId);
+        if (recovery is not null)
         {
             NoteActive(plan.Scope);
-            keys.Add(OpenKey(plan.Scope));
-            args.Add(lost.Pack());
+            keys[k] = OpenKey(plan.Scope);
+            args[a] = recovery.Pack();
         }
 
-        var r = (RedisResult[])(await _batches.AdmitAsync(plan.Scope, [.. keys], [.. args]))!;
+        var r = (RedisResult[])(await _batches.AdmitAsync(plan.Scope, keys, args))!;
         LearnClock((long)r[5]);
         var windows = new WindowState[plan.Windows.Count];
         for (var i = 0; i < windows.Length && r.Length > 6; i++)
@@ -108,18 +110,30 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     public Task SettleAsync(Settlement s)
     {
         var budgets = s.BudgetIds;
-        var keys = new List<RedisKey>(s.Windows.Count + s.Concurrency.Count + budgets.Count + 2);
-        keys.AddRange(s.Windows.Select(w => WindowKey(s.Scope, w)));
-        keys.AddRange(s.Concurrency.Select(c => CounterKey(s.Scope, c)));
-        keys.AddRange(budgets.Select(b => CounterKey(s.Scope, b)));
-
-        keys.Add(ReservationKey(s.Scope, s.ReservationId));
-        if (s.Recoverable)
+        var keys = new RedisKey[s.Windows.Count + s.Concurrency.Count + budgets.Count + (s.Recoverable ? 2 : 1)];
+        var k = 0;
+        foreach (var window in s.Windows)
         {
-            keys.Add(OpenKey(s.Scope));
+            keys[k++] = WindowKey(s.Scope, window);
         }
 
-        return _batches.SettleAsync(s.Scope, [.. keys],
+        foreach (var limit in s.Concurrency)
+        {
+            keys[k++] = CounterKey(s.Scope, limit);
+        }
+
+        foreach (var budget in budgets)
+        {
+            keys[k++] = CounterKey(s.Scope, budget);
+        }
+
+        keys[k++] = ReservationKey(s.Scope, s.ReservationId);
+        if (s.Recoverable)
+        {
+            keys[k] = OpenKey(s.Scope);
+        }
+
+        return _batches.SettleAsync(s.Scope, keys,
         [
             s.Windows.Count, s.Concurrency.Count, budgets.Count, s.ReservationId, s.ActualTokens, s.ActualCostMicros,
             s.Cancel ? 1 : 0, (long)TimeSpan.FromHours(1).TotalMilliseconds,

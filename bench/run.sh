@@ -7,7 +7,7 @@
 # Then bench/throughput.sh: wrk at 16 connections and at 1 against nginx, the floor relay and the gateway arms, with
 # CPU per request, and bench/goals.sh: issue 23's goals, each against the floor arm of this run.
 # Gateways and the floor relay run with the container's JIT settings (Dockerfile).
-# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~20 min full, ~9 min quick.
+# Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~20 min full, ~10 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -131,5 +131,11 @@ else
   { echo; echo "## Issue 23's latency and memory goals, against the floor arm of this run (the CPU goals need bench/throughput.sh)"; echo
     echo "| goal | target | measured | met |"; echo "|---|---|---|---|"; cat "$out/latency-goals.md"; } >>"$out/report.md"
 fi
+echo "== the limit scripts alone inside redis-server (bench/scripts.sh)"
+cleanup; pids=()
+{ echo; echo "## The limit scripts alone, inside redis-server (bench/scripts.sh: Redis's own accounting, no gateway)"; echo
+  echo "Admissions and settlements of the bench gateway's plan through the Redis engine, 5 in flight (about one batch at"
+  echo "16 connections). Steadier than the gateway arms (a few percent run to run): the figure to compare script changes by."
+  echo; echo '```'; bench/scripts.sh 20000 5; echo '```'; } >>"$out/report.md"
 cp "$out/report.md" "$root/bench/REPORT.md"
 echo "== done: bench/REPORT.md"

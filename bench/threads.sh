@@ -3,16 +3,19 @@
 # (thread-pool workers, the socket event loop, timers...), from /proc/<pid>/task over one wrk run. It shows the idle
 # cost: at low concurrency, workers woken for one work item spin before they sleep again.
 #
-#   bench/threads.sh [--redis] [--connections 1] [--seconds 5] [--env "NAME=value ..."]
+#   bench/threads.sh [--redis | --floor] [--connections 1] [--seconds 5] [--env "NAME=value ..."]
+#
+# --floor measures the floor arm (bench/Floor) in front of the same mock instead: the hand-offs a bare .NET proxy needs.
 #
 # The gateway (JIT settings of the container) is pinned to CPU 1; wrk, the mock upstream and Redis to CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-redis=0; connections=1; seconds=5; env=""
+redis=0; floor=0; connections=1; seconds=5; env=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --redis) redis=1 ;;
+    --floor) floor=1 ;;
     --connections) shift; connections="$1" ;;
     --seconds) shift; seconds="$1" ;;
     --env) shift; env="$1" ;;
@@ -28,6 +31,16 @@ work="$(pwd)/bench/results/threads"; rm -rf "$work"; mkdir -p "$work"
 start_one_gateway "$work" 18290 $redis $env
 write_wrk_script "$work/json.lua" '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 url=$gw_url
+if [ $floor = 1 ]; then
+  # The floor in the gateway's place, pinned the same way, in front of the same mock upstream.
+  kill "$gw"; wait "$gw" 2>/dev/null || true
+  dotnet build bench/Floor -c Release -v q -nologo >/dev/null
+  taskset -c 1 env $container_jit dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:18297" \
+    --upstream "http://127.0.0.1:18291/" --path /v1/openai/chat/completions >"$work/floor.log" 2>&1 &
+  gw=$!; _one_pids+=($gw)
+  wait_for "http://127.0.0.1:18297/healthz"
+  url="http://127.0.0.1:18297/v1/chat/completions"
+fi
 taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
 
 # tid, kind of thread (its name), CPU ticks, context switches (voluntary + not).
@@ -41,7 +54,7 @@ snapshot >"$work/before"
 text=$(taskset -c 0 wrk -t1 -c"$connections" -d"${seconds}s" -s "$work/json.lua" "$url")
 snapshot >"$work/after"
 requests=$(awk '/requests in/ {print $1}' <<<"$text")
-echo "# gateway$([ $redis = 1 ] && echo " + Redis"), $connections connection(s), ${seconds}s: $requests requests${env:+ ($env)}"
+echo "# $([ $floor = 1 ] && echo floor || echo gateway)$([ $redis = 1 ] && echo " + Redis"), $connections connection(s), ${seconds}s: $requests requests${env:+ ($env)}"
 echo "# threads that ended during the run are not counted; ones that started count from zero"
 join -t $'\t' -a 2 -e 0 -o 2.1,2.2,1.3,2.3,1.4,2.4 "$work/before" "$work/after" |
   awk -F'\t' -v n="$requests" -v hz="$(getconf CLK_TCK)" '

@@ -30,9 +30,12 @@ public sealed class BudgetPeriodTests : IAsyncLifetime
         var ms = at.ToUnixTimeMilliseconds();
         using var connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration }, NullLogger.Instance);
         var redis = new RedisStore(connection, "gw:");
-        // The admission script's own calendar code, with "now" pinned to the instant under test.
-        var script = LimitScripts.Prelude + $"\nnow = {ms}\nlocal d, du = period('day')\nlocal m, mu = period('month')\nreturn {{d, du, m, mu}}";
+        // The admission script's own calendar code, with "now" pinned to the instant under test. Each kind is worked out once
+        // per call and then remembered: asked again, in the other order, each answers what it answered first.
+        var script = LimitScripts.Prelude + $"\nnow = {ms}\nlocal d, du = period('day')\nlocal m, mu = period('month')\n"
+            + "local m2, mu2 = period('month')\nlocal d2, du2 = period('day')\nreturn {d, du, m, mu, d2, du2, m2, mu2}";
         var r = (RedisResult[])(await redis.EvalAsync(new RedisScript("test.period", script), [], []))!;
+        Assert.Equal([.. r[..4].Select(x => (long)x)], r[4..].Select(x => (long)x).ToArray());
 
         var nextDay = new DateTimeOffset(at.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
         var nextMonth = new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1);

@@ -131,11 +131,12 @@ else
   { echo; echo "## Issue 23's latency and memory goals, against the floor arm of this run (the CPU goals need bench/throughput.sh)"; echo
     echo "| goal | target | measured | met |"; echo "|---|---|---|---|"; cat "$out/latency-goals.md"; } >>"$out/report.md"
 fi
-echo "== the limit scripts alone inside redis-server (bench/scripts.sh)"
+echo "== the scripts alone inside redis-server (bench/scripts.sh)"
 cleanup; pids=()
-{ echo; echo "## The limit scripts alone, inside redis-server (bench/scripts.sh: Redis's own accounting, no gateway)"; echo
+{ echo; echo "## The scripts alone, inside redis-server (bench/scripts.sh: Redis's own accounting, no gateway)"; echo
   echo "Admissions and settlements of the bench gateway's plan through the Redis engine, 5 in flight (about one batch at"
-  echo "16 connections). Steadier than the gateway arms (a few percent run to run): the figure to compare script changes by."
+  echo "16 connections), then usage records 100 to a batch. Steadier than the gateway arms (a few percent run to run):"
+  echo "the figures to compare script changes by."
   echo; echo '```'; bench/scripts.sh 20000 5; echo '```'; } >>"$out/report.md"
 cp "$out/report.md" "$root/bench/REPORT.md"
 echo "== done: bench/REPORT.md"

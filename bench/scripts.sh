@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What the limit scripts cost inside redis-server per request (admission + settlement of the bench gateway's plan), from
-# Redis's own accounting, without the gateway, HTTP or wrk: steady to a few percent, where a whole-gateway run on this
-# host moves 15-45%. Use it to compare a change to the scripts before and after, then confirm with bench/throughput.sh.
+# What the gateway's scripts cost inside redis-server: per request for the limits (admission + settlement of the bench
+# gateway's plan), per record for usage (100 to a batch), from Redis's own accounting, without the gateway, HTTP or wrk:
+# steady to a few percent, where a whole-gateway run on this host moves 15-45%. Use it to compare a change to the
+# scripts before and after, then confirm with bench/throughput.sh.
 #
 #   bench/scripts.sh [requests] [inFlight]      (defaults 20000 and 5: about what one batch holds at 16 connections)
 set -euo pipefail

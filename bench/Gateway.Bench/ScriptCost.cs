@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Gateway.Configuration;
 using Gateway.Metering;
@@ -10,11 +9,11 @@ using StackExchange.Redis;
 namespace Gateway.Bench;
 
 /// <summary>
-/// What the limit scripts cost inside redis-server, without the gateway, HTTP or the noise of a loaded host:
+/// What the gateway's scripts cost inside redis-server, without the gateway, HTTP or the noise of a loaded host:
 /// <c>dotnet run -c Release -- scripts HOST:PORT [requests] [inFlight]</c> (bench/scripts.sh starts the server).
 /// Requests of one key's plan as the bench gateway builds it (requests and tokens per minute, in flight, a month's budget,
 /// recovery on) are admitted and settled through <see cref="RedisLimitEngine"/>, so the real scripts run in real batches
-/// (<paramref name="inFlight"/> at a time). Redis's own accounting (INFO commandstats) gives the script time per request
+/// (inFlight at a time). Redis's own accounting (INFO commandstats) gives the script time per request
 /// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent run to run, not tens.
 /// Then the same for usage records written through <see cref="RedisUsageStore"/>, 100 to a batch (about what the writer
 /// gathers in its 20 ms linger at 16 connections).
@@ -37,10 +36,8 @@ internal static class ScriptCost
         await engine.FlushAsync();
         await server.ExecuteAsync("CONFIG", "RESETSTAT");
         var cpuBefore = await CpuSecondsAsync(server);
-        var watch = Stopwatch.StartNew();
         await RoundsAsync(engine, requests, inFlight, "run");
         await engine.FlushAsync();
-        watch.Stop();
         var cpu = await CpuSecondsAsync(server) - cpuBefore;
 
         await ReportAsync(server, $"limits: {requests} admissions and settlements ({inFlight} in flight)", "request", requests, cpu);
@@ -53,7 +50,7 @@ internal static class ScriptCost
         const int PerBatch = 100;
         for (var written = 0; written < requests; written += PerBatch)
         {
-            await usage.WriteAsync([.. Enumerable.Range(written, PerBatch).Select(Record)], CancellationToken.None);
+            await usage.WriteAsync([.. Enumerable.Range(written, Math.Min(PerBatch, requests - written)).Select(Record)], CancellationToken.None);
         }
 
         await ReportAsync(server, $"usage: {requests} records, {PerBatch} to a batch", "record", requests, await CpuSecondsAsync(server) - cpuBefore);

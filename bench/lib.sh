@@ -83,11 +83,9 @@ NGINX
 start_one_gateway() {
   local work=$1 base=$2 redis=$3; shift 3
   local mock_port=$((base + 1)) redis_port=$((base + 5))
-  gw_port=$((base + 3)); _one_pids=(); _one_work=$work
-  trap _stop_one_gateway EXIT
+  gw_port=$((base + 3))
   dotnet build src/Gateway -c Release -v q -nologo >/dev/null
-  write_mock_upstream "$work" $mock_port
-  taskset -c 0 nginx -c "$work/mock.conf" -p "$work" -e "$work/mock-error.log"
+  _start_one_mock "$work" $mock_port
   write_gateway_config "$work/gateway.json" $mock_port budget
   local args=(--urls "http://127.0.0.1:$gw_port" --Metering:JournalDirectory="$work/journal")
   if [ "$redis" = 1 ]; then
@@ -101,6 +99,28 @@ start_one_gateway() {
   wait_for "http://127.0.0.1:$gw_port/healthz"
   gw_url="http://127.0.0.1:$gw_port/v1/chat/completions"
 }
+# start_one_floor WORK PORT_BASE: as start_one_gateway, with the floor arm (bench/Floor) in the gateway's place, pinned the
+# same way, in front of the same mock upstream at PORT_BASE+1; the floor listens at PORT_BASE+7. Sets gw (its pid) and gw_url.
+start_one_floor() {
+  local work=$1 base=$2
+  local mock_port=$((base + 1)) floor_port=$((base + 7))
+  dotnet build bench/Floor -c Release -v q -nologo >/dev/null
+  _start_one_mock "$work" $mock_port
+  taskset -c 1 env $container_jit dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" \
+    --upstream "http://127.0.0.1:$mock_port/" --path /v1/openai/chat/completions >"$work/floor.log" 2>&1 &
+  gw=$!; _one_pids+=($gw)
+  wait_for "http://127.0.0.1:$floor_port/healthz"
+  gw_url="http://127.0.0.1:$floor_port/v1/chat/completions"
+}
+
+# The mock upstream of start_one_gateway and start_one_floor, stopped with whatever they start when the script exits.
+_start_one_mock() {
+  _one_pids=(); _one_work=$1
+  trap _stop_one_gateway EXIT
+  write_mock_upstream "$1" "$2"
+  taskset -c 0 nginx -c "$1/mock.conf" -p "$1" -e "$1/mock-error.log"
+}
+
 _stop_one_gateway() {
   for p in "${_one_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$_one_work/mock.pid" ] && kill "$(cat "$_one_work/mock.pid")" 2>/dev/null || true

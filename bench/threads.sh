@@ -27,20 +27,14 @@ for tool in nginx redis-server wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
 done
 work="$(pwd)/bench/results/threads"; rm -rf "$work"; mkdir -p "$work"
-# shellcheck disable=SC2086 # the NAME=value pairs of --env, one word each
-start_one_gateway "$work" 18290 $redis $env
+if [ $floor = 1 ]; then
+  start_one_floor "$work" 18290
+else
+  # shellcheck disable=SC2086 # the NAME=value pairs of --env, one word each
+  start_one_gateway "$work" 18290 $redis $env
+fi
 write_wrk_script "$work/json.lua" '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 url=$gw_url
-if [ $floor = 1 ]; then
-  # The floor in the gateway's place, pinned the same way, in front of the same mock upstream.
-  kill "$gw"; wait "$gw" 2>/dev/null || true
-  dotnet build bench/Floor -c Release -v q -nologo >/dev/null
-  taskset -c 1 env $container_jit dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:18297" \
-    --upstream "http://127.0.0.1:18291/" --path /v1/openai/chat/completions >"$work/floor.log" 2>&1 &
-  gw=$!; _one_pids+=($gw)
-  wait_for "http://127.0.0.1:18297/healthz"
-  url="http://127.0.0.1:18297/v1/chat/completions"
-fi
 taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
 
 # tid, kind of thread (its name), CPU ticks, context switches (voluntary + not).

@@ -1,7 +1,8 @@
 # Shared by the bench scripts (sourced, not run).
 
-# The JIT settings the container ships with (Dockerfile): gateway arms run with them.
-container_jit="DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0"
+# The JIT settings the container ships with (Dockerfile): gateway and floor arms run with them. Tiered compilation
+# reaches its final code under load (~10 s at saturation on one core, bench/warmup.sh): measure after a warm-up that long.
+container_jit="DOTNET_TieredPGO=1 DOTNET_TC_CallCountingDelayMs=0"
 
 # wait_for URL: until it answers 2xx, at most 60 s.
 wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }

@@ -5,7 +5,7 @@
 #
 #   bench/throughput.sh [--seconds 10] [--connections 16] [--rounds 1] [--out bench/results/throughput.md]
 #                       (also writes the figures as tab-separated values next to it: throughput.tsv)
-#                       [--arm "name|mode|ENV=value ..."]...
+#                       [--warmup 16] [--arm "name|mode|ENV=value ..."]...
 #
 # mode is nginx; floor (bench/Floor: Kestrel and YARP's IHttpForwarder relaying the request untouched, the least a
 # .NET gateway can cost here); gateway (embedded default, journal on disk); redis (limits, budget and metering in
@@ -17,17 +17,19 @@
 # over the measured interval, divided by the requests wrk completed; for gateway arms also the bytes the runtime
 # allocated per request (its own counter on /metrics). With --rounds N the arms run N times,
 # interleaved (A B C A B C ...), and the report gives the median of each figure: run-to-run noise on a
-# shared VM is larger than the effects worth measuring.
+# shared VM is larger than the effects worth measuring. Each arm is warmed up first, half with JSON and half with streams,
+# for --warmup seconds: long enough for the image's tiered JIT to reach its final code (bench/warmup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 root=$(pwd)
-seconds=10; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
+seconds=10; warmup=16; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) shift; seconds="$1" ;;
     --connections) shift; connections="$1" ;;
     --rounds) shift; rounds="$1" ;;
+    --warmup) shift; warmup="$1" ;;
     --out) shift; out="$1" ;;
     --arm) shift; arms+=("$1") ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -135,9 +137,9 @@ for arm in "${arms[@]}"; do
     url="http://127.0.0.1:$gw_port/v1/chat/completions"
   fi
   { [ "$mode" = redis ] || [ "$mode" = production ]; } && sut_pids+=($redis_pid)
-  # Warm-up (JIT, pools, connections), then the measured runs.
-  taskset -c $core_load wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
-  taskset -c $core_load wrk -t1 -c"$connections" -d2s -s "$work/sse.lua" "$url" >/dev/null
+  # Warm-up (JIT and its tiering, pools, connections), JSON and streams, then the measured runs.
+  taskset -c $core_load wrk -t1 -c"$connections" -d"$(( (warmup + 1) / 2 ))s" -s "$work/json.lua" "$url" >/dev/null
+  taskset -c $core_load wrk -t1 -c"$connections" -d"$(( warmup / 2 > 0 ? warmup / 2 : 1 ))s" -s "$work/sse.lua" "$url" >/dev/null
   for kind in json sse; do
     uses_redis=0; { [ "$mode" = redis ] || [ "$mode" = production ]; } && uses_redis=1 && redis-cli -p $redis_port CONFIG RESETSTAT >/dev/null
     alloc_before=""; { [ "$mode" = nginx ] || [ "$mode" = floor ]; } || alloc_before=$(allocated)
@@ -172,7 +174,7 @@ figure() { # arm kind field(3=rps 4=p50 5=p99 6=cpu 7=failed) -> median over rou
 {
   echo "# Throughput and CPU per request ($connections connections, ${seconds}s per measurement, median of $rounds rounds)"
   echo
-  echo "- Command: \`bench/throughput.sh --seconds $seconds --connections $connections --rounds $rounds$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
+  echo "- Command: \`bench/throughput.sh --seconds $seconds --warmup $warmup --connections $connections --rounds $rounds$(for a in "${arms[@]}"; do printf ' --arm "%s"' "$a"; done)\`"
   echo "- Date (UTC): $(date -u '+%Y-%m-%d %H:%M'); machine: $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)); $(nginx -v 2>&1); $(redis-server --version | cut -d' ' -f1-3)"
   echo "- Upstream: a zero-delay mock (nginx returning a fixed completion, or a 10-chunk stream) on CPU 0 with wrk and Redis; the system under test alone on CPU 1."
   echo "- CPU per request: user+system time of the system under test (nginx workers; the floor relay; the gateway; the gateway and redis-server in the redis and production arms, with redis-server's own share in its column). CPU vs floor: against the floor arm of the same run (the goals of bench/REPORT.md are ratios to it)."

@@ -40,6 +40,15 @@ var report = new Report(options.GetValueOrDefault("command", "bench/run.sh"), qu
 // Arms with a process of their own (the floor relay and the gateways): memory is measured for these.
 var gateways = arms.Where(a => a.Pid is not null).ToList();
 
+// The image's JIT tiers up under load (bench/warmup.sh: ~10 s at saturation on one core): the floor relay and the
+// gateways get that load, JSON and streams, before anything is measured, so every figure is of their final code.
+Console.WriteLine("== warm-up under load (the JIT tiers up)");
+foreach (var arm in gateways)
+{
+    await scenarios.FixedRateAsync(arm, 1500, TimeSpan.FromSeconds(quick ? 10 : 20));
+    await scenarios.StreamsAsync(arm, warmup: 0, count: 60, words: 10, chunkDelayMs: 0);
+}
+
 Console.WriteLine("== memory when idle (after warm-up)");
 foreach (var arm in arms)
 {

@@ -40,8 +40,9 @@ internal sealed class Report(string command, bool quick)
         md.AppendLine("- Layout: the system under test (nginx, the floor relay or the gateway) is pinned to CPU 1; the load generator and the provider simulator share CPU 0. " +
                       "The direct arm is the load generator talking to the simulator itself. All on 127.0.0.1, HTTP/1.1 keep-alive.");
         md.AppendLine("- Gateway arms run the full path: key auth, routing, translation to DeepInfra's dialect, rate limits (a key with high limits), metering (journal, or Redis), " +
-            "with the container's JIT settings (DOTNET_TieredCompilation=0, DOTNET_ReadyToRun=0; see the Dockerfile).");
-        md.AppendLine("- The floor arm is bench/Floor (Kestrel and YARP's IHttpForwarder relaying the request untouched, with the runtime's defaults): the least a .NET relay costs here; issue 23's goals are measured against it.")
+            "with the container's JIT settings (tiered compilation with dynamic PGO, DOTNET_TC_CallCountingDelayMs=0; see the Dockerfile), " +
+            "after 10 s (quick) or 20 s of load at 1,500 requests per second and 60 streams, so that the JIT has tiered up.");
+        md.AppendLine("- The floor arm is bench/Floor (Kestrel and YARP's IHttpForwarder relaying the request untouched, with the same JIT settings and warm-up): the least a .NET relay costs here; issue 23's goals are measured against it.")
             .AppendLine("- CPU us/request: user+system time of nginx's workers, the floor relay, the gateway, or the gateway and redis-server (gateway+redis), over the run, per answer.").AppendLine();
 
         md.AppendLine("## One request in flight (non-streaming), microseconds").AppendLine();

@@ -5,11 +5,11 @@ using System.Runtime.CompilerServices;
 namespace Gateway.Lifecycle;
 
 /// <summary>
-/// With the container's JIT settings (tiered compilation off, Dockerfile) every method is compiled fully optimised on its
-/// first call, and a replica's first requests would wait for the whole request path to compile: long enough for a
-/// burst of them to miss the rate limiter's decision timeout. This compiles the request path's assemblies before the
-/// replica reports ready instead. With tiered compilation on (the default outside the container) it does nothing:
-/// first calls are cheap there.
+/// For a deployment that turns tiered compilation off (<c>DOTNET_TieredCompilation=0</c>; the image no longer does, see
+/// the Dockerfile): every method is then compiled fully optimised on its first call, and a replica's first requests
+/// would wait for the whole request path to compile, long enough for a burst of them to miss the rate limiter's
+/// decision timeout. This compiles the request path's assemblies before the replica reports ready instead. With tiered
+/// compilation on (the runtime's default, and the image's) it does nothing: first calls are cheap there.
 /// </summary>
 internal sealed partial class JitWarmUp(ILogger<JitWarmUp> logger, bool enabled, IReadOnlyList<string> assemblies)
 {

@@ -182,6 +182,29 @@ public sealed partial class ManifestTests
         Assert.Contains("ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/runtime-deps:10.0", dockerfile);
     }
 
+    /// <summary>
+    /// The benchmarks run the gateway and the floor relay with the image's JIT settings (bench/lib.sh), so that every
+    /// figure in bench/ is of what ships: the JIT alone moves CPU per request by ~40% (docs/performance.md).
+    /// </summary>
+    [Fact]
+    public void Benchmarks_RunTheImagesJitSettings()
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(Root, "Dockerfile"));
+        var bench = File.ReadAllText(Path.Combine(Root, "bench-lib.sh"));
+
+        var image = RuntimeKnobs().Matches(dockerfile).Select(m => m.Value).Order().ToList();
+        var line = Regex.Match(bench, "^container_jit=\"(?<knobs>[^\"]*)\"", RegexOptions.Multiline);
+        Assert.True(line.Success, "bench/lib.sh sets container_jit");
+        var benchmarks = RuntimeKnobs().Matches(line.Groups["knobs"].Value).Select(m => m.Value).Order().ToList();
+
+        Assert.NotEmpty(image);
+        Assert.Equal(image, benchmarks);
+    }
+
+    // The runtime's JIT and tiering settings, NAME=value.
+    [GeneratedRegex(@"DOTNET_(Tiered\w*|TC_\w+|ReadyToRun|TieredPGO)=\w+")]
+    private static partial Regex RuntimeKnobs();
+
     private static async Task AssertServedAsync(IEnumerable<string> paths)
     {
         await using var simulator = await SimulatorHost.StartAsync();

@@ -107,6 +107,21 @@ public sealed class JournalMaintenanceTests : IDisposable
         Assert.Equal((43L, 43L * 12), await TotalsAsync(Open(), Day(-1)));
     }
 
+    /// <summary>
+    /// Compressing a segment takes seconds of CPU at the default size; on a thread-pool worker it left a one-CPU
+    /// replica without workers for requests until the pool added one (a half-second stall of every request).
+    /// </summary>
+    [Fact]
+    public async Task Maintenance_DoesNotHoldAThreadPoolWorker()
+    {
+        var store = Open(s => s.JournalSegmentBytes = 4096);
+        await WriteAsync(store, Day(0), 100);
+        await store.MaintainNowAsync();
+
+        Assert.NotEmpty(Directory.GetFiles(_directory.FullName, "usage-*.jsonl.gz"));
+        Assert.False(store.LastPassOnThreadPool);
+    }
+
     [Fact]
     public async Task OpenFilePastASegment_IsSealedAndCompressedToday()
     {

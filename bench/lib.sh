@@ -4,6 +4,15 @@
 # reaches its final code under load (~10 s at saturation on one core, bench/warmup.sh): measure after a warm-up that long.
 container_jit="DOTNET_TieredPGO=1 DOTNET_TC_CallCountingDelayMs=0"
 
+# need TOOL...: returns if every tool is on the PATH, else exits naming the missing ones and the apt-get line that installs them.
+need() {
+  local missing=() t
+  for t in "$@"; do command -v "$t" >/dev/null || missing+=("$t"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "missing ${missing[*]}: apt-get install -y $(printf '%s\n' "${missing[@]}" | sed 's/^taskset$/util-linux/; s/^redis-cli$/redis-tools/' | sort -u | xargs)" >&2
+  exit 1
+}
+
 # wait_for URL: until it answers 2xx, at most 60 s.
 wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
 # ticks PID...: user+system CPU ticks of the processes so far (getconf CLK_TCK per second).

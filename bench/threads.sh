@@ -23,9 +23,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for tool in nginx redis-server wrk taskset curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
-done
+need nginx redis-server wrk taskset curl
 work="$(pwd)/bench/results/threads"; rm -rf "$work"; mkdir -p "$work"
 if [ $floor = 1 ]; then
   start_one_floor "$work" 18290

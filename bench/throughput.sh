@@ -37,9 +37,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#arms[@]} -gt 0 ] || arms=("nginx|nginx|" "floor|floor|" "gateway|gateway|" "gateway+redis|redis|" "production|production|")
-for tool in nginx redis-server wrk taskset curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
-done
+need nginx redis-server wrk taskset curl
 work="$root/bench/results/throughput"; rm -rf "$work"; mkdir -p "$work"
 cpus=$(nproc); core_load=0; core_sut=$(( cpus > 1 ? 1 : 0 ))
 mock_port=18091; proxy_port=18092; gw_port=18093; redis_port=18095

@@ -24,9 +24,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for tool in nginx redis-server wrk taskset curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server wrk util-linux curl" >&2; exit 1; }
-done
+need nginx redis-server wrk taskset curl
 work="$(pwd)/bench/results/warmup"; rm -rf "$work"; mkdir -p "$work"
 started=$(date +%s%N)
 # shellcheck disable=SC2086 # the NAME=value pairs of --env, one word each

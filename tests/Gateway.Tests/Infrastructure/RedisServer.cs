@@ -9,9 +9,13 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private Process? _process;
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("redis-test-").FullName;
+    private readonly string _directory;
 
-    private RedisServer(int port) => Port = port;
+    private RedisServer(int port, string directory)
+    {
+        Port = port;
+        _directory = directory;
+    }
 
     public int Port { get; }
 
@@ -19,7 +23,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
-        var server = new RedisServer(FreePort.Get());
+        var server = new RedisServer(FreePort.Get(), Directory.CreateTempSubdirectory("redis-test-").FullName);
         await server.StartProcessAsync();
         return server;
     }
@@ -44,6 +48,25 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     public Task RestartAsync() => StartProcessAsync();
+
+    /// <summary>
+    /// Runs one command against what the last <see cref="StopAsync"/> with save wrote, on a server of its own on another
+    /// port: a look at the saved data before this server restarts, which no client reconnecting to it can change first.
+    /// </summary>
+    public async Task<string> CliOnSavedDataAsync(params string[] args)
+    {
+        await using var copy = new RedisServer(FreePort.Get(), _directory);
+        await copy.StartProcessAsync();
+        var output = await copy.CliAsync(args);
+        // Listening is not loaded: a server answers LOADING until the saved data is in memory.
+        for (var i = 0; i < 100 && output.StartsWith("LOADING", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(50);
+            output = await copy.CliAsync(args);
+        }
+
+        return output;
+    }
 
     /// <summary>Freezes the server (SIGSTOP): connections stay open, commands wait in its socket buffers, as in a long stall.</summary>
     public Task PauseAsync() => SignalAsync("-STOP");

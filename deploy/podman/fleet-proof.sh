@@ -61,7 +61,7 @@ start_gateway() { # replica number
     -e Lifecycle__DrainDelaySeconds=3 -e Lifecycle__ShutdownGraceSeconds=15 \
     localhost/llm-gateway:dev >/dev/null
 }
-wait_ready() { # port; up to 90 s: the image compiles its request path before ready (three at once share two cores)
+wait_ready() { # port; up to 90 s: generous, for three replicas starting at once on two busy cores (each is ready after ~3 s alone)
   for _ in $(seq 1 450); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz")" = 200 ] && return 0
     sleep 0.2

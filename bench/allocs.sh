@@ -23,9 +23,7 @@ while [ $# -gt 0 ]; do
 done
 trace_tool=$(command -v dotnet-trace || echo "$HOME/.dotnet/tools/dotnet-trace")
 [ -x "$trace_tool" ] || { echo "missing dotnet-trace: dotnet tool install -g dotnet-trace" >&2; exit 1; }
-for tool in nginx wrk taskset curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx wrk util-linux curl" >&2; exit 1; }
-done
+need nginx wrk taskset curl
 work="$(pwd)/bench/results/allocs"; rm -rf "$work"; mkdir -p "$work"
 [ $redis = 0 ] || command -v redis-server >/dev/null || { echo "missing redis-server: apt-get install -y redis-server" >&2; exit 1; }
 start_one_gateway "$work" 18390 $redis
@@ -34,7 +32,7 @@ stream_field=""; accept="application/json"
 [ $stream = 1 ] && stream_field='"stream":true,' && accept="text/event-stream"
 write_wrk_script "$work/load.lua" "{\"model\":\"bench-llama\",${stream_field}\"messages\":[{\"role\":\"user\",\"content\":\"Say something short about foxes.\"}]}" "$accept"
 url=$gw_url
-taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/load.lua" "$url" >/dev/null
+taskset -c 0 wrk -t1 -c"$connections" -d"${jit_warmup}s" -s "$work/load.lua" "$url" >/dev/null
 
 allocated() { curl -s --max-time 5 "http://127.0.0.1:$gw_port/metrics" | awk '/^dotnet_gc_heap_total_allocated_bytes_total/ {print $2}'; }
 # GC keyword (0x1) at verbose level (5): the allocation ticks; the trace ends a second after the load.

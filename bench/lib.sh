@@ -3,6 +3,8 @@
 # The JIT settings the container ships with (Dockerfile): gateway and floor arms run with them. Tiered compilation
 # reaches its final code under load (~10 s at saturation on one core, bench/warmup.sh): measure after a warm-up that long.
 container_jit="DOTNET_TieredPGO=1 DOTNET_TC_CallCountingDelayMs=0"
+# Seconds of load before a measurement: enough for that tiering.
+jit_warmup=16
 
 # need TOOL...: returns if every tool is on the PATH, else exits naming the missing ones and the apt-get line that installs them.
 need() {

@@ -33,7 +33,7 @@ else
 fi
 write_wrk_script "$work/json.lua" '{"model":"bench-llama","messages":[{"role":"user","content":"Say something short about foxes."}]}'
 url=$gw_url
-taskset -c 0 wrk -t1 -c"$connections" -d3s -s "$work/json.lua" "$url" >/dev/null
+taskset -c 0 wrk -t1 -c"$connections" -d"${jit_warmup}s" -s "$work/json.lua" "$url" >/dev/null
 
 # tid, kind of thread (its name), CPU ticks, context switches (voluntary + not).
 snapshot() {

@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 root=$(pwd)
-seconds=10; warmup=16; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
+seconds=10; warmup=$jit_warmup; connections=16; rounds=1; out="$root/bench/results/throughput.md"; arms=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) shift; seconds="$1" ;;

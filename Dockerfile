@@ -39,7 +39,7 @@ RUN mkdir -p /var/lib/gateway/usage && chown -R ${APP_UID}:${APP_UID} /var/lib/g
 # recompiled with what the running code showed (which interface is called, which branch is taken): ~40% less CPU per
 # request than compiling each method once, fully optimised, without that profile (docs/performance.md, sixth round).
 # The runtime's default waits until no method has been compiled for 100 ms, ten times that on one CPU, before it
-# counts calls; under load on a busy CPU that wait never ended, and a new replica ran at half speed for over a minute.
+# counts calls; under load on a busy CPU that wait kept restarting, and a new replica ran at half speed for over a minute.
 # Counting from the first call, a replica saturated on one core runs its final code after ~10 s, and reports ready
 # after ~3 s instead of ~11 (bench/warmup.sh).
 ENV DOTNET_TieredPGO=1 \

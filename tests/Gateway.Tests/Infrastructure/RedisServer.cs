@@ -57,15 +57,7 @@ public sealed class RedisServer : IAsyncDisposable
     {
         await using var copy = new RedisServer(FreePort.Get(), _directory);
         await copy.StartProcessAsync();
-        var output = await copy.CliAsync(args);
-        // Listening is not loaded: a server answers LOADING until the saved data is in memory.
-        for (var i = 0; i < 100 && output.StartsWith("LOADING", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(50);
-            output = await copy.CliAsync(args);
-        }
-
-        return output;
+        return await copy.CliAsync(args);
     }
 
     /// <summary>Freezes the server (SIGSTOP): connections stay open, commands wait in its socket buffers, as in a long stall.</summary>
@@ -123,26 +115,29 @@ public sealed class RedisServer : IAsyncDisposable
             throw new InvalidOperationException("redis-server is not installed: run 'apt-get install -y redis-server' (.ci/run does).", ex);
         }
 
-        _process.OutputDataReceived += (_, _) => { };
+        // Ready means loaded: redis-server says so after it has read the saved data (before that, an open port answers
+        // LOADING), or it exits (its port taken).
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("Ready to accept connections", StringComparison.Ordinal) == true)
+            {
+                ready.TrySetResult();
+            }
+        };
         _process.ErrorDataReceived += (_, _) => { };
+        _process.EnableRaisingEvents = true;
+        _process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"redis-server on port {Port} exited at start"));
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
         }
-
-        throw new TimeoutException($"redis-server did not start on port {Port}");
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"redis-server did not start on port {Port}");
+        }
     }
 }
 

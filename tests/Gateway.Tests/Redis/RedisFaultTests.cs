@@ -137,10 +137,13 @@ public sealed class RedisFaultTests : IAsyncLifetime
 
     private static int CountRetries(string output) => output.Split("asking again").Length - 1;
 
+    private static int CountUntaken(string output) => output.Split("rate-limit settlements not taken").Length - 1;
+
     [Fact]
     public async Task OutageWhileRequestsSettle_SettledWhenRedisReturns()
     {
         Assert.Equal(HttpStatusCode.OK, await AskAsync(0));
+        int[] untaken = [];
         // Two streams take both in-flight slots (one each on two replicas) and end while Redis is down (3 s each: long enough
         // that a loaded machine stops Redis before they end).
         var streams = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => OpenStream.StartAsync(_urls[i], Key,
@@ -153,6 +156,7 @@ public sealed class RedisFaultTests : IAsyncLifetime
                 Assert.StartsWith("data: ", await stream.ReadLineAsync());
             }
 
+            untaken = Enumerable.Range(0, 2).Select(i => CountUntaken(_replicas[i].Output)).ToArray();
             await _redis.StopAsync(save: true);
             foreach (var stream in streams)
             {
@@ -167,10 +171,12 @@ public sealed class RedisFaultTests : IAsyncLifetime
             }
         }
 
-        // Settlements wait and are retried. The saved data holds both leases, so they are still there to release when
-        // Redis returns. Read on a server of its own: the replicas settle against the restarted one as soon as they
-        // reconnect, and reading it there raced them (CI saw one lease already released).
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // Each replica's settlement was tried while Redis was down and waits to be retried (each says so in its log).
+        await Eventually.TrueAsync(() => Task.FromResult(Enumerable.Range(0, 2).All(i => CountUntaken(_replicas[i].Output) > untaken[i])),
+            TimeSpan.FromSeconds(30), "a replica never tried its settlement while Redis was down");
+        // The saved data holds both leases, so they are still there to release when Redis returns. Read on a server of
+        // its own: the replicas settle against the restarted one as soon as they reconnect, and reading it there raced
+        // them (CI saw one lease already released).
         Assert.Equal("2", await _redis.CliOnSavedDataAsync("ZCARD", Counters + ":inflight"));
         await _redis.RestartAsync();
         await AssertNothingLeftBehindAsync();

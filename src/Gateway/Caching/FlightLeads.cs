@@ -137,7 +137,7 @@ internal sealed class RedisFlightLeads : IFlightLeads, IWarmUp
         }
     }
 
-    private string LeadKey(string hash) => _redis.Key("cache-lead:" + hash);
+    private string LeadKey(string hash) => _redis.Key("cache-lead:", hash);
 
     private void OnLanded(string hash)
     {

@@ -108,7 +108,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             var at = keys.Count;
             var (dayHash, keyDayHash) = HashNames(days, "{usage}:day:", r.Day, r.KeyId);
             var (hourHash, keyHourHash) = HashNames(hours, "{usage}:hour:", r.Hour, r.KeyId);
-            keys.Add(string.Concat(redis.KeyPrefix, "{usage}:seen:", r.Id));
+            keys.Add(redis.Key("{usage}:seen:", r.Id));
             keys.Add(dayHash);
             keys.Add(hourHash);
             keys.Add(keyDayHash);
@@ -204,7 +204,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     {
         if (!made.TryGetValue((period, keyId), out var names))
         {
-            made[(period, keyId)] = names = (redis.Key(sharedPrefix + period), redis.Key(KeyPeriod(period, keyId)));
+            made[(period, keyId)] = names = (redis.Key(sharedPrefix, period), redis.Key(KeyPeriod(period, keyId)));
         }
 
         return names;

@@ -232,8 +232,7 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     private RedisKey WindowKey(string scope, string id) => CounterKey(scope, id, window: true);
 
     private RedisKey CounterKey(string scope, string id, bool window = false) =>
-        _counters.TryGetValue((scope, id, window), out var key) ? key
-        : _counters.GetOrAdd((scope, id, window), static (name, self) => self.Key(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
+        _counters.GetOrAdd((scope, id, window), static (name, self) => self.Key(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
 
     private static string PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? "day" : "month";
 

@@ -30,6 +30,9 @@ internal sealed class RedisStore
 
     public string Key(string suffix) => KeyPrefix + suffix;
 
+    /// <summary>A key named by a kind and an id (<c>kind</c> ends with its separator), made in one string.</summary>
+    public string Key(string kind, string id) => string.Concat(KeyPrefix, kind, id);
+
     public IDatabase Database => _connection.GetDatabase();
 
     /// <summary>

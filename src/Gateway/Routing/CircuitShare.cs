@@ -127,7 +127,7 @@ internal sealed partial class RedisCircuitShare : ICircuitShare, IWarmUp
         }
     }
 
-    private string Key(string deploymentId) => _redis.Key("circuit:" + deploymentId);
+    private string Key(string deploymentId) => _redis.Key("circuit:", deploymentId);
 
     private static partial class Log
     {

@@ -7,12 +7,12 @@ namespace Gateway;
 
 /// <summary>
 /// Gauges read from the state of other components when a reader collects them, so those
-/// components keep no telemetry code: configuration reloads, the usage buffer and its spill file.
+/// components keep no telemetry code: configuration reloads, the usage buffer and its spill file, settlements waiting.
 /// </summary>
 internal sealed class StateGauges
 {
     public StateGauges(GatewayMetrics metrics, ConfigStore config, UsagePipeline usage, Routing.DeploymentHealthRegistry health,
-        Forwarding.ProviderAccounts accounts, TimeProvider clock)
+        Forwarding.ProviderAccounts accounts, RateLimiting.SettlementQueue settlements, TimeProvider clock)
     {
         var meter = metrics.Meter;
         meter.CreateObservableGauge("gateway.provider.remaining_credits", () => accounts.Balances.Select(b => new Measurement<double>(
@@ -25,6 +25,9 @@ internal sealed class StateGauges
         }, "{reload}", "Configuration changes taken or refused at run time.");
         meter.CreateObservableGauge("gateway.usage.buffer.depth", () => (long)usage.BufferDepth, "{record}",
             "Usage records waiting in memory for the usage store.");
+        meter.CreateObservableGauge("gateway.ratelimit.settlements.pending", () => (long)settlements.Pending, "{settlement}",
+            "Rate-limit settlements this replica has not yet had taken by the limits store (queued or retrying): while above zero, " +
+            "slots and budget reservations of finished requests are still held.");
         meter.CreateObservableGauge("gateway.usage.spill.size", () => usage.SpillBytes, "By",
             "Bytes of usage records in the local spill files, waiting for the store.");
         meter.CreateObservableGauge("gateway.circuit.state", () => health.All.Select(h => new Measurement<int>(

@@ -102,6 +102,8 @@ wait_for "http://127.0.0.1:$gwr_port/healthz"
 micro_md=""
 if [ $micro = 1 ]; then
   echo "== allocation micro-benchmarks (BenchmarkDotNet, short runs)"
+  # BenchmarkDotNet names each joined report by its time: a folder kept from earlier runs would add theirs to this one's.
+  rm -rf "$out/micro"
   (cd bench/Gateway.Bench && dotnet run -c Release -- --filter '*' --join --artifacts "$out/micro" >"$out/micro.log" 2>&1)
   micro_md="$out/micro.md"
   cat "$out"/micro/results/*-report-github.md >"$micro_md"

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Configuration.Json;
-using Microsoft.Extensions.FileProviders;
 
 namespace Gateway.Configuration;
 
@@ -33,7 +32,8 @@ internal sealed class GatewayConfigFile
         var source = new JsonConfigurationSource
         {
             Path = System.IO.Path.GetFileName(path),
-            FileProvider = new PhysicalFileProvider(System.IO.Path.GetDirectoryName(path)!),
+            // Watches the file's own directory only (PhysicalFileProvider's watcher takes the whole tree below it).
+            FileProvider = new ConfigDirectoryFiles(System.IO.Path.GetDirectoryName(path)!),
             Optional = false,
             ReloadOnChange = true,
             ReloadDelay = 250,

@@ -140,6 +140,42 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    /// <summary>
+    /// The reload watches gateway.json's own directory, not the tree below it: from the repository root that tree was 617
+    /// directories, and the usage journal below it (here, as in the default layout) woke the watcher at every write.
+    /// </summary>
+    [Fact]
+    public async Task FileWatch_TakesNoDirectoryBelowTheFile()
+    {
+        var directory = Directory.CreateTempSubdirectory("gateway-test-");
+        var below = Enumerable.Range(0, 4).Select(i => directory.CreateSubdirectory($"below-{i}/deeper")).ToList();
+        await using var gateway = await GatewayHost.StartAsync(TestConfig.Standard(f.Simulator.BaseUrl), 0, directory);
+        // Requests write the journal (below the file's directory): whatever the watch takes, it has taken it by then.
+        var (response, _) = await Sse.PostAsync(gateway.Http, """{"model":"hive-llama","messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var watched = Inotify.WatchedInodes();
+
+        Assert.Contains(Inotify.InodeOf(directory.FullName), watched);
+        Assert.All(below.SelectMany(d => new[] { d.FullName, d.Parent!.FullName }).Append(gateway.JournalDirectory),
+            path => Assert.DoesNotContain(Inotify.InodeOf(path), watched));
+    }
+
+    [Fact]
+    public async Task FileReplacedByRename_IsApplied()
+    {
+        // How many editors save: a new file written beside the old, then renamed over it.
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        await using var gateway = await GatewayHost.StartAsync(config);
+        config["Models"]!["renamed-in"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+        var saved = gateway.ConfigPath + ".swp";
+        await File.WriteAllTextAsync(saved, config.ToJsonString());
+
+        File.Move(saved, gateway.ConfigPath, overwrite: true);
+
+        await Infrastructure.Eventually.TrueAsync(async () => (await gateway.Http.GetAsync("/v1/models/renamed-in")).StatusCode == HttpStatusCode.OK);
+    }
+
     [Theory]
     [InlineData("{ \"Models\": ")]
     [InlineData("""{"Providers":{"hive":{"Kind":"nonsense","BaseUrl":"http://x","ApiKeyEnv":"X"}},"Models":{}}""")]

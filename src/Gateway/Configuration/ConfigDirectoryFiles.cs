@@ -86,7 +86,7 @@ internal sealed class ConfigDirectoryFiles : IFileProvider, IDisposable
         CancellationTokenSource? change;
         lock (_gate)
         {
-            // A token fires once; the configuration source asks for a new one after each change.
+            // A token fires once; the configuration source asks for a new one from inside Cancel.
             if (name is null || !_changes.Remove(name, out change))
             {
                 return;
@@ -94,6 +94,7 @@ internal sealed class ConfigDirectoryFiles : IFileProvider, IDisposable
         }
 
         change.Cancel();
+        StopIfUnwatched();
     }
 
     private void ChangedAll()
@@ -106,5 +107,28 @@ internal sealed class ConfigDirectoryFiles : IFileProvider, IDisposable
         }
 
         changes.ForEach(c => c.Cancel());
+        StopIfUnwatched();
+    }
+
+    /// <summary>
+    /// Nobody asked for a new token (the configuration was disposed, or its file deleted with its directory): the
+    /// inotify instance is given back, as <see cref="PhysicalFileProvider"/>'s watcher does. A process has few of them
+    /// (128 by default, for all of a user's processes), and every gateway a test process starts takes one.
+    /// </summary>
+    private void StopIfUnwatched()
+    {
+        FileSystemWatcher? stopped;
+        lock (_gate)
+        {
+            if (_changes.Count > 0 || _watcher is null)
+            {
+                return;
+            }
+
+            stopped = _watcher;
+            _watcher = null;
+        }
+
+        stopped.Dispose();
     }
 }

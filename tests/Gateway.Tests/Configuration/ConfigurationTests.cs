@@ -176,6 +176,24 @@ public sealed class ConfigurationTests(GatewayFixture f) : IClassFixture<Gateway
         await Infrastructure.Eventually.TrueAsync(async () => (await gateway.Http.GetAsync("/v1/models/renamed-in")).StatusCode == HttpStatusCode.OK);
     }
 
+    [Fact]
+    public async Task FileChange_IsAppliedWhenPolling()
+    {
+        // The container's setting (DOTNET_USE_POLLING_FILE_WATCHER, for ConfigMaps): the file is polled, no directory watched.
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        var path = await WriteTempConfigAsync(config.ToJsonString());
+        await using var gateway = GatewayProcess.Start(path, new Dictionary<string, string> { ["DOTNET_USE_POLLING_FILE_WATCHER"] = "1" });
+        using var http = new HttpClient { BaseAddress = await gateway.WaitUntilListeningAsync() };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestConfig.Key);
+        config["Models"]!["polled-in"] = TestConfig.Model(("deepinfra", "meta-llama/Meta-Llama-3.1-8B-Instruct"));
+
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+
+        // The poll runs every 4 s (the runtime's interval), so this waits longer than the watched reloads.
+        await Infrastructure.Eventually.TrueAsync(async () => (await http.GetAsync("/v1/models/polled-in")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30));
+    }
+
     [Theory]
     [InlineData("{ \"Models\": ")]
     [InlineData("""{"Providers":{"hive":{"Kind":"nonsense","BaseUrl":"http://x","ApiKeyEnv":"X"}},"Models":{}}""")]

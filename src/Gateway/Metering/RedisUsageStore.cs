@@ -18,85 +18,74 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private const char Separator = '\u001f';
     private const int ReadsInFlight = 4;
 
-    // Per record, KEYS: seen marker, day hash, hour hash, the key's day hash, the key's hour hash, stream.
-    // ARGV: n, seenTtl, streamMaxLen, dayTtl, hourTtl,
-    // m (counters per record), the m counter names (RollupTotals.Metrics), then per record: dims, m counters, json.
-    // Then the gateway's own sums of the batch: count, then per field: the key's own hash (its index in KEYS), the shared
-    // hash's index, field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY per
+    // KEYS: the records' seen markers (one each, in order), the event stream, then each hash the batch touches once.
+    // ARGV: n, seenTtl, streamMaxLen, then the n records' JSON, then the hash count and each hash's time to live, then
+    // the gateway's sums of the batch: count, then per field: the key's own hash, the shared hash (their indexes in
+    // KEYS), field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY per
     // counter, not one each; a field names its key, so the key's own hash and the shared one always get the same sum.
-    // When every record is new (a first write, not a retry) the sums are applied as they are and the script does no
-    // per-record arithmetic (it was a third of the script's time); when some record was taken before, the script sums
-    // the new ones itself.
+    // A batch is applied whole or not at all: when a record of it was taken before (a replayed spill, a record a lost
+    // replica's sweep wrote first), the script takes back the markers it set, writes nothing, and answers the taken
+    // records' positions; the writer sends the rest again with their own sums. So a record crosses the wire as its
+    // marker and its JSON only, not as six hash names and nine counters for the script to sum (that was two thirds of
+    // the script's time per record).
     private static readonly RedisScript WriteScript = new("usage.write", """
-        local n, seenTtl, maxlen, dayTtl, hourTtl, m = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-        local written, expiring, isNew = 0, {}, {}
-        for i = 0, n - 1 do
-          local a = 7 + m + i * (m + 2)
-          local k = i * 6
-          if redis.call('SET', KEYS[k + 1], '1', 'NX', 'EX', seenTtl) then
-            isNew[i] = true
-            expiring[KEYS[k + 2]] = dayTtl
-            expiring[KEYS[k + 3]] = hourTtl
-            expiring[KEYS[k + 4]] = dayTtl
-            expiring[KEYS[k + 5]] = hourTtl
-            redis.call('XADD', KEYS[k + 6], 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + m + 1])
-            written = written + 1
-          end
+        local n, seenTtl, maxlen = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+        local taken, set = {}, {}
+        for i = 1, n do
+          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', seenTtl) then set[#set + 1] = KEYS[i] else taken[#taken + 1] = i end
         end
-        if written == n then
-          local s = 7 + m + n * (m + 2)
-          for j = 0, tonumber(ARGV[s]) - 1 do
-            local b = s + 1 + j * 4
-            redis.call('HINCRBY', KEYS[tonumber(ARGV[b])], ARGV[b + 2], ARGV[b + 3])
-            redis.call('HINCRBY', KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2], ARGV[b + 3])
-          end
-        elseif written > 0 then
-          local sums, order = {}, {}
-          local function add(own, shared, field, v)
-            local id = own .. '\0' .. field
-            local e = sums[id]
-            if e then e[4] = e[4] + v else sums[id] = { own, shared, field, v }; order[#order + 1] = id end
-          end
-          for i = 0, n - 1 do
-            if isNew[i] then
-              local a = 7 + m + i * (m + 2)
-              local k = i * 6
-              for c = 1, m do
-                local v = tonumber(ARGV[a + c])
-                if v ~= 0 then
-                  local field = ARGV[a] .. ARGV[6 + c]
-                  add(KEYS[k + 4], KEYS[k + 2], field, v)
-                  add(KEYS[k + 5], KEYS[k + 3], field, v)
-                end
-              end
-            end
-          end
-          for _, id in ipairs(order) do
-            local e = sums[id]
-            redis.call('HINCRBY', e[1], e[3], e[4])
-            redis.call('HINCRBY', e[2], e[3], e[4])
-          end
+        if #taken > 0 then
+          for _, marker in ipairs(set) do redis.call('DEL', marker) end
+          return taken
         end
-        for hash, ttl in pairs(expiring) do redis.call('EXPIRE', hash, ttl) end
-        return written
+        local stream = KEYS[n + 1]
+        for i = 1, n do redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'record', ARGV[3 + i]) end
+        local h = 4 + n
+        local f = h + tonumber(ARGV[h]) + 1
+        for j = 0, tonumber(ARGV[f]) - 1 do
+          local b = f + 1 + j * 4
+          redis.call('HINCRBY', KEYS[tonumber(ARGV[b])], ARGV[b + 2], ARGV[b + 3])
+          redis.call('HINCRBY', KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2], ARGV[b + 3])
+        end
+        for j = 1, tonumber(ARGV[h]) do redis.call('EXPIRE', KEYS[n + 1 + j], ARGV[h + j]) end
+        return taken
         """);
 
     public async Task WriteAsync(IReadOnlyList<UsageRecord> batch, CancellationToken cancellationToken)
     {
-        var keys = new List<RedisKey>(batch.Count * 6);
-        var metrics = RollupTotals.Metrics;
-        var args = new List<RedisValue>(5 + metrics.Length + batch.Count * (metrics.Length + 2))
+        // Each round either applies what is left or names at least one record taken before, which then drops out.
+        var left = batch;
+        while (left.Count > 0)
         {
-            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, (long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds,
-            (long)TimeSpan.FromDays(UsageQuery.HourlyDays + 1).TotalSeconds, metrics.Length,
+            var (keys, args) = WriteCall(left);
+            var taken = (int[])(await redis.EvalAsync(WriteScript, keys, args).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken))!;
+            if (taken.Length == 0)
+            {
+                return;
+            }
+
+            var skip = new HashSet<int>(taken);
+            left = [.. left.Where((_, i) => !skip.Contains(i + 1))];
+        }
+    }
+
+    /// <summary>The script's keys and arguments for <paramref name="batch"/>, every name made once per batch.</summary>
+    private (RedisKey[] Keys, RedisValue[] Args) WriteCall(IReadOnlyList<UsageRecord> batch)
+    {
+        var keys = new List<RedisKey>(batch.Count + 8);
+        var args = new List<RedisValue>(batch.Count + 24)
+        {
+            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength,
         };
-        foreach (var name in metrics)
+        foreach (var r in batch)
         {
-            args.Add(name);
+            keys.Add(redis.Key("{usage}:seen:", r.Id));
+            args.Add(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord));
         }
 
-        var stream = redis.Key("{usage}:events");
-        var sums = new BatchSums();
+        keys.Add(redis.Key("{usage}:events"));
+        var (dayTtl, hourTtl) = ((long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds, (long)TimeSpan.FromDays(UsageQuery.HourlyDays + 1).TotalSeconds);
+        var sums = new BatchSums(firstHash: keys.Count + 1);
         // The records of a batch mostly share their day, hour and key: each hash's name is made once per batch, not per record.
         var days = new Dictionary<(string Day, string? KeyId), (string Shared, string Own)>();
         var hours = new Dictionary<(string Hour, string? KeyId), (string Shared, string Own)>();
@@ -104,35 +93,24 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var cells = new Dictionary<(string Key, string Model, string Provider, string Team), string>();
         foreach (var r in batch)
         {
-            // Lua indexes KEYS from 1: this record's day, hour, key's day and key's hour hashes are the next 2nd..5th.
-            var at = keys.Count;
             var (dayHash, keyDayHash) = HashNames(days, "{usage}:day:", r.Day, r.KeyId);
             var (hourHash, keyHourHash) = HashNames(hours, "{usage}:hour:", r.Hour, r.KeyId);
-            keys.Add(redis.Key("{usage}:seen:", r.Id));
-            keys.Add(dayHash);
-            keys.Add(hourHash);
-            keys.Add(keyDayHash);
-            keys.Add(keyHourHash);
-            keys.Add(stream);
-            var (day, hour, keyDay, keyHour) = (sums.Hash(keys, at + 2), sums.Hash(keys, at + 3), sums.Hash(keys, at + 4), sums.Hash(keys, at + 5));
+            var (day, keyDay) = (sums.Hash(dayHash, dayTtl), sums.Hash(keyDayHash, dayTtl));
+            var (hour, keyHour) = (sums.Hash(hourHash, hourTtl), sums.Hash(keyHourHash, hourTtl));
             var dims = CellName(cells, RollupKey.Of(r));
-            args.Add(dims);
             var values = new RollupTotals().Values(r);
             for (var c = 0; c < values.Length; c++)
             {
-                args.Add(values[c]);
                 if (values[c] != 0)
                 {
                     sums.Add(keyDay, day, dims, c, values[c]);
                     sums.Add(keyHour, hour, dims, c, values[c]);
                 }
             }
-
-            args.Add(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord));
         }
 
-        sums.AppendTo(args);
-        await redis.EvalAsync(WriteScript, [.. keys], [.. args]).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        sums.AppendTo(keys, args);
+        return ([.. keys], [.. args]);
     }
 
     /// <summary>A cell's name in the rollup hashes (its fields are this and a counter's name), made once per batch.</summary>
@@ -150,21 +128,27 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     }
 
     /// <summary>
-    /// The batch's counters summed per hash field, for the script to apply when every record is new: a field names its
+    /// The batch's hashes, each once with its time to live, and its counters summed per hash field: a field names its
     /// cell (key, model, provider, team) and its counter, and the key's own hash gets the same sum as the shared one.
-    /// Hashes are named by the Lua index (from 1) of the first record that names them; a field's name is made once, when
-    /// the sums are handed on, not once per record.
+    /// Hashes are named by their Lua index in KEYS (from 1), after the markers and the stream; a field's name is made
+    /// once, when the sums are handed on, not once per record.
     /// </summary>
-    private sealed class BatchSums
+    private sealed class BatchSums(int firstHash)
     {
-        private readonly Dictionary<string, int> _first = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+        private readonly List<(string Name, long Ttl)> _hashes = [];
         private readonly Dictionary<(int Own, string Cell, int Counter), (int Shared, long Sum)> _sums = [];
         private readonly List<(int Own, string Cell, int Counter)> _order = [];
 
-        public int Hash(List<RedisKey> keys, int lua)
+        public int Hash(string name, long ttl)
         {
-            var name = (string)keys[lua - 1]!;
-            return _first.TryAdd(name, lua) ? lua : _first[name];
+            if (!_index.TryGetValue(name, out var lua))
+            {
+                _index[name] = lua = firstHash + _hashes.Count;
+                _hashes.Add((name, ttl));
+            }
+
+            return lua;
         }
 
         public void Add(int own, int shared, string cell, int counter, long value)
@@ -181,9 +165,16 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             }
         }
 
-        /// <summary>Count, then per field: own hash, shared hash, field, sum.</summary>
-        public void AppendTo(List<RedisValue> args)
+        /// <summary>The hashes to KEYS; to ARGV their count and times to live, then the field count and per field: own hash, shared hash, field, sum.</summary>
+        public void AppendTo(List<RedisKey> keys, List<RedisValue> args)
         {
+            args.Add(_hashes.Count);
+            foreach (var (name, ttl) in _hashes)
+            {
+                keys.Add(name);
+                args.Add(ttl);
+            }
+
             args.Add(_order.Count);
             var metrics = RollupTotals.Metrics;
             foreach (var id in _order)
@@ -197,7 +188,6 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         }
     }
 
-    /// <summary>The hash of one key's cells for one period (a day, or an hour); requests without a key share "-".</summary>
     /// <summary>The shared hash and the key's own hash of one day or hour, named once per batch.</summary>
     private (string Shared, string Own) HashNames(Dictionary<(string, string?), (string Shared, string Own)> made, string sharedPrefix, string period,
         string? keyId)
@@ -210,6 +200,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         return names;
     }
 
+    /// <summary>The hash of one key's cells for one period (a day, or an hour); requests without a key share "-".</summary>
     private static string KeyPeriod(string period, string? keyId) =>
         (period.Length > 10 ? "{usage}:khour:" : "{usage}:kday:") + period + ":" + (keyId ?? "-");
 

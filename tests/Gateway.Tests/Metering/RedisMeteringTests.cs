@@ -154,6 +154,25 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     }
 
     [Fact]
+    public async Task RecordTwiceInOneFreshBatch_CountsOnce_AndTheOthersStillCount()
+    {
+        // The script backs a batch out whole when one of its records was taken, the markers it set in that call included,
+        // and the writer sends the rest again: here the taken record is the batch's own first copy of it.
+        using var connection = ConnectRedis();
+        var store = new RedisUsageStore(new RedisStore(connection, "dup:"), new MeteringSettings());
+        var (x, y) = (Record("k", "m", 5), Record("k", "m", 7));
+
+        await store.WriteAsync([x, y, x], CancellationToken.None);
+
+        var cell = Assert.Single(await ((IUsageStore)store).ReadAllAsync([x.Day]));
+        Assert.Equal((2, 12), (cell.Totals.Requests, cell.Totals.PromptTokens));
+        Assert.Equal("2", await Redis.CliAsync("XLEN", "dup:{usage}:events"));
+        // One marker per record taken, none left over from the call that was backed out.
+        Assert.Equal("1", await Redis.CliAsync("EXISTS", $"dup:{{usage}}:seen:{x.Id}"));
+        Assert.Equal("1", await Redis.CliAsync("EXISTS", $"dup:{{usage}}:seen:{y.Id}"));
+    }
+
+    [Fact]
     public async Task OneBatchOfTwoKeys_EachKeysOwnViewHoldsOnlyItsOwn()
     {
         // The gateway sums a batch before the script applies it: two keys' records in one batch (same model, same hour)

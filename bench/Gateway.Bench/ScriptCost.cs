@@ -46,6 +46,7 @@ internal static class ScriptCost
         var usage = new RedisUsageStore(redis, new MeteringSettings());
         await usage.WarmUpAsync();
         await server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var memoryBefore = await UsedMemoryAsync(server);
         cpuBefore = await CpuSecondsAsync(server);
         const int PerBatch = 100;
         for (var written = 0; written < requests; written += PerBatch)
@@ -54,6 +55,10 @@ internal static class ScriptCost
         }
 
         await ReportAsync(server, $"usage: {requests} records, {PerBatch} to a batch", "record", requests, await CpuSecondsAsync(server) - cpuBefore);
+        // What the records leave in Redis: each one's seen marker (kept 7 days) and stream entry (until the cap), and the
+        // rollup cells, which one key and model share. Redis's own used_memory, before and after.
+        var kept = await UsedMemoryAsync(server) - memoryBefore;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Redis memory kept per record {kept / (double)requests:F0} bytes"));
         return 0;
     }
 
@@ -110,6 +115,13 @@ internal static class ScriptCost
     {
         Recovery = new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false),
     };
+
+    private static async Task<long> UsedMemoryAsync(IServer server)
+    {
+        var info = (string)(await server.ExecuteAsync("INFO", "memory"))!;
+        return long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal)).Split(':')[1].Trim(),
+            CultureInfo.InvariantCulture);
+    }
 
     private static async Task<double> CpuSecondsAsync(IServer server)
     {

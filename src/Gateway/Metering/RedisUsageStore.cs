@@ -26,8 +26,9 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     // A batch is applied whole or not at all: when a record of it was taken before (a replayed spill, a record a lost
     // replica's sweep wrote first), the script takes back the markers it set, writes nothing, and answers the taken
     // records' positions; the writer sends the rest again with their own sums. So a record crosses the wire as its
-    // marker and its JSON only, not as six hash names and nine counters for the script to sum (that was two thirds of
-    // the script's time per record).
+    // marker and its JSON only, not also as five hash names, its cell and nine counters for the script to sum if need be:
+    // Redis makes a Lua string of every key and argument, and those 17 a record were a fifth of the script's time
+    // (bench/scripts.sh).
     private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen = tonumber(ARGV[1]), ARGV[2], ARGV[3]
         local taken, set = {}, {}

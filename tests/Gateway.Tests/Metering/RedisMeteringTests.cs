@@ -198,6 +198,29 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     }
 
     [Fact]
+    public async Task OneBatch_NameReusedByAnotherKey_EachKeysOwnViewHoldsOnlyItsOwn()
+    {
+        // A key deleted and its name given to a new key: both can have records in one batch. Their cells have the same name
+        // (cells name keys by name), so only the own hash (by key identity) keeps the new key from seeing the old one's usage.
+        using var connection = ConnectRedis();
+        var store = new RedisUsageStore(new RedisStore(connection, "reuse:"), new MeteringSettings());
+        var old = Record("k", "m", 5) with { KeyId = "id-old" };
+        var reused = Record("k", "m", 7) with { KeyId = "id-new" };
+
+        await store.WriteAsync([old, reused, old with { Id = UsageRecords.NewId() }], CancellationToken.None);
+
+        var oldView = Assert.Single(await ((IUsageStore)store).ReadAllAsync([old.Day], new UsageScope("id-old", "k")));
+        var newView = Assert.Single(await ((IUsageStore)store).ReadAllAsync([old.Day], new UsageScope("id-new", "k")));
+        Assert.Equal((2, 10), (oldView.Totals.Requests, oldView.Totals.PromptTokens));
+        Assert.Equal((1, 7), (newView.Totals.Requests, newView.Totals.PromptTokens));
+        var hourView = Assert.Single(await ((IUsageStore)store).ReadAllAsync([old.Hour], new UsageScope("id-new", "k")));
+        Assert.Equal((1, 7), (hourView.Totals.Requests, hourView.Totals.PromptTokens));
+        // Everyone's view sums them under the one name.
+        var all = Assert.Single(await ((IUsageStore)store).ReadAllAsync([old.Day]));
+        Assert.Equal((3, 17), (all.Totals.Requests, all.Totals.PromptTokens));
+    }
+
+    [Fact]
     public async Task EventStream_IsCappedInLength()
     {
         using var connection = ConnectRedis();

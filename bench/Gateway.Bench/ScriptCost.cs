@@ -116,20 +116,19 @@ internal static class ScriptCost
         Recovery = new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false),
     };
 
-    private static async Task<long> UsedMemoryAsync(IServer server)
-    {
-        var info = (string)(await server.ExecuteAsync("INFO", "memory"))!;
-        return long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal)).Split(':')[1].Trim(),
-            CultureInfo.InvariantCulture);
-    }
+    private static async Task<long> UsedMemoryAsync(IServer server) => (long)InfoField(await InfoAsync(server, "memory"), "used_memory");
 
     private static async Task<double> CpuSecondsAsync(IServer server)
     {
-        var info = (string)(await server.ExecuteAsync("INFO", "cpu"))!;
-        double Field(string name) => double.Parse(info.Split('\n').Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))
-            .Split(':')[1].Trim(), CultureInfo.InvariantCulture);
-        return Field("used_cpu_sys") + Field("used_cpu_user");
+        var info = await InfoAsync(server, "cpu");
+        return InfoField(info, "used_cpu_sys") + InfoField(info, "used_cpu_user");
     }
+
+    private static async Task<string> InfoAsync(IServer server, string section) => (string)(await server.ExecuteAsync("INFO", section))!;
+
+    /// <summary>One "name:value" line of an INFO reply, as a number.</summary>
+    private static double InfoField(string info, string name) =>
+        double.Parse(info.Split('\n').Single(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Split(':')[1].Trim(), CultureInfo.InvariantCulture);
 
     private static List<(string Name, long Calls, double Usec)> ParseCommandStats(string info) =>
     [

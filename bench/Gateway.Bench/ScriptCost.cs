@@ -79,10 +79,10 @@ internal static class ScriptCost
         }
     }
 
-    // A completed request of the bench key, as the gateway records it.
+    // A completed request of the bench key, as the gateway records it (its id too: the id's form decides its marker's).
     private static UsageRecord Record(int i) => new()
     {
-        Id = $"rec_bench_{i:D8}", RequestId = $"req_bench_{i:D8}", Key = "bench", KeyId = "benchkey", Model = "bench-llama",
+        Id = UsageRecords.NewId(), RequestId = $"req_bench_{i:D8}", Key = "bench", KeyId = "benchkey", Model = "bench-llama",
         Provider = "deepinfra", UpstreamModel = "meta-llama/Meta-Llama-3.1-8B-Instruct", PromptTokens = 12, CompletionTokens = 10,
         CostMicros = 1, Status = 200, Outcome = "ok", LatencyMs = 2.5, Timestamp = DateTimeOffset.UtcNow,
     };

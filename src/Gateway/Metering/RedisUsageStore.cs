@@ -18,37 +18,59 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private const char Separator = '\u001f';
     private const int ReadsInFlight = 4;
 
-    // KEYS: the records' seen markers (one each, in order), the event stream, then each hash the batch touches once.
-    // ARGV: n, seenTtl, streamMaxLen, then the n records' JSON, then the hash count and each hash's time to live, then
-    // the gateway's sums of the batch: count, then per field: the key's own hash, the shared hash (their indexes in
-    // KEYS), field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY per
-    // counter, not one each; a field names its key, so the key's own hash and the shared one always get the same sum.
+    // KEYS: the batch's seen-marker keys (each once), the event stream, then each hash the batch touches once.
+    // ARGV: n, seenTtl, streamMaxLen, the marker key count, then per marker key: how many records it marks, and per
+    // record its place in the key ('' for a key of its own) and its JSON; then the hash count and each hash's time to
+    // live, then the gateway's sums of the batch: count, then per field: the key's own hash, the shared hash (their
+    // indexes in KEYS), field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY
+    // per counter, not one each; a field names its key, so the key's own hash and the shared one always get the same sum.
+    // A record's seen marker is a field of its bucket's hash (RecordIds: 100 records of one process), or, for an id of
+    // an earlier release, a key of its own as that release wrote it, so that both releases see the same marker.
     // A batch is applied whole or not at all: when a record of it was taken before (a replayed spill, a record a lost
     // replica's sweep wrote first), the script takes back the markers it set, writes nothing, and answers the taken
-    // records' positions; the writer sends the rest again with their own sums. So a record crosses the wire as its
-    // marker and its JSON only, not also as five hash names, its cell and nine counters for the script to sum if need be:
-    // Redis makes a Lua string of every key and argument, and those 17 a record were a fifth of the script's time
+    // records' places in the call; the writer sends the rest again with their own sums. So a record crosses the wire as
+    // its marker and its JSON only, not also as five hash names, its cell and nine counters for the script to sum if
+    // need be: Redis makes a Lua string of every key and argument, and those 17 a record were a fifth of the script's time
     // (bench/scripts.sh).
     private static readonly RedisScript WriteScript = new("usage.write", """
-        local n, seenTtl, maxlen = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-        local taken, set = {}, {}
-        for i = 1, n do
-          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', seenTtl) then set[#set + 1] = KEYS[i] else taken[#taken + 1] = i end
+        local n, seenTtl, maxlen, nm = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local taken, setKeys, setFields = {}, {}, {}
+        local a, place = 5, 0
+        for k = 1, nm do
+          local key = KEYS[k]
+          for _ = 1, tonumber(ARGV[a]) do
+            place = place + 1
+            local field = ARGV[a + 1]
+            local fresh
+            if field == '' then fresh = redis.call('SET', key, '1', 'NX', 'EX', seenTtl) else fresh = redis.call('HSETNX', key, field, '1') == 1 end
+            if fresh then setKeys[#setKeys + 1] = key; setFields[#setFields + 1] = field else taken[#taken + 1] = place end
+            a = a + 2
+          end
+          a = a + 1
         end
         if #taken > 0 then
-          for _, marker in ipairs(set) do redis.call('DEL', marker) end
+          for i, key in ipairs(setKeys) do
+            if setFields[i] == '' then redis.call('DEL', key) else redis.call('HDEL', key, setFields[i]) end
+          end
           return taken
         end
-        local stream = KEYS[n + 1]
-        for i = 1, n do redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'record', ARGV[3 + i]) end
-        local h = 4 + n
+        local stream = KEYS[nm + 1]
+        a = 5
+        for k = 1, nm do
+          local c = tonumber(ARGV[a])
+          for i = 1, c do redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + 2 * i]) end
+          -- A bucket lives a marker's time after its last record (a key of its own got its time with its SET).
+          if ARGV[a + 1] ~= '' then redis.call('EXPIRE', KEYS[k], seenTtl) end
+          a = a + 1 + 2 * c
+        end
+        local h = a
         local f = h + tonumber(ARGV[h]) + 1
         for j = 0, tonumber(ARGV[f]) - 1 do
           local b = f + 1 + j * 4
           redis.call('HINCRBY', KEYS[tonumber(ARGV[b])], ARGV[b + 2], ARGV[b + 3])
           redis.call('HINCRBY', KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2], ARGV[b + 3])
         end
-        for j = 1, tonumber(ARGV[h]) do redis.call('EXPIRE', KEYS[n + 1 + j], ARGV[h + j]) end
+        for j = 1, tonumber(ARGV[h]) do redis.call('EXPIRE', KEYS[nm + 1 + j], ARGV[h + j]) end
         return taken
         """);
 
@@ -58,30 +80,55 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var left = batch;
         while (left.Count > 0)
         {
-            var (keys, args) = WriteCall(left);
+            var (keys, args, order) = WriteCall(left);
             var taken = (int[])(await redis.EvalAsync(WriteScript, keys, args).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken))!;
             if (taken.Length == 0)
             {
                 return;
             }
 
-            var skip = new HashSet<int>(taken);
-            left = [.. left.Where((_, i) => !skip.Contains(i + 1))];
+            var skip = new HashSet<int>(taken.Select(place => order[place - 1]));
+            left = [.. left.Where((_, i) => !skip.Contains(i))];
         }
     }
 
-    /// <summary>The script's keys and arguments for <paramref name="batch"/>, every name made once per batch.</summary>
-    private (RedisKey[] Keys, RedisValue[] Args) WriteCall(IReadOnlyList<UsageRecord> batch)
+    /// <summary>
+    /// The script's keys and arguments for <paramref name="batch"/>, every name made once per batch, and the records'
+    /// order in the call (their index in <paramref name="batch"/>): the call lists them by marker key.
+    /// </summary>
+    private (RedisKey[] Keys, RedisValue[] Args, int[] Order) WriteCall(IReadOnlyList<UsageRecord> batch)
     {
-        var keys = new List<RedisKey>(batch.Count + 8);
-        var args = new List<RedisValue>(batch.Count + 24)
+        var markers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        var places = new string[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
         {
-            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength,
+            var id = batch[i].Id;
+            var key = RecordIds.Bucket(id, out var bucket, out places[i]) ? "{usage}:seen100:" + bucket : "{usage}:seen:" + id;
+            if (!markers.TryGetValue(key, out var marked))
+            {
+                markers[key] = marked = [];
+            }
+
+            marked.Add(i);
+        }
+
+        var keys = new List<RedisKey>(markers.Count + 8);
+        var args = new List<RedisValue>((batch.Count * 2) + markers.Count + 24)
+        {
+            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, markers.Count,
         };
-        foreach (var r in batch)
+        var order = new int[batch.Count];
+        var placed = 0;
+        foreach (var (key, marked) in markers)
         {
-            keys.Add(redis.Key("{usage}:seen:", r.Id));
-            args.Add(JsonSerializer.Serialize(r, UsageJson.Default.UsageRecord));
+            keys.Add(redis.Key(key));
+            args.Add(marked.Count);
+            foreach (var i in marked)
+            {
+                args.Add(places[i]);
+                args.Add(JsonSerializer.Serialize(batch[i], UsageJson.Default.UsageRecord));
+                order[placed++] = i;
+            }
         }
 
         keys.Add(redis.Key("{usage}:events"));
@@ -111,7 +158,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         }
 
         sums.AppendTo(keys, args);
-        return ([.. keys], [.. args]);
+        return ([.. keys], [.. args], order);
     }
 
     /// <summary>A cell's name in the rollup hashes (its fields are this and a counter's name), made once per batch.</summary>

@@ -7,7 +7,7 @@ internal static class UsageRecords
 {
     public const string None = UsageRecord.None;
 
-    public static string NewId() => Ids.New("", 16);
+    public static string NewId() => RecordIds.New();
 
     /// <summary>The record of an exchange that reached a deployment (or was refused on its way there).</summary>
     public static UsageRecord From(ChatExchange x, AttemptResult? result, int status)

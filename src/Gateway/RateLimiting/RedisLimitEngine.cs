@@ -160,9 +160,18 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     public async Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max)
     {
-        var open = OpenKey(scope);
-        var ids = (RedisResult[])(await redis.EvalAsync(LostListScript, [open], [(long)grace.TotalMilliseconds, max]))!;
         var claimed = new List<LostReservation>();
+        foreach (var open in (RedisKey[])[OpenKey(scope), EarlierOpenKey(scope)])
+        {
+            await ClaimLostAsync(scope, open, grace, max, claimed);
+        }
+
+        return claimed;
+    }
+
+    private async Task ClaimLostAsync(string scope, RedisKey open, TimeSpan grace, int max, List<LostReservation> claimed)
+    {
+        var ids = (RedisResult[])(await redis.EvalAsync(LostListScript, [open], [(long)grace.TotalMilliseconds, max]))!;
         foreach (var id in ids)
         {
             var member = (string)id!;
@@ -179,8 +188,6 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
                     DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f["at"], System.Globalization.CultureInfo.InvariantCulture))));
             }
         }
-
-        return claimed;
     }
 
     public async Task<IReadOnlyList<string>> ActiveScopesAsync(TimeSpan within)
@@ -212,8 +219,17 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     private RedisKey ActiveKey() => redis.Key("rl:{scopes}:active");
 
-    /// <summary>One key's reservations that may need recovering, scored by lease end (same slot as the key's counters).</summary>
-    private RedisKey OpenKey(string scope) => CounterKey(scope, "open");
+    /// <summary>
+    /// One key's reservations that may need recovering, scored by lease end (same slot as the key's counters). Under a
+    /// name of its own since record ids carry their seen-marker bucket (Metering/RecordIds): a replica from before that
+    /// would record a lost reservation with a marker key of its own, which the record's own replica, writing the bucket,
+    /// would not see (counted twice during a rolling upgrade). So such a replica never sees these; this release still
+    /// sweeps the earlier list, whose ids keep their marker key in both releases.
+    /// </summary>
+    private RedisKey OpenKey(string scope) => CounterKey(scope, "open2");
+
+    /// <summary>The list that replicas before <see cref="OpenKey"/> kept; swept until none of theirs can be left.</summary>
+    private RedisKey EarlierOpenKey(string scope) => CounterKey(scope, "open");
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {

@@ -114,7 +114,7 @@ public sealed class ReplicaLossTests : IAsyncLifetime
 
         // Nothing is left open, and the budget holds exactly what the records say was spent.
         var scope = "gw:rl:{k:" + Gateway.Configuration.KeyHasher.IdentityOf(Convert.FromHexString(TestConfig.Sha256(Key))) + "}";
-        Assert.Equal(0, await redis.GetDatabase().SortedSetLengthAsync(scope + ":open"));
+        Assert.Equal(0, await redis.GetDatabase().SortedSetLengthAsync(scope + ":open2"));
         var spent = (long)await redis.GetDatabase().HashGetAsync(scope + ":budget", "spent");
         Assert.Equal(records.Where(r => r.GetProperty("key").GetString() == "metered").Sum(r => r.TryGetProperty("cost_micros", out var c) ? c.GetInt64() : 0), spent);
 

@@ -7,7 +7,7 @@ namespace Gateway.Metering;
 /// A usage record's identity: this process's random prefix (16 hex digits, drawn at start) and a sequence number of at
 /// least three digits, "<c>3f9c0a7d51e2b846-1234</c>". Unique across processes by the prefix, within one by the number.
 /// Ids in this form fall in buckets of 100 (all but the last two digits): the Redis store keeps a bucket's seen markers
-/// as the fields of one small hash, where one key per record cost ~140 bytes of Redis memory for 7 days. Ids of releases
+/// as the bits of one 13-byte bitmap, where one key per record cost ~140 bytes of Redis memory for 7 days. Ids of releases
 /// before this one are 32 hex digits with no dash, and keep a marker key each (<see cref="Bucket"/> answers false).
 /// Never shown to a client, so the sequence tells no key how busy the others are.
 /// </summary>
@@ -27,18 +27,18 @@ internal static class RecordIds
     }
 
     /// <summary>
-    /// An id in this form is its bucket (all but the last two characters) and its place in it (the last two digits);
-    /// an id of an earlier release, or anything else, has no bucket.
+    /// An id in this form is its bucket (all but the last two characters) and its place in it (0 to 99, the last two
+    /// digits); an id of an earlier release, or anything else, has no bucket (and place -1).
     /// </summary>
-    public static bool Bucket(string id, out string bucket, out string place)
+    public static bool Bucket(string id, out string bucket, out int place)
     {
         if (id.Length >= PrefixLength + 4 && id[PrefixLength] == '-' && char.IsAsciiDigit(id[^1]) && char.IsAsciiDigit(id[^2]))
         {
-            (bucket, place) = (id[..^2], id[^2..]);
+            (bucket, place) = (id[..^2], ((id[^2] - '0') * 10) + (id[^1] - '0'));
             return true;
         }
 
-        (bucket, place) = ("", "");
+        (bucket, place) = ("", -1);
         return false;
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Gateway.Redis;
 using StackExchange.Redis;
@@ -20,12 +21,12 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
 
     // KEYS: the batch's seen-marker keys (each once), the event stream, then each hash the batch touches once.
     // ARGV: n, seenTtl, streamMaxLen, the marker key count, then per marker key: how many records it marks, and per
-    // record its place in the key ('' for a key of its own) and its JSON; then the hash count and each hash's time to
+    // record its bit in the key ('' for a key of its own) and its JSON; then the hash count and each hash's time to
     // live, then the gateway's sums of the batch: count, then per field: the key's own hash, the shared hash (their
     // indexes in KEYS), field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY
     // per counter, not one each; a field names its key, so the key's own hash and the shared one always get the same sum.
-    // A record's seen marker is a field of its bucket's hash (RecordIds: 100 records of one process), or, for an id of
-    // an earlier release, a key of its own as that release wrote it, so that both releases see the same marker.
+    // A record's seen marker is a bit of its bucket's bitmap (RecordIds: 100 records of one process, 13 bytes), or, for an
+    // id of an earlier release, a key of its own as that release wrote it, so that both releases see the same marker.
     // A batch is applied whole or not at all: when a record of it was taken before (a replayed spill, a record a lost
     // replica's sweep wrote first), the script takes back the markers it set, writes nothing, and answers the taken
     // records' places in the call; the writer sends the rest again with their own sums. So a record crosses the wire as
@@ -34,23 +35,29 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     // (bench/scripts.sh).
     private static readonly RedisScript WriteScript = new("usage.write", """
         local n, seenTtl, maxlen, nm = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-        local taken, setKeys, setFields = {}, {}, {}
+        local taken, setKeys, setBits = {}, {}, {}
         local a, place = 5, 0
         for k = 1, nm do
           local key = KEYS[k]
           for _ = 1, tonumber(ARGV[a]) do
             place = place + 1
-            local field = ARGV[a + 1]
+            local bit = ARGV[a + 1]
             local fresh
-            if field == '' then fresh = redis.call('SET', key, '1', 'NX', 'EX', seenTtl) else fresh = redis.call('HSETNX', key, field, '1') == 1 end
-            if fresh then setKeys[#setKeys + 1] = key; setFields[#setFields + 1] = field else taken[#taken + 1] = place end
+            if bit == '' then fresh = redis.call('SET', key, '1', 'NX', 'EX', seenTtl) else fresh = redis.call('SETBIT', key, bit, 1) == 0 end
+            if fresh then setKeys[#setKeys + 1] = key; setBits[#setBits + 1] = bit else taken[#taken + 1] = place end
             a = a + 2
           end
           a = a + 1
         end
         if #taken > 0 then
           for i, key in ipairs(setKeys) do
-            if setFields[i] == '' then redis.call('DEL', key) else redis.call('HDEL', key, setFields[i]) end
+            if setBits[i] == '' then
+              redis.call('DEL', key)
+            else
+              -- The bitmap may be new: it gets its time here too, or an all-clear one would stay for good.
+              redis.call('SETBIT', key, setBits[i], 0)
+              redis.call('EXPIRE', key, seenTtl)
+            end
           end
           return taken
         end
@@ -99,11 +106,12 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private (RedisKey[] Keys, RedisValue[] Args, int[] Order) WriteCall(IReadOnlyList<UsageRecord> batch)
     {
         var markers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        var places = new string[batch.Count];
+        var bits = new string[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var id = batch[i].Id;
-            var key = RecordIds.Bucket(id, out var bucket, out places[i]) ? "{usage}:seen100:" + bucket : "{usage}:seen:" + id;
+            var key = RecordIds.Bucket(id, out var bucket, out var bit) ? "{usage}:seen100:" + bucket : "{usage}:seen:" + id;
+            bits[i] = bit < 0 ? "" : bit.ToString(CultureInfo.InvariantCulture);
             if (!markers.TryGetValue(key, out var marked))
             {
                 markers[key] = marked = [];
@@ -125,7 +133,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             args.Add(marked.Count);
             foreach (var i in marked)
             {
-                args.Add(places[i]);
+                args.Add(bits[i]);
                 args.Add(JsonSerializer.Serialize(batch[i], UsageJson.Default.UsageRecord));
                 order[placed++] = i;
             }

@@ -167,19 +167,20 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         var cell = Assert.Single(await ((IUsageStore)store).ReadAllAsync([x.Day]));
         Assert.Equal((2, 12), (cell.Totals.Requests, cell.Totals.PromptTokens));
         Assert.Equal("2", await Redis.CliAsync("XLEN", "dup:{usage}:events"));
-        // One marker per record taken, none left over from the call that was backed out: the two are fields of their
-        // bucket's hash (consecutive ids of one process share one unless a hundred falls between them).
+        // One marker per record taken, none left over from the call that was backed out: the two are bits of their
+        // bucket's bitmap (consecutive ids of one process share one unless a hundred falls between them).
         Assert.True(RecordIds.Bucket(x.Id, out var xBucket, out var xPlace) & RecordIds.Bucket(y.Id, out var yBucket, out var yPlace));
-        Assert.Equal("1", await Redis.CliAsync("HEXISTS", $"dup:{{usage}}:seen100:{xBucket}", xPlace));
-        Assert.Equal("1", await Redis.CliAsync("HEXISTS", $"dup:{{usage}}:seen100:{yBucket}", yPlace));
-        Assert.Equal(xBucket == yBucket ? "2" : "1", await Redis.CliAsync("HLEN", $"dup:{{usage}}:seen100:{xBucket}"));
+        Assert.Equal("1", await Redis.CliAsync("GETBIT", $"dup:{{usage}}:seen100:{xBucket}", $"{xPlace}"));
+        Assert.Equal("1", await Redis.CliAsync("GETBIT", $"dup:{{usage}}:seen100:{yBucket}", $"{yPlace}"));
+        Assert.Equal(xBucket == yBucket ? "2" : "1", await Redis.CliAsync("BITCOUNT", $"dup:{{usage}}:seen100:{xBucket}"));
     }
 
     [Fact]
-    public async Task SeenMarkers_AreAFieldEachInAHashPerHundredRecords_AndStillCountEachRecordOnce()
+    public async Task SeenMarkers_AreABitEachInABitmapPerHundredRecords_AndStillCountEachRecordOnce()
     {
         // A marker key per record cost ~140 bytes of Redis memory for 7 days (0.85 GB at 10 requests a second): records of
-        // one process fall in buckets of 100 ids, and a bucket's markers are one small hash that lives as long as a marker.
+        // one process fall in buckets of 100 ids, and a bucket's markers are one 13-byte bitmap that lives as long as a
+        // marker.
         using var connection = ConnectRedis();
         var store = new RedisUsageStore(new RedisStore(connection, "bkt:"), new MeteringSettings());
         var records = Enumerable.Range(0, 250).Select(_ => Record("k", "m", 1)).ToArray();
@@ -199,7 +200,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         var marked = 0L;
         foreach (var key in markerKeys)
         {
-            marked += long.Parse(await Redis.CliAsync("HLEN", key), System.Globalization.CultureInfo.InvariantCulture);
+            marked += long.Parse(await Redis.CliAsync("BITCOUNT", key), System.Globalization.CultureInfo.InvariantCulture);
             Assert.InRange(long.Parse(await Redis.CliAsync("TTL", key), System.Globalization.CultureInfo.InvariantCulture), 6 * 86_400, 7 * 86_400);
         }
 

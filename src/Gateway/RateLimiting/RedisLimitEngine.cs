@@ -221,7 +221,7 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     /// <summary>
     /// One key's reservations that may need recovering, scored by lease end (same slot as the key's counters). Under a
-    /// name of its own since record ids carry their seen-marker bucket (Metering/RecordIds): a replica from before that
+    /// name of its own since record ids carry their seen-marker bucket (Requests/RecordIds): a replica from before that
     /// would record a lost reservation with a marker key of its own, which the record's own replica, writing the bucket,
     /// would not see (counted twice during a rolling upgrade). So such a replica never sees these; this release still
     /// sweeps the earlier list, whose ids keep their marker key in both releases.

@@ -34,7 +34,7 @@ internal sealed class ChatExchange
     public string RequestId { get; }
 
     /// <summary>Unique per request (unlike a caller-chosen request id): the usage record's identity.</summary>
-    public string RecordId { get; } = Metering.RecordIds.New();
+    public string RecordId { get; } = RecordIds.New();
     public ClientKey Key { get; }
 
     /// <summary>The request as it is sent: read once, the key's completion cap applied, not changed after.</summary>

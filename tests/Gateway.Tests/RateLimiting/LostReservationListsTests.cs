@@ -1,5 +1,5 @@
 using Gateway.Configuration;
-using Gateway.Metering;
+using Gateway.Requests;
 using Gateway.RateLimiting;
 using Gateway.Redis;
 using Gateway.Tests.Infrastructure;

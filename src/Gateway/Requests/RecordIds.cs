@@ -1,7 +1,6 @@
 using System.Globalization;
-using Gateway.Requests;
 
-namespace Gateway.Metering;
+namespace Gateway.Requests;
 
 /// <summary>
 /// A usage record's identity: this process's random prefix (16 hex digits, drawn at start) and a sequence number of at

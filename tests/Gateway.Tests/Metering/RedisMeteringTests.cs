@@ -208,6 +208,36 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     }
 
     [Fact]
+    public async Task ABucketSharedByTwoKeys_OneKeysReplayBacksOutOnlyItsOwnCall_AndTheOthersMarkersStay()
+    {
+        // The markers of 100 consecutive ids share one bitmap, whatever keys the records belong to. A batch backed out
+        // because one key's record was taken before clears only the bits that call set: another key's markers in the same
+        // bitmap stay, so that key's own replayed record still counts once.
+        using var connection = ConnectRedis();
+        var store = new RedisUsageStore(new RedisStore(connection, "shared:"), new MeteringSettings());
+        UsageRecord a1, b1;
+        do
+        {
+            (a1, b1) = (Record("a", "m", 1), Record("b", "m", 10));
+        }
+        while (!(RecordIds.Bucket(a1.Id, out var bucketA, out _) && RecordIds.Bucket(b1.Id, out var bucketB, out _) && bucketA == bucketB));
+
+        var (a2, b2) = (Record("a", "m", 100), Record("b", "m", 1000));
+
+        await store.WriteAsync([a1, b1], CancellationToken.None);
+        // a's spill replayed beside new records of both keys: the first call is backed out, the second writes the new two.
+        await store.WriteAsync([a1, b2, a2], CancellationToken.None);
+        // b's spill replayed too.
+        await store.WriteAsync([b1], CancellationToken.None);
+
+        var a = Assert.Single(await ((IUsageStore)store).ReadAllAsync([a1.Day], new UsageScope("id-a", "a")));
+        var b = Assert.Single(await ((IUsageStore)store).ReadAllAsync([a1.Day], new UsageScope("id-b", "b")));
+        Assert.Equal((2, 101), (a.Totals.Requests, a.Totals.PromptTokens));
+        Assert.Equal((2, 1010), (b.Totals.Requests, b.Totals.PromptTokens));
+        Assert.Equal("4", await Redis.CliAsync("XLEN", "shared:{usage}:events"));
+    }
+
+    [Fact]
     public async Task RecordOfAnEarlierRelease_KeepsItsMarkerKey_SoBothReleasesSeeTheSameMarker()
     {
         // A journal written by the release before this one replays records with its ids (32 hex digits), whose marker that

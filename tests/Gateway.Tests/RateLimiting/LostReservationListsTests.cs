@@ -1,9 +1,7 @@
-using Gateway.Configuration;
 using Gateway.Requests;
 using Gateway.RateLimiting;
 using Gateway.Redis;
 using Gateway.Tests.Infrastructure;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 
@@ -15,28 +13,13 @@ namespace Gateway.Tests.RateLimiting;
 /// reservations, a request recovered by it and also recorded late by its own replica would count twice. So this
 /// release lists its reservations where the earlier one never looks, and still sweeps the earlier one's list.
 /// </summary>
-public sealed class LostReservationListsTests : IAsyncLifetime
+public sealed class LostReservationListsTests : RedisEngineTests
 {
-    private RedisServer _redis = null!;
-    private IConnectionMultiplexer _connection = null!;
-
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration, CommandTimeoutMilliseconds = 10_000 }, NullLogger.Instance);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _connection.Dispose();
-        await _redis.DisposeAsync();
-    }
-
     [Fact]
     public async Task ThisReleasesReservations_AreListedApartFromTheEarlierOnes_AndBothAreClaimedOnce()
     {
-        var engine = new RedisLimitEngine(new RedisStore(_connection, "lr:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
-        var db = _connection.GetDatabase();
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "lr:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var db = Connection.GetDatabase();
         var id = RecordIds.New();
         var plan = new LimitPlan(id, "k1", [new WindowCheck("rpm", LimitKind.Requests, 1_000, 1)], [new ConcurrencyCheck("inflight", 5)], [],
             TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)) { Recovery = new LostRecord(id, "req-new", "key", "m", 10, 20, 30, Streamed: false) };

@@ -14,25 +14,9 @@ namespace Gateway.Tests.RateLimiting;
 /// go as one call and are decided exactly as one by one; and one scope's operations never share a call with another's.
 /// The engine's clock is a fake one, so nothing here waits for time to pass.
 /// </summary>
-public sealed class ScopeBatchesTests : IAsyncLifetime
+public sealed class ScopeBatchesTests : RedisEngineTests
 {
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
-    // The scripts are checked for what they decide, not for speed: a busy CI host's first script load may take a second.
-    private const int TestTimeoutMs = 10_000;
-    private RedisServer _redis = null!;
-    private IConnectionMultiplexer _connection = null!;
-
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _connection = RedisConnection.Connect(new RedisOptions { Configuration = _redis.Configuration, CommandTimeoutMilliseconds = TestTimeoutMs }, NullLogger.Instance);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _connection.Dispose();
-        await _redis.DisposeAsync();
-    }
 
     private static LimitPlan OneAtATime(string id, string scope) =>
         new(id, scope, [new WindowCheck("rpm", LimitKind.Requests, 1_000, 1)], [new ConcurrencyCheck("inflight", 1)], [], Window, TimeSpan.FromMinutes(1));
@@ -41,11 +25,11 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
     public async Task Settlement_RidesOnTheNextAdmission_OrGoesWhenTheLingerIsOver()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb1:"), clock);
-        var db = _connection.GetDatabase();
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "sb1:"), clock);
+        var db = Connection.GetDatabase();
 
         Assert.True((await engine.AdmitAsync(OneAtATime("a", "k1"), DateTimeOffset.MaxValue)).Admitted);
-        await _redis.CliAsync("CONFIG", "RESETSTAT");
+        await Redis.CliAsync("CONFIG", "RESETSTAT");
         var settleA = engine.SettleAsync(Settlement.For(OneAtATime("a", "k1"), 0, 0));
         // Held back for the scope's next admission: the one slot is still taken in Redis.
         Assert.False(settleA.IsCompleted);
@@ -54,7 +38,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
         // The next admission carries it, settlement first: the slot request "a" left is free for "b", in one call.
         Assert.True((await engine.AdmitAsync(OneAtATime("b", "k1"), DateTimeOffset.MaxValue)).Admitted);
         await settleA;
-        Assert.Contains("cmdstat_evalsha:calls=1,", await _redis.CliAsync("INFO", "commandstats"), StringComparison.Ordinal);
+        Assert.Contains("cmdstat_evalsha:calls=1,", await Redis.CliAsync("INFO", "commandstats"), StringComparison.Ordinal);
 
         // No admission follows: when the linger is over, the settlement goes on its own.
         var settleB = engine.SettleAsync(Settlement.For(OneAtATime("b", "k1"), 0, 0));
@@ -68,7 +52,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
     public async Task AStoppingReplica_SendsWhatWaits()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb2:"), clock);
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "sb2:"), clock);
         Assert.True((await engine.AdmitAsync(OneAtATime("a", "k1"), DateTimeOffset.MaxValue)).Admitted);
         var settle = engine.SettleAsync(Settlement.For(OneAtATime("a", "k1"), 0, 0));
         Assert.False(settle.IsCompleted);
@@ -76,15 +60,15 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
         await engine.FlushAsync();
 
         Assert.True(settle.IsCompletedSuccessfully);
-        Assert.Equal(0, await _connection.GetDatabase().SortedSetLengthAsync("sb2:rl:{k:k1}:inflight"));
+        Assert.Equal(0, await Connection.GetDatabase().SortedSetLengthAsync("sb2:rl:{k:k1}:inflight"));
     }
 
     [Fact]
     public async Task AdmissionsGatheredInFlight_AreDecidedExactly_AndNeverShareACallWithAnotherScope()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb3:"), clock);
-        using var admin = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration + ",allowAdmin=true");
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "sb3:"), clock);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(Redis.Configuration + ",allowAdmin=true");
         var server = admin.GetServer(admin.GetEndPoints()[0]);
         await server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "0");
         await server.ExecuteAsync("CONFIG", "SET", "slowlog-max-len", "10000");
@@ -93,7 +77,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
         // Redis frozen while two keys ask at once: the first admission of each is in flight, the rest gather behind it.
         LimitPlan Plan(string scope, int i) =>
             new($"{scope}-{i}", scope, [new WindowCheck("rpm", LimitKind.Requests, 25, 1)], [new ConcurrencyCheck("inflight", 40)], [], Window, TimeSpan.FromMinutes(1));
-        await _redis.PauseAsync();
+        await Redis.PauseAsync();
         List<Task<AdmissionResult>> decisions;
         try
         {
@@ -101,7 +85,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
         }
         finally
         {
-            await _redis.ResumeAsync();
+            await Redis.ResumeAsync();
         }
 
         var results = await Task.WhenAll(decisions).WaitAsync(TimeSpan.FromSeconds(30));
@@ -145,7 +129,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
     [Fact]
     public async Task CountersNamedOnce_AreEachScopesOwn()
     {
-        var engine = new RedisLimitEngine(new RedisStore(_connection, "sb5:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "sb5:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
         string[] scopes = ["k1", "k2", LimitPlan.TeamScope("k1")];
         for (var round = 0; round < 2; round++)
         {
@@ -156,7 +140,7 @@ public sealed class ScopeBatchesTests : IAsyncLifetime
             }
         }
 
-        var db = _connection.GetDatabase();
+        var db = Connection.GetDatabase();
         foreach (var inflight in new[] { "sb5:rl:{k:k1}:inflight", "sb5:rl:{k:k2}:inflight", "sb5:rl:{t:k1}:inflight" })
         {
             Assert.Equal(1, await db.SortedSetLengthAsync(inflight));

@@ -20,7 +20,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private const int ReadsInFlight = 4;
 
     // KEYS: the batch's seen-marker keys (each once), the event stream, then each hash the batch touches once.
-    // ARGV: n, seenTtl, streamMaxLen, the marker key count, then per marker key: how many records it marks, and per
+    // ARGV: seenTtl, streamMaxLen, the marker key count, then per marker key: how many records it marks, and per
     // record its bit in the key ('' for a key of its own) and its JSON; then the hash count and each hash's time to
     // live, then the gateway's sums of the batch: count, then per field: the key's own hash, the shared hash (their
     // indexes in KEYS), field, sum. Records of one key, model and provider in one hour (most of a batch) cost one HINCRBY
@@ -34,9 +34,9 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     // need be: Redis makes a Lua string of every key and argument, and those 17 a record were a fifth of the script's time
     // (bench/scripts.sh).
     private static readonly RedisScript WriteScript = new("usage.write", """
-        local n, seenTtl, maxlen, nm = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local seenTtl, maxlen, nm = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local taken, setKeys, setBits = {}, {}, {}
-        local a, place = 5, 0
+        local a, place = 4, 0
         for k = 1, nm do
           local key = KEYS[k]
           for _ = 1, tonumber(ARGV[a]) do
@@ -62,7 +62,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
           return taken
         end
         local stream = KEYS[nm + 1]
-        a = 5
+        a = 4
         for k = 1, nm do
           local c = tonumber(ARGV[a])
           for i = 1, c do redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'record', ARGV[a + 2 * i]) end
@@ -123,7 +123,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var keys = new List<RedisKey>(markers.Count + 8);
         var args = new List<RedisValue>((batch.Count * 2) + markers.Count + 24)
         {
-            batch.Count, (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, markers.Count,
+            (long)TimeSpan.FromDays(7).TotalSeconds, settings.StreamMaxLength, markers.Count,
         };
         var order = new int[batch.Count];
         var placed = 0;

@@ -240,7 +240,7 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     [Fact]
     public async Task RecordOfAnEarlierRelease_KeepsItsMarkerKey_SoBothReleasesSeeTheSameMarker()
     {
-        // A journal written by the release before this one replays records with its ids (32 hex digits), whose marker that
+        // A spill written by the release before this one replays records with its ids (32 hex digits), whose marker that
         // release may have set already: such a record is counted once against that key, and marks that key, not a bucket.
         using var connection = ConnectRedis();
         var store = new RedisUsageStore(new RedisStore(connection, "old:"), new MeteringSettings());

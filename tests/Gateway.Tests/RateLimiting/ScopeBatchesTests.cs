@@ -1,8 +1,6 @@
-using Gateway.Configuration;
 using Gateway.RateLimiting;
 using Gateway.Redis;
 using Gateway.Tests.Infrastructure;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 

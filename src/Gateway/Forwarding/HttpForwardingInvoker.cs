@@ -21,17 +21,25 @@ internal sealed partial class HttpForwardingInvoker(ProviderClients clients, Pro
         var provider = deployment.Provider;
         var translator = (IChatProvider)provider.Translator;
         var upstreamStream = translator.SupportsStreaming && (exchange.Request.IsStreaming || deployment.Target.StreamingOnly);
-        using var body = new PooledBufferWriter();
-        if (translator.WriteRequest(exchange.Request, deployment.Target, upstreamStream, body) is { } rejection)
+        byte[] payload;
+        using (var body = new PooledBufferWriter())
         {
-            return AttemptResult.Reject(rejection);
+            if (translator.WriteRequest(exchange.Request, deployment.Target, upstreamStream, body) is { } rejection)
+            {
+                return AttemptResult.Reject(rejection);
+            }
+
+            // Copied out at its own size: the provider's connection keeps the request until the answer ends, so a stream
+            // held the whole rented array (4 KB for a short prompt) for as long as it ran, a tenth of what an open stream
+            // costs (docs/performance.md, tenth round).
+            payload = body.WrittenSpan.ToArray();
         }
 
         DroppedParameters.Announce(context.Response, exchange, deployment);
         var answer = new ProducedAnswer(exchange, deployment, recorder);
         var attempt = new UpstreamAttempt(exchange, answer, deployment, translator, provider.ApiKey!, upstreamStream, accounts, logger);
         var stop = exchange.Stop.Token;
-        using var request = attempt.CreateRequest(body.WrittenMemory);
+        using var request = attempt.CreateRequest(payload);
         HttpResponseMessage upstream;
         // The response timeout bounds the wait for the provider's headers; the body is read under the relay's own limits.
         using (var headersDue = CancellationTokenSource.CreateLinkedTokenSource(stop))

@@ -11,9 +11,17 @@ namespace Gateway.Requests;
 /// </summary>
 internal sealed class ProducedAnswer
 {
+    /// <summary>
+    /// The most relayed text kept uncounted: past it, the text up to the last place where counting the parts gives the
+    /// whole's count is counted and let go, so a long answer keeps about this much text (16 KB), not all of it.
+    /// </summary>
+    internal const int KeptTextLimit = 8192;
+
     private readonly ChatExchange _exchange;
     private int? _countedCompletionTokens;
     private StringBuilder? _completionText;
+    private int _countedAhead;
+    private int _nextCountAt = KeptTextLimit;
 
     /// <param name="servedBy">The deployment answering; for a cached answer, the one that answered first (if still configured).</param>
     /// <param name="recorder">Keeps what the client is sent, for the response cache; null when the answer is not cacheable.</param>
@@ -49,15 +57,48 @@ internal sealed class ProducedAnswer
     /// </summary>
     public void AddCompletionText(string? text)
     {
-        if (!string.IsNullOrEmpty(text))
+        if (string.IsNullOrEmpty(text))
         {
-            (_completionText ??= new StringBuilder()).Append(text);
-            _countedCompletionTokens = null;
+            return;
+        }
+
+        var kept = (_completionText ??= new StringBuilder()).Append(text);
+        _countedCompletionTokens = null;
+        if (kept.Length > _nextCountAt)
+        {
+            CountAhead(kept);
         }
     }
 
     /// <summary>Completion tokens the gateway counted in what it relayed; billed only when the provider reports none.</summary>
-    public int CountedCompletionTokens => _countedCompletionTokens ??= TokenCounter.Count(_completionText?.ToString());
+    public int CountedCompletionTokens => _countedCompletionTokens ??= _countedAhead + TokenCounter.Count(_completionText?.ToString());
+
+    /// <summary>Characters of relayed text kept, not yet counted.</summary>
+    internal int KeptTextLength => _completionText?.Length ?? 0;
+
+    /// <summary>
+    /// Counts the kept text up to its last <see cref="TokenCounter.IsSplitPoint"/> and lets that part go. Without such a
+    /// place (a long run with no space between letters) the text is kept until the next limit's worth has come.
+    /// </summary>
+    private void CountAhead(StringBuilder kept)
+    {
+        var text = kept.ToString();
+        var split = text.Length - 2;
+        while (split > 0 && !TokenCounter.IsSplitPoint(text, split))
+        {
+            split--;
+        }
+
+        if (split <= 0)
+        {
+            _nextCountAt = text.Length + KeptTextLimit;
+            return;
+        }
+
+        _countedAhead += TokenCounter.Count(text.AsSpan(0, split));
+        kept.Clear().Append(text, split, text.Length - split);
+        _nextCountAt = KeptTextLimit;
+    }
 
     /// <summary>The usage to report and meter: the provider's figures, or labelled estimates.</summary>
     public (int Prompt, int Completion, bool Estimated) FinalUsage() =>

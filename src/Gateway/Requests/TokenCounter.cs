@@ -27,6 +27,17 @@ internal static class TokenCounter
 
     public static int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : Cl100k.Value.CountTokens(text);
 
+    public static int Count(ReadOnlySpan<char> text) => text.IsEmpty ? 0 : Cl100k.Value.CountTokens(text);
+
+    /// <summary>
+    /// Whether a text may be cut before <paramref name="index"/> and its two parts counted apart for the whole's count: a
+    /// space with a letter on each side. cl100k's pre-tokenizer ends a piece at the letter (letters run in
+    /// <c>\p{L}+</c>, or end a contraction) and starts the next with the space (<c>[^\r\n\p{L}\p{N}]?\p{L}+</c>),
+    /// looking no further than the space, and BPE works within a piece: the pieces, and so the tokens, are the same.
+    /// </summary>
+    public static bool IsSplitPoint(string text, int index) =>
+        index > 0 && index + 1 < text.Length && text[index] == ' ' && char.IsLetter(text[index - 1]) && char.IsLetter(text[index + 1]);
+
     /// <summary>Tokens of a whole prompt as the model sees it: every message's text, name and tool calls, framed.</summary>
     public static int CountPrompt(IReadOnlyList<ChatMessage> messages)
     {

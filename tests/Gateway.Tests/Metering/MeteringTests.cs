@@ -72,6 +72,24 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
     }
 
     [Fact]
+    public async Task LongStreamWithoutUsage_IsBilledWhatTheWholeTextCounts()
+    {
+        // ~17,000 characters relayed: counted in parts as they go (ProducedAnswer keeps at most ~8,000 uncounted), which
+        // must bill exactly what counting the whole answer at the end would.
+        var (_, body, r) = await SendAsync(
+            """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=3000 no_usage=1]"}]}""");
+
+        var relayed = string.Concat(Sse.Chunks(body)
+            .Select(c => c.GetProperty("choices"))
+            .Where(choices => choices.GetArrayLength() > 0)
+            .Select(choices => choices[0].GetProperty("delta"))
+            .Select(delta => delta.TryGetProperty("content", out var text) ? text.GetString() : null));
+        Assert.True(relayed.Length > 2 * ProducedAnswer.KeptTextLimit, $"only {relayed.Length} characters relayed");
+        Assert.True(r.Estimated);
+        Assert.Equal(TokenCounter.Count(relayed), r.CompletionTokens);
+    }
+
+    [Fact]
     public async Task Stream_IsRecordedWithCostInTheUsageChunk()
     {
         var (_, body, r) = await SendAsync(

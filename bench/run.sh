@@ -6,7 +6,8 @@
 # The system under test is pinned to CPU 1; load generator, simulator and Redis share CPU 0.
 # Then bench/throughput.sh: wrk at 16 connections and at 1 against nginx, the floor relay and the gateway arms, with
 # CPU per request, and bench/goals.sh: issue 23's goals, each against the floor arm of this run.
-# Gateways and the floor relay run with the container's JIT settings (Dockerfile).
+# Gateways and the floor relay run with the container's JIT settings (Dockerfile). dotnet-gcdump (a dotnet tool) is
+# used for the held streams' live heap.
 # Writes bench/results/report.md and copies it to bench/REPORT.md. Bounded: ~20 min full, ~10 min quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ done
 for tool in nginx redis-server taskset curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx redis-server util-linux curl" >&2; exit 1; }
 done
+# The held-streams memory reads the live heap after a full collection through dotnet-gcdump; without it that column is n/a.
+command -v dotnet-gcdump >/dev/null || [ -x "$HOME/.dotnet/tools/dotnet-gcdump" ] \
+  || echo "note: no dotnet-gcdump, so the held streams' live heap will read n/a (dotnet tool install -g dotnet-gcdump)" >&2
 cpus=$(nproc)
 core_load=0; core_sut=$(( cpus > 1 ? 1 : 0 ))
 

@@ -131,16 +131,21 @@ foreach (var arm in arms)
     Console.WriteLine($"{arm.Name}: ttft p50 {report.Streams[arm.Name].Ttft.P50:F0} us, gap p50 {report.Streams[arm.Name].Gaps.P50:F0} us");
 }
 
-Console.WriteLine("== 1,000 concurrent slow streams");
+Console.WriteLine($"== 1,000 concurrent slow streams{(HeapProbe.Available ? "" : " (no dotnet-gcdump: the live heap is n/a)")}");
 foreach (var arm in gateways)
 {
+    // Both readings follow a full collection (dotnet-gcdump), so neither holds garbage the collector had not reached.
+    await Task.Delay(1000);
+    var liveBefore = await HeapProbe.CollectAndMeasureAsync(arm.Pid!.Value);
     await Task.Delay(1000);
     var before = arm.RssMb() ?? double.NaN;
     var (streams, stop, opened) = await scenarios.HoldStreamsAsync(arm, 1000);
     await Task.Delay(2000);
+    var liveDuring = await HeapProbe.CollectAndMeasureAsync(arm.Pid!.Value);
+    await Task.Delay(1000);
     var during = arm.RssMb() ?? double.NaN;
-    report.HeldStreams[arm.Name] = (before, during, opened);
-    Console.WriteLine($"{arm.Name}: {opened} open streams, RSS {before:F1} -> {during:F1} MB");
+    report.HeldStreams[arm.Name] = new HeldStreams(before, during, liveBefore, liveDuring, opened);
+    Console.WriteLine($"{arm.Name}: {opened} open streams, RSS {before:F1} -> {during:F1} MB, live heap {liveBefore:F1} -> {liveDuring:F1} MB");
     await stop.CancelAsync();
     await Task.WhenAll(streams);
 }

@@ -13,7 +13,8 @@ internal sealed class ProducedAnswer
 {
     /// <summary>
     /// The most relayed text kept uncounted: past it, the text up to the last place where counting the parts gives the
-    /// whole's count is counted and let go, so a long answer keeps about this much text (16 KB), not all of it.
+    /// whole's count (<see cref="TokenCounter.IsSplitPoint"/>) is counted and let go, so a long answer keeps about this
+    /// much text (16 KB), not all of it.
     /// </summary>
     internal const int KeptTextLimit = 8192;
 
@@ -78,12 +79,12 @@ internal sealed class ProducedAnswer
 
     /// <summary>
     /// Counts the kept text up to its last <see cref="TokenCounter.IsSplitPoint"/> and lets that part go. Without such a
-    /// place (a long run with no space between letters) the text is kept until the next limit's worth has come.
+    /// place (one run of letters) the text is kept, and looked at again when it has doubled: the work stays linear.
     /// </summary>
     private void CountAhead(StringBuilder kept)
     {
         var text = kept.ToString();
-        var split = text.Length - 2;
+        var split = text.Length - 1;
         while (split > 0 && !TokenCounter.IsSplitPoint(text, split))
         {
             split--;
@@ -91,7 +92,7 @@ internal sealed class ProducedAnswer
 
         if (split <= 0)
         {
-            _nextCountAt = text.Length + KeptTextLimit;
+            _nextCountAt = 2 * text.Length;
             return;
         }
 

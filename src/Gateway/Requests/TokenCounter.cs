@@ -30,13 +30,14 @@ internal static class TokenCounter
     public static int Count(ReadOnlySpan<char> text) => text.IsEmpty ? 0 : Cl100k.Value.CountTokens(text);
 
     /// <summary>
-    /// Whether a text may be cut before <paramref name="index"/> and its two parts counted apart for the whole's count: a
-    /// space with a letter on each side. cl100k's pre-tokenizer ends a piece at the letter (letters run in
-    /// <c>\p{L}+</c>, or end a contraction) and starts the next with the space (<c>[^\r\n\p{L}\p{N}]?\p{L}+</c>),
-    /// looking no further than the space, and BPE works within a piece: the pieces, and so the tokens, are the same.
+    /// Whether a text may be cut before <paramref name="index"/> and its two parts counted apart for the whole's count:
+    /// where a letter is followed by something else. cl100k's pre-tokenizer has no look-behind, and the piece holding
+    /// that letter ends with it (letters run in <c>\p{L}+</c>, or end a contraction), so the pieces before the cut are
+    /// the same whatever follows, and the next piece starts at the cut in both; BPE works within a piece, so the tokens
+    /// are the same too. Covers spaced scripts and unspaced ones that use punctuation (Chinese, Japanese).
     /// </summary>
     public static bool IsSplitPoint(string text, int index) =>
-        index > 0 && index + 1 < text.Length && text[index] == ' ' && char.IsLetter(text[index - 1]) && char.IsLetter(text[index + 1]);
+        index > 0 && index < text.Length && char.IsLetter(text[index - 1]) && !char.IsLetter(text[index]);
 
     /// <summary>Tokens of a whole prompt as the model sees it: every message's text, name and tool calls, framed.</summary>
     public static int CountPrompt(IReadOnlyList<ChatMessage> messages)

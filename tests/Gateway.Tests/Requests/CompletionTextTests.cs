@@ -29,14 +29,7 @@ public sealed class CompletionTextTests
     public void AnswerCountedInParts_CountsWhatTheWholeCounts_AndKeepsLittleOfIt(int seed)
     {
         var random = new Random(seed);
-        var whole = new StringBuilder();
-        while (whole.Length < 60_000)
-        {
-            whole.Append(Vocabulary[random.Next(Vocabulary.Length)]);
-            whole.Append(random.Next(3) == 0 ? "" : " ");
-        }
-
-        var text = whole.ToString();
+        var text = RandomText(random, 60_000);
         var answer = RelayHarness.Answer(RelayHarness.Exchange(stream: true, includeUsage: false));
         var mostKept = 0;
         for (var at = 0; at < text.Length;)
@@ -50,6 +43,29 @@ public sealed class CompletionTextTests
 
         Assert.Equal(TokenCounter.Count(text), answer.CountedCompletionTokens);
         Assert.InRange(mostKept, 0, ProducedAnswer.KeptTextLimit + 40);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void EveryPlaceTheRuleAllows_CountsTheSameInParts(int seed)
+    {
+        // The answer above cuts only where its kept text outgrows the limit: a few places per answer. Here every place the
+        // rule allows in a text is tried.
+        var text = RandomText(new Random(seed), 3_000);
+        var whole = TokenCounter.Count(text);
+        var tried = 0;
+        for (var i = 1; i < text.Length; i++)
+        {
+            if (TokenCounter.IsSplitPoint(text, i))
+            {
+                tried++;
+                Assert.True(whole == TokenCounter.Count(text[..i]) + TokenCounter.Count(text[i..]), $"cut at {i}: [{text[Math.Max(0, i - 8)..i]}|{text[i..Math.Min(text.Length, i + 8)]}]");
+            }
+        }
+
+        Assert.True(tried > 300, $"only {tried} places tried");
     }
 
     [Fact]
@@ -66,10 +82,27 @@ public sealed class CompletionTextTests
     }
 
     [Fact]
+    public void UnspacedScript_IsCountedAtItsPunctuation()
+    {
+        // Japanese has no spaces; its punctuation follows letters, and that is a place to count apart.
+        var text = string.Concat(Enumerable.Repeat("日本語のテキストです。次の文、", 2_000));
+        var answer = RelayHarness.Answer(RelayHarness.Exchange(stream: true, includeUsage: false));
+        var mostKept = 0;
+        foreach (var piece in text.Chunk(17))
+        {
+            answer.AddCompletionText(new string(piece));
+            mostKept = Math.Max(mostKept, answer.KeptTextLength);
+        }
+
+        Assert.Equal(TokenCounter.Count(text), answer.CountedCompletionTokens);
+        Assert.InRange(mostKept, 0, ProducedAnswer.KeptTextLimit + 17);
+    }
+
+    [Fact]
     public void TextWithNoPlaceToSplit_IsKeptWhole_AndStillCountedExactly()
     {
-        // No space between letters anywhere: nothing can be counted apart, so it is kept (and counted once, at the end).
-        var text = string.Concat(Enumerable.Repeat("日本語のテキスト、", 3_000));
+        // One run of letters: nothing can be counted apart, so it is kept (and counted once, at the end).
+        var text = string.Concat(Enumerable.Repeat("日本語のテキスト", 5_000));
         var answer = RelayHarness.Answer(RelayHarness.Exchange(stream: true, includeUsage: false));
         foreach (var piece in text.Chunk(17))
         {
@@ -80,14 +113,32 @@ public sealed class CompletionTextTests
         Assert.Equal(TokenCounter.Count(text), answer.CountedCompletionTokens);
     }
 
+    /// <summary>Words of <see cref="Vocabulary"/>, with a space after two in three of them.</summary>
+    private static string RandomText(Random random, int length)
+    {
+        var text = new StringBuilder();
+        while (text.Length < length)
+        {
+            text.Append(Vocabulary[random.Next(Vocabulary.Length)]);
+            text.Append(random.Next(3) == 0 ? "" : " ");
+        }
+
+        return text.ToString();
+    }
+
     [Theory]
     [InlineData("ab cd", 2, true)]
+    [InlineData("ab.", 2, true)]
+    [InlineData("ab12", 2, true)]
+    [InlineData("語、", 1, true)]
+    [InlineData("é ñ", 1, true)]
     [InlineData("ab  cd", 3, false)]
-    [InlineData("ab 12", 2, false)]
     [InlineData("12 ab", 2, false)]
     [InlineData("a. b", 2, false)]
-    [InlineData("ab c", 3, false)]
-    [InlineData("é ñ", 1, true)]
-    public void SplitPoint_IsASpaceBetweenTwoLetters(string text, int index, bool expected) =>
+    [InlineData("?\n", 1, false)]
+    [InlineData("abc", 2, false)]
+    [InlineData("ab", 2, false)]
+    [InlineData("ab", 0, false)]
+    public void SplitPoint_IsWhereALetterIsFollowedBySomethingElse(string text, int index, bool expected) =>
         Assert.Equal(expected, TokenCounter.IsSplitPoint(text, index));
 }

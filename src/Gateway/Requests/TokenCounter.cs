@@ -34,10 +34,13 @@ internal static class TokenCounter
     /// where a letter is followed by something else. cl100k's pre-tokenizer has no look-behind, and the piece holding
     /// that letter ends with it (letters run in <c>\p{L}+</c>, or end a contraction), so the pieces before the cut are
     /// the same whatever follows, and the next piece starts at the cut in both; BPE works within a piece, so the tokens
-    /// are the same too. Covers spaced scripts and unspaced ones that use punctuation (Chinese, Japanese).
+    /// are the same too. Covers spaced scripts and unspaced ones that use punctuation (Chinese, Japanese). Not before
+    /// <c>|</c> or <c>_</c>: that would cut inside a special token (<c>&lt;|endoftext|&gt;</c>, <c>&lt;|fim_prefix|&gt;</c>),
+    /// which counts as one token only whole.
     /// </summary>
     public static bool IsSplitPoint(string text, int index) =>
-        index > 0 && index < text.Length && char.IsLetter(text[index - 1]) && !char.IsLetter(text[index]);
+        index > 0 && index < text.Length && char.IsLetter(text[index - 1]) && !char.IsLetter(text[index])
+        && text[index] is not ('|' or '_');
 
     /// <summary>Tokens of a whole prompt as the model sees it: every message's text, name and tool calls, framed.</summary>
     public static int CountPrompt(IReadOnlyList<ChatMessage> messages)

@@ -12,12 +12,13 @@ namespace Gateway.Tests.Requests;
 public sealed class CompletionTextTests
 {
     // Pieces that meet cl100k's pre-tokenizer rules on every side: contractions, digit runs, punctuation, runs of spaces
-    // before line breaks, tabs, letters outside ASCII, a letter outside the BMP (surrogate pairs) and an emoji.
+    // before line breaks, tabs, letters outside ASCII, a letter outside the BMP (surrogate pairs), an emoji, and its
+    // special tokens (counted as one token each when whole).
     private static readonly string[] Vocabulary =
     [
         "the", "quick", "brown", "fox", "it's", "we'll", "they'd", "I'm", "12345", "3.14159", "2026", ",", ".", "!", "?",
         "  ", "   ", "\n", "\n\n", "  \n", " \n\n", "\t", "café", "naïve", "Ünïcödé", "日本語", "Ελληνικά", "𝒜𝓁𝓅𝒽𝒶", "🙂",
-        "foo_bar(x)", "{\"a\":1}", "'s", "'", "--", "a", "Z",
+        "foo_bar(x)", "{\"a\":1}", "'s", "'", "--", "a", "Z", "<|endoftext|>", "<|fim_prefix|>", "a|b",
     ];
 
     [Theory]
@@ -136,6 +137,8 @@ public sealed class CompletionTextTests
     [InlineData("12 ab", 2, false)]
     [InlineData("a. b", 2, false)]
     [InlineData("?\n", 1, false)]
+    [InlineData("<|endoftext|>", 11, false)]
+    [InlineData("<|fim_prefix|>", 5, false)]
     [InlineData("abc", 2, false)]
     [InlineData("ab", 2, false)]
     [InlineData("ab", 0, false)]

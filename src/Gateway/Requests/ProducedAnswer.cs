@@ -54,7 +54,8 @@ internal sealed class ProducedAnswer
 
     /// <summary>
     /// The text relayed to the client, kept only to be counted (tokenizer) if the provider reports no usage:
-    /// appending is cheap on the stream's hot path; counting happens at most once, at the end, when needed.
+    /// appending is cheap on the stream's hot path; the last part is counted at the end, when needed, and a long answer's
+    /// earlier parts as it goes, once each (<see cref="KeptTextLimit"/>).
     /// </summary>
     public void AddCompletionText(string? text)
     {

@@ -79,15 +79,38 @@ public sealed class MeteringTests(GatewayFixture f) : IClassFixture<GatewayFixtu
         var (_, body, r) = await SendAsync(
             """{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=3000 no_usage=1]"}]}""");
 
-        var relayed = string.Concat(Sse.Chunks(body)
-            .Select(c => c.GetProperty("choices"))
-            .Where(choices => choices.GetArrayLength() > 0)
-            .Select(choices => choices[0].GetProperty("delta"))
-            .Select(delta => delta.TryGetProperty("content", out var text) ? text.GetString() : null));
+        var relayed = RelayedText(body);
         Assert.True(relayed.Length > 2 * ProducedAnswer.KeptTextLimit, $"only {relayed.Length} characters relayed");
         Assert.True(r.Estimated);
         Assert.Equal(TokenCounter.Count(relayed), r.CompletionTokens);
     }
+
+    [Fact]
+    public async Task TwoKeysLongStreamsAtOnce_AreEachBilledTheirOwnText()
+    {
+        // Strangers: both answers are counted ahead at the same time, through the one shared tokenizer; neither key's
+        // count may take anything of the other's (their lengths differ, so a mix-up shows).
+        using var limited = new HttpClient { BaseAddress = f.Gateway.BaseUrl };
+        limited.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.LimitedKey);
+        var first = SendAsync("""{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=3000 no_usage=1]"}]}""");
+        var second = SendAsync("""{"model":"deepinfra-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=2200 no_usage=1]"}]}""", limited);
+        await Task.WhenAll(first, second);
+
+        foreach (var (key, (_, body, r)) in new[] { ("test", await first), ("limited", await second) })
+        {
+            Assert.Equal(key, r.Key);
+            Assert.True(r.Estimated);
+            Assert.Equal(TokenCounter.Count(RelayedText(body)), r.CompletionTokens);
+        }
+
+        Assert.NotEqual((await first).Record.CompletionTokens, (await second).Record.CompletionTokens);
+    }
+
+    private static string RelayedText(string body) => string.Concat(Sse.Chunks(body)
+        .Select(c => c.GetProperty("choices"))
+        .Where(choices => choices.GetArrayLength() > 0)
+        .Select(choices => choices[0].GetProperty("delta"))
+        .Select(delta => delta.TryGetProperty("content", out var text) ? text.GetString() : null));
 
     [Fact]
     public async Task Stream_IsRecordedWithCostInTheUsageChunk()

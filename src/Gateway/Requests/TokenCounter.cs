@@ -25,7 +25,7 @@ internal static class TokenCounter
     /// </summary>
     public static void Warm() => _ = Task.Factory.StartNew(() => Cl100k.Value, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    public static int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : Cl100k.Value.CountTokens(text);
+    public static int Count(string? text) => Count(text.AsSpan());
 
     public static int Count(ReadOnlySpan<char> text) => text.IsEmpty ? 0 : Cl100k.Value.CountTokens(text);
 

@@ -20,8 +20,11 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
         return config;
     }
 
+    // The stores' own connection, with time to spare: these tests check what the scripts decide, and a busy host's first
+    // script load can take longer than the gateway's 500 ms default (as RedisEngineTests allows for).
     private StackExchange.Redis.ConnectionMultiplexer ConnectRedis() =>
-        RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration }, NullLogger.Instance);
+        RedisConnection.Connect(new Gateway.Configuration.RedisOptions { Configuration = Redis.Configuration, CommandTimeoutMilliseconds = 10_000 },
+            NullLogger.Instance);
 
     /// <summary>A record of key <paramref name="key"/> (id "id-" + key): one completion token and 3 micro-dollars each.</summary>
     private static UsageRecord Record(string key, string model, int prompt) => new()

@@ -58,92 +58,6 @@ internal static class LimitScripts
         """;
 
     /// <summary>
-    /// The counters' hashes (sliding windows, budgets) as one call sees them: read from Redis once, then read and written
-    /// here, and written back once when the call ends (<c>flush</c>). A batch's operations mostly touch the same few
-    /// counters, and every <c>redis.call</c> costs redis-server more than the table work that replaces it. The end state is
-    /// the one the same commands run one by one leave: values are kept as the strings Redis would hold (a number as Redis
-    /// 7.0 formats a script's number, <c>%.17g</c>), a wiped hash reads as empty, and expiries are set at the end ("now" does
-    /// not move within a call). The in-flight and open sets are sorted sets, read and written directly; only their
-    /// expiry waits for the end, where the last one asked for is set, as it would have been last.
-    /// </summary>
-    internal const string Counters = """
-        local H, Z = {}, {}
-        local function text(v) if type(v) == 'number' then return string.format('%.17g', v) end return v end
-        local function state(key)
-          local s = H[key]
-          if not s then s = { v = {}, set = {}, del = {}, wiped = false }; H[key] = s end
-          return s
-        end
-        -- The fields' values (false: absent), asking Redis only for those this call has not seen.
-        local function hget(key, fields)
-          local s, missing = state(key), {}
-          for i = 1, #fields do
-            local f = tostring(fields[i])
-            fields[i] = f
-            if s.v[f] == nil then missing[#missing + 1] = f end
-          end
-          if #missing > 0 then
-            if s.wiped then
-              for i = 1, #missing do s.v[missing[i]] = false end
-            else
-              local got = redis.call('HMGET', key, unpack(missing))
-              for i = 1, #missing do s.v[missing[i]] = got[i] end
-            end
-          end
-          local out = {}
-          for i = 1, #fields do out[i] = s.v[fields[i]] end
-          return out
-        end
-        local function hset(key, ...)
-          local s, a = state(key), { ... }
-          for i = 1, #a, 2 do
-            local f = tostring(a[i])
-            s.v[f], s.set[f], s.del[f] = text(a[i + 1]), true, nil
-          end
-        end
-        local function hincrby(key, field, by)
-          hset(key, field, (tonumber(hget(key, { field })[1]) or 0) + tonumber(by))
-        end
-        local function hdel(key, fields)
-          local s = state(key)
-          for i = 1, #fields do
-            local f = tostring(fields[i])
-            s.v[f], s.set[f], s.del[f] = false, nil, true
-          end
-        end
-        -- DEL: everything in it is gone, and with it any expiry asked for.
-        local function hwipe(key)
-          local s = state(key)
-          s.v, s.set, s.del, s.wiped, s.ttl = {}, {}, {}, true, nil
-        end
-        local function hpexpire(key, ms) state(key).ttl = ms end
-        -- Writes what this call changed in one hash.
-        local function hflush(key)
-          local s = H[key]
-          if not s then return end
-          if s.wiped then redis.call('DEL', key); s.wiped = false end
-          local dels, sets = {}, {}
-          for f in pairs(s.del) do dels[#dels + 1] = f end
-          for f in pairs(s.set) do sets[#sets + 1] = f; sets[#sets + 1] = s.v[f] end
-          if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
-          if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
-          if s.ttl then redis.call('PEXPIRE', key, s.ttl) end
-          s.set, s.del, s.ttl = {}, {}, nil
-        end
-        -- EXISTS, as of everything this call did so far.
-        local function hexists(key)
-          hflush(key)
-          return redis.call('EXISTS', key) == 1
-        end
-        local function zpexpire(key, ms) Z[key] = ms end
-        local function flush()
-          for key in pairs(H) do hflush(key) end
-          for key, ms in pairs(Z) do redis.call('PEXPIRE', key, ms) end
-          H, Z = {}, {}
-        end
-        """;
-
-    /// <summary>
     /// KEYS: n window hashes, m in-flight sets, b budget hashes, reservation hash, [open set] (all in one hash slot).
     /// ARGV: n, m, b, windowMs, bucketMs, member, leaseMs, deadlineMs (Redis clock, 0 = none),
     /// (limit, cost, isTokens) x n, limit x m, (budgetLimit, budgetCost, period) x b,
@@ -153,10 +67,9 @@ internal static class LimitScripts
     /// (used, resetMs) x n}. An admission is recorded in the reservation hash, so that it is settled or cancelled exactly once;
     /// with the open set, it is also listed there by lease end, with what to record should its replica die.
     /// </summary>
-    public const string Admit = Prelude + "\n" + Counters + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody
-        + "\nend\nlocal answer = admit(KEYS, ARGV)\nflush()\nreturn answer";
+    public const string Admit = Prelude + "\n" + AdmitBody;
 
-    /// <summary>The admission itself, run as a function by <see cref="Admit"/> and <see cref="Batch"/> (the counters through <see cref="Counters"/>).</summary>
+    /// <summary>The admission itself (<see cref="Admit"/> without the prelude), also run as a function by <see cref="Batch"/>.</summary>
     private const string AdmitBody = """
         local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -179,25 +92,25 @@ internal static class LimitScripts
           local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
           local key = KEYS[i]
           -- One read for the state and the current bucket (false when this is its first write).
-          local st = hget(key, { 't', 'o', 'n', scurrent })
+          local st = redis.call('HMGET', key, 't', 'o', 'n', scurrent)
           local sum, o, top = tonumber(st[1]) or 0, tonumber(st[2]) or oldest, tonumber(st[3]) or -1
           bucketNow[i] = st[4]
           if o < oldest then
             if oldest - o > nb then
               -- Everything in it is older than the window (the clock moved on): it starts over, with nothing to keep.
-              hwipe(key)
+              redis.call('DEL', key)
               sum, top, bucketNow[i] = 0, -1, false
             else
               -- Buckets are consecutive indices: the ones that left the window since the last look are o .. oldest - 1.
               local fields = {}
               for b = o, oldest - 1 do fields[#fields + 1] = b end
-              local values = hget(key, fields)
+              local values = redis.call('HMGET', key, unpack(fields))
               local gone = {}
               for j = 1, #fields do
                 local v = tonumber(values[j])
                 if v then sum = sum - v; gone[#gone + 1] = fields[j] end
               end
-              if #gone > 0 then hdel(key, gone) end
+              if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
               swept[i] = true
             end
           end
@@ -206,7 +119,6 @@ internal static class LimitScripts
           if rejected < 0 and cost > 0 and sum + cost > limit then
             rejected = i - 1
             -- Wait until enough of the oldest usage leaves the window (the refusal path reads the buckets themselves).
-            hflush(key)
             local h = redis.call('HGETALL', key)
             local list = {}
             for j = 1, #h, 2 do
@@ -246,7 +158,7 @@ internal static class LimitScripts
           local limit = tonumber(ARGV[a + 1])
           costs[j], costArgs[j] = tonumber(ARGV[a + 2]), ARGV[a + 2]
           periods[j], untils[j] = period(ARGV[a + 3])
-          local stored = hget(KEYS[n + m + j], { 'period', 'spent' })
+          local stored = redis.call('HMGET', KEYS[n + m + j], 'period', 'spent')
           local spent = 0
           current_period[j] = tonumber(stored[1]) == periods[j]
           if current_period[j] then spent = tonumber(stored[2]) or 0 end
@@ -259,11 +171,11 @@ internal static class LimitScripts
           for j = 1, nbud do
             local bkey = KEYS[n + m + j]
             if current_period[j] then
-              hincrby(bkey, 'spent', costArgs[j])
+              redis.call('HINCRBY', bkey, 'spent', costArgs[j])
             else
               -- A new period: the hash starts over, and lives a day past the period's end.
-              hset(bkey, 'period', periods[j], 'spent', costArgs[j])
-              hpexpire(bkey, untils[j] + 86400000)
+              redis.call('HSET', bkey, 'period', periods[j], 'spent', costArgs[j])
+              redis.call('PEXPIRE', bkey, untils[j] + 86400000)
             end
           end
         end
@@ -277,17 +189,17 @@ internal static class LimitScripts
             if cost > 0 then
               used[i] = used[i] + cost
               newest[i] = current
-              hset(KEYS[i], scurrent, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', soldest, 'n', scurrent)
+              redis.call('HSET', KEYS[i], scurrent, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', soldest, 'n', scurrent)
               -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
-              if not bucketNow[i] then hpexpire(KEYS[i], windowMs + bucketMs) end
+              if not bucketNow[i] then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
             elseif swept[i] then
-              hset(KEYS[i], 't', used[i], 'o', soldest)
+              redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest)
             end
           end
           local leaseEnd = tostring(now + leaseMs)
           for j = 1, m do
             redis.call('ZADD', KEYS[n + j], leaseEnd, member)
-            zpexpire(KEYS[n + j], ARGV[7])
+            redis.call('PEXPIRE', KEYS[n + j], ARGV[7])
           end
           local fields = { 'state', 'booked', 'bucket', scurrent }
           -- Each budget's period and charge (the first as 'period'/'cost', the second as 'period2'/'cost2').
@@ -306,7 +218,7 @@ internal static class LimitScripts
             fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + 3 * nbud + 1]
             fields[#fields + 1] = 'at'; fields[#fields + 1] = now
             redis.call('ZADD', open, leaseEnd, member)
-            zpexpire(open, leaseMs + 86400000)
+            redis.call('PEXPIRE', open, leaseMs + 86400000)
             -- Kept until a survivor has had time to find it, should this replica die.
             resTtl = resTtl + 3600000
           end
@@ -316,7 +228,7 @@ internal static class LimitScripts
         if rejected >= 0 then
           -- Refused: nothing was taken, but what was swept stays swept.
           for i = 1, n do
-            if swept[i] and hexists(KEYS[i]) then hset(KEYS[i], 't', used[i], 'o', soldest) end
+            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest) end
           end
         end
         for i = 1, n do
@@ -334,11 +246,7 @@ internal static class LimitScripts
     /// ARGV: n, m, b, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
     /// Returns 1 settled, 0 nothing to settle.
     /// </summary>
-    public const string Settle = Counters + "\nlocal function settle(KEYS, ARGV)\n" + SettleBody
-        + "\nend\nlocal answer = settle(KEYS, ARGV)\nflush()\nreturn answer";
-
-    /// <summary>The settlement itself, run as a function by <see cref="Settle"/> and <see cref="Batch"/>.</summary>
-    private const string SettleBody = """
+    public const string Settle = """
         local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local member, tokens, cost = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
         local res = KEYS[n + m + nbud + 1]
@@ -360,8 +268,8 @@ internal static class LimitScripts
             local delta = tokens - tonumber(reserved)
             if delta ~= 0 then
               -- A bucket already swept out of the window is gone, and with it what it counted.
-              local v = hget(KEYS[i], { bucket, 't' })
-              if v[1] then hset(KEYS[i], bucket, tonumber(v[1]) + delta, 't', (tonumber(v[2]) or 0) + delta) end
+              local v = redis.call('HMGET', KEYS[i], bucket, 't')
+              if v[1] then redis.call('HSET', KEYS[i], bucket, tonumber(v[1]) + delta, 't', (tonumber(v[2]) or 0) + delta) end
             end
           end
         end
@@ -371,8 +279,8 @@ internal static class LimitScripts
           local bkey = KEYS[n + m + j]
           local suffix = j == 1 and '' or tostring(j)
           local booked, charged = r['period' .. suffix], r['cost' .. suffix]
-          if booked and charged and hget(bkey, { 'period' })[1] == booked then
-            hincrby(bkey, 'spent', cost - tonumber(charged))
+          if booked and charged and redis.call('HGET', bkey, 'period') == booked then
+            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(charged))
           end
         end
         redis.call('DEL', res)
@@ -387,8 +295,8 @@ internal static class LimitScripts
     /// ARGV: count, then per operation: kind ('a' admit, 's' settle), its number of keys, its number of arguments, its arguments.
     /// Returns one answer per operation, in order: what <see cref="Admit"/> or <see cref="Settle"/> returns.
     /// </summary>
-    public const string Batch = Prelude + "\n" + Counters + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody
-        + "\nend\nlocal function settle(KEYS, ARGV)\n" + SettleBody + "\nend\n" + """
+    public const string Batch = Prelude + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody + "\nend\nlocal function settle(KEYS, ARGV)\n" + Settle
+        + "\nend\n" + """
         local results, k, a = {}, 0, 1
         for i = 1, tonumber(ARGV[1]) do
           local kind, nk, na = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -398,8 +306,6 @@ internal static class LimitScripts
           k, a = k + nk, a + 3 + na
           if kind == 'a' then results[i] = admit(keys, args) else results[i] = settle(keys, args) end
         end
-        -- The counters as the operations left them, written once.
-        flush()
         return results
         """;
 

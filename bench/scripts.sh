@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the gateway's scripts cost inside redis-server: per request for the limits (admission + settlement of the bench
 # gateway's plan), per record for usage (100 to a batch), from Redis's own accounting, without the gateway, HTTP or wrk:
-# steady to a few percent, where a whole-gateway run on this host moves 15-45%. Use it to compare a change to the
-# scripts before and after, then confirm with bench/throughput.sh.
+# steadier than a whole-gateway run, though on a busy VM it still drifts up to a fifth over minutes. Compare a change to
+# the scripts in alternated runs (before, after, before, after), then confirm with bench/throughput.sh. It also says how
+# much of the script time is the Lua around the commands (most of it).
 #
 #   bench/scripts.sh [requests] [inFlight]      (defaults 20000 and 5: about what one batch holds at 16 connections)
 set -euo pipefail

@@ -14,7 +14,8 @@ namespace Gateway.Bench;
 /// Requests of one key's plan as the bench gateway builds it (requests and tokens per minute, in flight, a month's budget,
 /// recovery on) are admitted and settled through <see cref="RedisLimitEngine"/>, so the real scripts run in real batches
 /// (inFlight at a time). Redis's own accounting (INFO commandstats) gives the script time per request
-/// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent run to run, not tens.
+/// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent between runs close together, but
+/// up to a fifth over minutes on a busy VM (docs/performance.md, eleventh round): compare changes in alternated runs.
 /// Then the same for usage records written through <see cref="RedisUsageStore"/>, 100 to a batch (about what the writer
 /// gathers in its 20 ms linger at 16 connections).
 /// </summary>
@@ -72,6 +73,10 @@ internal static class ScriptCost
             $"script calls per {unit} {scripts.Sum(s => s.Calls) / (double)count:F2}, script time per {unit} {scripts.Sum(s => s.Usec) / count:F1} us, redis-server CPU per {unit} {cpu * 1e6 / count:F1} us"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"commands inside per {unit} {inner.Sum(s => s.Calls) / (double)count:F1}, their time {inner.Sum(s => s.Usec) / count:F1} us"));
+        // The rest of the script time is the Lua itself: interpreting it, and turning arguments and replies into Lua values
+        // (docs/performance.md, eleventh round: most of the scripts' time, where fewer commands did not help).
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"the Lua around them per {unit} {(scripts.Sum(s => s.Usec) - inner.Sum(s => s.Usec)) / count:F1} us"));
         foreach (var s in inner.OrderByDescending(s => s.Usec))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -49,9 +49,11 @@ internal static class HeapProbe
         }
 
         using var process = Process.Start(start)!;
+        // Both pipes drained to the end, so neither can fill and stall the tool; only its output is read.
         var output = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
+        await errors;
         return await output;
     }
 

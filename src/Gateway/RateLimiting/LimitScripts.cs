@@ -10,12 +10,35 @@ namespace Gateway.RateLimiting;
 /// </summary>
 internal static class LimitScripts
 {
-    // Shared helpers: time in ms from Redis, and calendar arithmetic (H. Hinnant's civil algorithms)
+    /// <summary>
+    /// Number conversions are, after the commands themselves, most of what the scripts cost in redis-server
+    /// (bench/script-instructions.sh counts it). A number handed to redis.call is printed with "%.17g", and tostring()
+    /// or .. print one with "%.14g", both through glibc's floating-point printing (~3,400 and ~5,000 instructions);
+    /// "%d" costs about half. Every value here is a whole number below 2^53, so the digits are the same either way.
+    /// tonumber(s) parses s twice (Lua 5.1 checks, then converts) in a C call; s + 0 parses it once, inline, so the
+    /// arguments, which are always numbers, are read that way; a reply that may be missing (false) is read as (v or default) + 0.
+    /// </summary>
+    private const string Helpers = """
+        local function int(x) return string.format('%d', x) end
+        -- The reservation's field names for token window i and budget j, without printing i or j.
+        local function window_field(i) if i == 1 then return 'w1' elseif i == 2 then return 'w2' end return 'w' .. i end
+        local function budget_fields(j) if j == 1 then return 'period', 'cost' end return 'period' .. j, 'cost' .. j end
+        """;
+
+    // Time in ms from Redis, and calendar arithmetic (H. Hinnant's civil algorithms)
     // for month budgets, since Redis's Lua has no date library.
-    internal const string Prelude = """
+    internal const string Prelude = Helpers + "\n" + """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local function floor(x) return math.floor(x) end
+        local floor = math.floor
+        -- The numbers every admission of one call prints alike ("now" does not move, and the plans of one scope agree):
+        -- printed once per call.
+        local printed = {}
+        local function text(x)
+          local s = printed[x]
+          if not s then s = int(x); printed[x] = s end
+          return s
+        end
         local function civil(days)
           local z = days + 719468
           local era = floor(z / 146097)
@@ -71,9 +94,9 @@ internal static class LimitScripts
 
     /// <summary>The admission itself (<see cref="Admit"/> without the prelude), also run as a function by <see cref="Batch"/>.</summary>
     private const string AdmitBody = """
-        local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-        local windowMs, bucketMs = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local member, leaseMs, deadline = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+        local n, m, nbud = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0
+        local windowMs, bucketMs = ARGV[4] + 0, ARGV[5] + 0
+        local member, leaseMs, deadline = ARGV[6], ARGV[7] + 0, ARGV[8] + 0
         local res = KEYS[n + m + nbud + 1]
         -- The gateway gave up on this admission (it answered the client already) or cancelled it: take nothing.
         if deadline > 0 and now > deadline then return { 0, -2, 0, 0, 0, now } end
@@ -81,19 +104,20 @@ internal static class LimitScripts
         local nb = floor(windowMs / bucketMs)
         local current = floor(now / bucketMs)
         local oldest = current - nb + 1
-        -- Numbers handed to redis.call are formatted by Redis each time (printf, a measurable share of its time per
-        -- request): the ones used more than once go as strings made once. Same digits, so the layout is unchanged.
-        local scurrent, soldest = tostring(current), tostring(oldest)
-        local used, newest = {}, {}
+        -- Numbers handed to redis.call go as strings made once (the prelude says why).
+        local scurrent, soldest = text(current), text(oldest)
+        local used, newest, costs = {}, {}, {}
         local rejected, retry = -1, 0
 
         local swept, bucketNow = {}, {}
         for i = 1, n do
-          local limit, cost = tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])
+          local limit, cost = ARGV[6 + 3 * i] + 0, ARGV[7 + 3 * i] + 0
+          costs[i] = cost
           local key = KEYS[i]
           -- One read for the state and the current bucket (false when this is its first write).
           local st = redis.call('HMGET', key, 't', 'o', 'n', scurrent)
-          local sum, o, top = tonumber(st[1]) or 0, tonumber(st[2]) or oldest, tonumber(st[3]) or -1
+          -- A missing field reads as false: (v or default) + 0 parses a present one once (the helpers say why).
+          local sum, o, top = (st[1] or 0) + 0, (st[2] or oldest) + 0, (st[3] or -1) + 0
           bucketNow[i] = st[4]
           if o < oldest then
             if oldest - o > nb then
@@ -136,13 +160,13 @@ internal static class LimitScripts
         end
 
         local cbase = 8 + 3 * n
-        local live = '(' .. now
         if rejected < 0 then
+          local live = '(' .. text(now)
           for j = 1, m do
             local key = KEYS[n + j]
             -- Leases that ended (their replica died) do not count; about one admission in 16 (by the clock) also removes them.
             if now % 16 == 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
-            if redis.call('ZCOUNT', key, live, '+inf') >= tonumber(ARGV[cbase + j]) then
+            if redis.call('ZCOUNT', key, live, '+inf') >= ARGV[cbase + j] + 0 then
               rejected = n + j - 1
               retry = 1000
               break
@@ -152,17 +176,17 @@ internal static class LimitScripts
 
         -- Every budget is checked before any is charged.
         local bbase = cbase + m
-        local periods, untils, costs, costArgs, current_period = {}, {}, {}, {}, {}
+        local periods, untils, costArgs, current_period = {}, {}, {}, {}
         for j = 1, nbud do
           local a = bbase + 3 * (j - 1)
-          local limit = tonumber(ARGV[a + 1])
-          costs[j], costArgs[j] = tonumber(ARGV[a + 2]), ARGV[a + 2]
+          local limit, cost = ARGV[a + 1] + 0, ARGV[a + 2] + 0
+          costArgs[j] = ARGV[a + 2]
           periods[j], untils[j] = period(ARGV[a + 3])
           local stored = redis.call('HMGET', KEYS[n + m + j], 'period', 'spent')
           local spent = 0
-          current_period[j] = tonumber(stored[1]) == periods[j]
-          if current_period[j] then spent = tonumber(stored[2]) or 0 end
-          if rejected < 0 and spent + costs[j] > limit then
+          current_period[j] = (stored[1] or -1) + 0 == periods[j]
+          if current_period[j] then spent = (stored[2] or 0) + 0 end
+          if rejected < 0 and spent + cost > limit then
             rejected = n + m + j - 1
             retry = untils[j]
           end
@@ -174,8 +198,8 @@ internal static class LimitScripts
               redis.call('HINCRBY', bkey, 'spent', costArgs[j])
             else
               -- A new period: the hash starts over, and lives a day past the period's end.
-              redis.call('HSET', bkey, 'period', periods[j], 'spent', costArgs[j])
-              redis.call('PEXPIRE', bkey, untils[j] + 86400000)
+              redis.call('HSET', bkey, 'period', text(periods[j]), 'spent', costArgs[j])
+              redis.call('PEXPIRE', bkey, text(untils[j] + 86400000))
             end
           end
         end
@@ -183,20 +207,21 @@ internal static class LimitScripts
         local out = { 0, rejected, retry, current, periods[1] or 0, now }
         if rejected < 0 then
           out[1] = 1
-          local tokens = 0
           for i = 1, n do
-            local cost = tonumber(ARGV[7 + 3 * i])
+            local cost = costs[i]
             if cost > 0 then
               used[i] = used[i] + cost
               newest[i] = current
-              redis.call('HSET', KEYS[i], scurrent, (tonumber(bucketNow[i]) or 0) + cost, 't', used[i], 'o', soldest, 'n', scurrent)
+              -- A bucket's first write holds just this cost, already a string.
+              local bucket = bucketNow[i] and int(bucketNow[i] + cost) or ARGV[7 + 3 * i]
+              redis.call('HSET', KEYS[i], scurrent, bucket, 't', int(used[i]), 'o', soldest, 'n', scurrent)
               -- A bucket's first write sets the hash's expiry: nothing in it counts longer than a window from then.
-              if not bucketNow[i] then redis.call('PEXPIRE', KEYS[i], windowMs + bucketMs) end
+              if not bucketNow[i] then redis.call('PEXPIRE', KEYS[i], text(windowMs + bucketMs)) end
             elseif swept[i] then
-              redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest)
+              redis.call('HSET', KEYS[i], 't', int(used[i]), 'o', soldest)
             end
           end
-          local leaseEnd = tostring(now + leaseMs)
+          local leaseEnd = text(now + leaseMs)
           for j = 1, m do
             redis.call('ZADD', KEYS[n + j], leaseEnd, member)
             redis.call('PEXPIRE', KEYS[n + j], ARGV[7])
@@ -204,31 +229,31 @@ internal static class LimitScripts
           local fields = { 'state', 'booked', 'bucket', scurrent }
           -- Each budget's period and charge (the first as 'period'/'cost', the second as 'period2'/'cost2').
           for j = 1, nbud do
-            local suffix = j == 1 and '' or tostring(j)
-            fields[#fields + 1] = 'period' .. suffix; fields[#fields + 1] = periods[j]
-            fields[#fields + 1] = 'cost' .. suffix; fields[#fields + 1] = costArgs[j]
+            local period_name, cost_name = budget_fields(j)
+            fields[#fields + 1] = period_name; fields[#fields + 1] = text(periods[j])
+            fields[#fields + 1] = cost_name; fields[#fields + 1] = costArgs[j]
           end
           -- What each token window reserved, for settlement to move to the real figure.
           for i = 1, n do
-            if ARGV[8 + 3 * i] == '1' then fields[#fields + 1] = 'w' .. i; fields[#fields + 1] = ARGV[7 + 3 * i] end
+            if ARGV[8 + 3 * i] == '1' then fields[#fields + 1] = window_field(i); fields[#fields + 1] = ARGV[7 + 3 * i] end
           end
           local resTtl = leaseMs + windowMs
           local open = KEYS[n + m + nbud + 2]
           if open then
             fields[#fields + 1] = 'lost'; fields[#fields + 1] = ARGV[bbase + 3 * nbud + 1]
-            fields[#fields + 1] = 'at'; fields[#fields + 1] = now
+            fields[#fields + 1] = 'at'; fields[#fields + 1] = text(now)
             redis.call('ZADD', open, leaseEnd, member)
-            redis.call('PEXPIRE', open, leaseMs + 86400000)
+            redis.call('PEXPIRE', open, text(leaseMs + 86400000))
             -- Kept until a survivor has had time to find it, should this replica die.
             resTtl = resTtl + 3600000
           end
           redis.call('HSET', res, unpack(fields))
-          redis.call('PEXPIRE', res, resTtl)
+          redis.call('PEXPIRE', res, text(resTtl))
         end
         if rejected >= 0 then
           -- Refused: nothing was taken, but what was swept stays swept.
           for i = 1, n do
-            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', used[i], 'o', soldest) end
+            if swept[i] and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 't', int(used[i]), 'o', soldest) end
           end
         end
         for i = 1, n do
@@ -246,30 +271,40 @@ internal static class LimitScripts
     /// ARGV: n, m, b, member, actualTokens, actualCost, cancel (1/0), tombstoneMs.
     /// Returns 1 settled, 0 nothing to settle.
     /// </summary>
-    public const string Settle = """
-        local n, m, nbud = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-        local member, tokens, cost = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+    public const string Settle = Helpers + "\n" + SettleBody;
+
+    /// <summary>The settlement itself (<see cref="Settle"/> without the helpers), also run as a function by <see cref="Batch"/>.</summary>
+    private const string SettleBody = """
+        local n, m, nbud = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0
+        local member, tokens, cost = ARGV[4], ARGV[5] + 0, ARGV[6] + 0
         local res = KEYS[n + m + nbud + 1]
-        -- The whole reservation in one read.
-        local raw, r = redis.call('HGETALL', res), {}
-        for i = 1, #raw, 2 do r[raw[i]] = raw[i + 1] end
-        if r.state ~= 'booked' then
-          if ARGV[7] == '1' and #raw == 0 then
+        -- What settling needs of the reservation, in one read: its state and bucket, what each token window reserved,
+        -- each budget's period and charge (not the whole hash: its recovery record is for survivors only).
+        local names = { 'state', 'bucket' }
+        for i = 1, n do names[#names + 1] = window_field(i) end
+        for j = 1, nbud do
+          local period_name, cost_name = budget_fields(j)
+          names[#names + 1] = period_name; names[#names + 1] = cost_name
+        end
+        local r = redis.call('HMGET', res, unpack(names))
+        if r[1] ~= 'booked' then
+          -- Every write of a reservation sets its state: none means there is no reservation.
+          if ARGV[7] == '1' and not r[1] then
             redis.call('HSET', res, 'state', 'cancelled')
-            redis.call('PEXPIRE', res, tonumber(ARGV[8]))
+            redis.call('PEXPIRE', res, ARGV[8])
           end
           return 0
         end
-        local bucket = r.bucket
+        local bucket = r[2]
         for i = 1, n do
           -- Only token windows were recorded: a request counts once, whatever it used.
-          local reserved = r['w' .. i]
+          local reserved = r[2 + i]
           if reserved then
-            local delta = tokens - tonumber(reserved)
+            local delta = tokens - reserved
             if delta ~= 0 then
               -- A bucket already swept out of the window is gone, and with it what it counted.
               local v = redis.call('HMGET', KEYS[i], bucket, 't')
-              if v[1] then redis.call('HSET', KEYS[i], bucket, tonumber(v[1]) + delta, 't', (tonumber(v[2]) or 0) + delta) end
+              if v[1] then redis.call('HSET', KEYS[i], bucket, int(v[1] + delta), 't', int((v[2] or 0) + delta)) end
             end
           end
         end
@@ -277,10 +312,9 @@ internal static class LimitScripts
         if KEYS[n + m + nbud + 2] then redis.call('ZREM', KEYS[n + m + nbud + 2], member) end
         for j = 1, nbud do
           local bkey = KEYS[n + m + j]
-          local suffix = j == 1 and '' or tostring(j)
-          local booked, charged = r['period' .. suffix], r['cost' .. suffix]
+          local booked, charged = r[1 + n + 2 * j], r[2 + n + 2 * j]
           if booked and charged and redis.call('HGET', bkey, 'period') == booked then
-            redis.call('HINCRBY', bkey, 'spent', cost - tonumber(charged))
+            redis.call('HINCRBY', bkey, 'spent', int(cost - charged))
           end
         end
         redis.call('DEL', res)
@@ -295,11 +329,11 @@ internal static class LimitScripts
     /// ARGV: count, then per operation: kind ('a' admit, 's' settle), its number of keys, its number of arguments, its arguments.
     /// Returns one answer per operation, in order: what <see cref="Admit"/> or <see cref="Settle"/> returns.
     /// </summary>
-    public const string Batch = Prelude + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody + "\nend\nlocal function settle(KEYS, ARGV)\n" + Settle
+    public const string Batch = Prelude + "\nlocal function admit(KEYS, ARGV)\n" + AdmitBody + "\nend\nlocal function settle(KEYS, ARGV)\n" + SettleBody
         + "\nend\n" + """
         local results, k, a = {}, 0, 1
-        for i = 1, tonumber(ARGV[1]) do
-          local kind, nk, na = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+        for i = 1, ARGV[1] + 0 do
+          local kind, nk, na = ARGV[a + 1], ARGV[a + 2] + 0, ARGV[a + 3] + 0
           -- Copied in C (unpack into a table of known size), not element by element (bench/scripts.sh: with the period
           -- worked out once per call, 6% of the scripts' time).
           local keys, args = { unpack(KEYS, k + 1, k + nk) }, { unpack(ARGV, a + 4, a + 3 + na) }

@@ -34,6 +34,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     // need be: Redis makes a Lua string of every key and argument, and those 17 a record were a fifth of the script's time
     // (bench/scripts.sh).
     private static readonly RedisScript WriteScript = new("usage.write", """
+        -- Arguments go to redis.call as the strings they came as: a Lua number there is printed with "%.17g" each time
+        -- (LimitScripts.Helpers says what that costs), so the bits' values are strings too.
         local seenTtl, maxlen, nm = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local taken, setKeys, setBits = {}, {}, {}
         local a, place = 4, 0
@@ -43,7 +45,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             place = place + 1
             local bit = ARGV[a + 1]
             local fresh
-            if bit == '' then fresh = redis.call('SET', key, '1', 'NX', 'EX', seenTtl) else fresh = redis.call('SETBIT', key, bit, 1) == 0 end
+            if bit == '' then fresh = redis.call('SET', key, '1', 'NX', 'EX', seenTtl) else fresh = redis.call('SETBIT', key, bit, '1') == 0 end
             if fresh then setKeys[#setKeys + 1] = key; setBits[#setBits + 1] = bit else taken[#taken + 1] = place end
             a = a + 2
           end
@@ -55,7 +57,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
               redis.call('DEL', key)
             else
               -- The bitmap may be new: it gets its time here too, or an all-clear one would stay for good.
-              redis.call('SETBIT', key, setBits[i], 0)
+              redis.call('SETBIT', key, setBits[i], '0')
               redis.call('EXPIRE', key, seenTtl)
             end
           end

@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 requests="${1:-2000}"; in_flight="${2:-5}"; functions="${3:-0}"
+# The phases are told apart by size (below): fewer requests and the bench's own warm-up could outweigh them.
+[ "$requests" -ge 500 ] || { echo "requests: at least 500 (the limits' phase must be the largest dump)" >&2; exit 1; }
 server="${REDIS_SERVER:-redis-server}"
 need valgrind callgrind_annotate redis-cli "$server"
 work="$(pwd)/bench/results/script-instructions"; rm -rf "$work"; mkdir -p "$work"

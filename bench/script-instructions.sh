@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 requests="${1:-2000}"; in_flight="${2:-5}"; functions="${3:-0}"
-# The phases are told apart by size (below): fewer requests and the bench's own warm-up could outweigh them.
+# The limits' phase is told apart by size (below): with fewer requests the server's start could outweigh it.
 [ "$requests" -ge 500 ] || { echo "requests: at least 500 (the limits' phase must be the largest dump)" >&2; exit 1; }
 server="${REDIS_SERVER:-redis-server}"
 need valgrind callgrind_annotate redis-cli "$server"
@@ -24,7 +24,8 @@ work="$(pwd)/bench/results/script-instructions"; rm -rf "$work"; mkdir -p "$work
 port=18298
 # Costs start from zero at each CONFIG RESETSTAT (resetServerStats), and are written out at each INFO (infoCommand): the
 # bench resets the stats before each measured phase and reads INFO cpu right after it, so one dump holds exactly the
-# limits' phase and another the usage phase (the two largest; every other dump holds an INFO or two).
+# limits' phase and a later one the usage phase. The limits' is the largest dump; the usage phase is the largest after
+# it (the first dump holds the server's start, and the others an INFO or two).
 valgrind --tool=callgrind --zero-before=resetServerStats --dump-before=infoCommand --callgrind-out-file="$work/cg.out" \
   "$server" --port $port --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
 redis_pid=$!
@@ -35,10 +36,10 @@ dotnet build bench/Gateway.Bench -c Release -v q -nologo >/dev/null
 dotnet bench/Gateway.Bench/bin/Release/net10.0/Gateway.Bench.dll scripts "127.0.0.1:$port" "$requests" "$in_flight" >"$work/bench.txt"
 kill $redis_pid; wait $redis_pid 2>/dev/null || true; trap - EXIT
 
-# Each dump's total ("summary: N"), largest first: the limits' phase, then usage.
-mapfile -t dumps < <(for f in "$work"/cg.out.*; do echo "$(awk '/^summary:/ { print $2; exit }' "$f") $f"; done | sort -rn)
-limits_total="${dumps[0]%% *}"; limits_file="${dumps[0]#* }"
-usage_total="${dumps[1]%% *}"
+# Each dump's number and total ("summary: N"), in the order written.
+mapfile -t dumps < <(for f in "$work"/cg.out.*; do echo "${f##*.} $(awk '/^summary:/ { print $2; exit }' "$f") $f"; done | sort -n)
+read -r limits_at limits_total limits_file < <(printf '%s\n' "${dumps[@]}" | sort -k2,2nr | head -1)
+read -r _ usage_total _ < <(printf '%s\n' "${dumps[@]}" | awk -v after="$limits_at" '$1 > after' | sort -k2,2nr | head -1)
 echo "redis-server instructions (callgrind), $requests requests, $in_flight in flight:"
 awk -v t="$limits_total" -v n="$requests" 'BEGIN { printf "  limits: %.0f per request (admission + settlement)\n", t / n }'
 awk -v t="$usage_total" -v n="$requests" 'BEGIN { printf "  usage:  %.0f per record (100 to a batch)\n", t / n }'

@@ -1,3 +1,4 @@
+using Gateway.Configuration;
 using Gateway.RateLimiting;
 using Gateway.Redis;
 using Gateway.Tests.Infrastructure;
@@ -117,6 +118,66 @@ public sealed class ScopeBatchesTests : RedisEngineTests
             Assert.NotEmpty(keys);
             return [.. keys.Select(k => k[(k.IndexOf('{', StringComparison.Ordinal) + 1)..k.IndexOf('}', StringComparison.Ordinal)]).Distinct()];
         }
+    }
+
+    /// <summary>
+    /// The keys of a team share a scope, so their operations share a script call, and with it the call's table of numbers
+    /// already printed (LimitScripts: the lease's end, the bucket, the period, the expiries). Two keys whose plans differ in
+    /// every such number (window, lease, budget period), gathered into one call: each key's counters and reservation hold
+    /// its own figures, not the other's.
+    /// </summary>
+    [Fact]
+    public async Task KeysOfATeam_InOneCall_EachKeepTheirOwnPrintedFigures()
+    {
+        var engine = new RedisLimitEngine(new RedisStore(Connection, "sb6:"), new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var scope = LimitPlan.TeamScope("team6");
+        LimitPlan Plan(string key, string id, TimeSpan window, TimeSpan lease, BudgetPeriod period) =>
+            new(id, scope, [new WindowCheck("rpm:" + key, LimitKind.Requests, 1_000, 1)], [new ConcurrencyCheck("inflight", 100)],
+                [new BudgetCheck("budget:" + key, 1_000_000, 5, period)], window, lease)
+            {
+                Recovery = new LostRecord("rec_" + id, "req_" + id, key, "m", 1, 1, 5, false),
+            };
+
+        // Redis frozen: the first admission goes at once and waits; the two keys' next ones gather behind it, into one call.
+        await Redis.PauseAsync();
+        Task<AdmissionResult>[] admissions;
+        try
+        {
+            var first = engine.AdmitAsync(Plan("a", "a-0", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), BudgetPeriod.Day), DateTimeOffset.MaxValue);
+            admissions =
+            [
+                first,
+                engine.AdmitAsync(Plan("a", "a-1", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), BudgetPeriod.Day), DateTimeOffset.MaxValue),
+                engine.AdmitAsync(Plan("b", "b-1", TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5), BudgetPeriod.Month), DateTimeOffset.MaxValue),
+            ];
+        }
+        finally
+        {
+            await Redis.ResumeAsync();
+        }
+
+        Assert.All(await Task.WhenAll(admissions).WaitAsync(TimeSpan.FromSeconds(30)), r => Assert.True(r.Admitted));
+        var db = Connection.GetDatabase();
+        var a = (await db.HashGetAllAsync("sb6:rl:{t:team6}:res:a-1")).ToDictionary(e => (string)e.Name!, e => e.Value);
+        var b = (await db.HashGetAllAsync("sb6:rl:{t:team6}:res:b-1")).ToDictionary(e => (string)e.Name!, e => e.Value);
+        // One call: one reading of Redis's clock for both.
+        var now = (long)a["at"];
+        Assert.Equal(now, (long)b["at"]);
+
+        var day = now / 86_400_000;
+        var date = DateTimeOffset.FromUnixTimeMilliseconds(now).UtcDateTime;
+        var month = (date.Year * 12) + date.Month;
+        Assert.Equal((now / 1_000, day), ((long)a["bucket"], (long)a["period"]));
+        Assert.Equal((now / 2_000, month), ((long)b["bucket"], (long)b["period"]));
+        Assert.Equal(now + 60_000, (long)(await db.SortedSetScoreAsync("sb6:rl:{t:team6}:inflight", "a-1"))!);
+        Assert.Equal(now + 300_000, (long)(await db.SortedSetScoreAsync("sb6:rl:{t:team6}:inflight", "b-1"))!);
+        Assert.Equal(now / 1_000, (long)await db.HashGetAsync("sb6:rl:{t:team6}:w2:rpm:a", "n"));
+        Assert.Equal(now / 2_000, (long)await db.HashGetAsync("sb6:rl:{t:team6}:w2:rpm:b", "n"));
+        Assert.Equal(day, (long)await db.HashGetAsync("sb6:rl:{t:team6}:budget:a", "period"));
+        Assert.Equal(month, (long)await db.HashGetAsync("sb6:rl:{t:team6}:budget:b", "period"));
+        // Each reservation lives its own lease and window past now, plus the hour a survivor has to find it.
+        Assert.InRange((await db.KeyTimeToLiveAsync("sb6:rl:{t:team6}:res:a-1"))!.Value.TotalMilliseconds, 3_600_000 + 60_000 + 60_000 - 30_000, 3_600_000 + 60_000 + 60_000);
+        Assert.InRange((await db.KeyTimeToLiveAsync("sb6:rl:{t:team6}:res:b-1"))!.Value.TotalMilliseconds, 3_600_000 + 300_000 + 120_000 - 30_000, 3_600_000 + 300_000 + 120_000);
     }
 
     /// <summary>

@@ -15,7 +15,8 @@ namespace Gateway.Bench;
 /// recovery on) are admitted and settled through <see cref="RedisLimitEngine"/>, so the real scripts run in real batches
 /// (inFlight at a time). Redis's own accounting (INFO commandstats) gives the script time per request
 /// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent between runs close together, but
-/// up to a fifth over minutes on a busy VM (docs/performance.md, eleventh round): compare changes in alternated runs.
+/// up to a fifth over minutes on a busy VM (docs/performance.md, eleventh round): compare changes in alternated runs, or count
+/// them (bench/script-instructions.sh runs this same load against a redis-server under callgrind).
 /// Then the same for usage records written through <see cref="RedisUsageStore"/>, 100 to a batch (about what the writer
 /// gathers in its 20 ms linger at 16 connections).
 /// </summary>
@@ -73,8 +74,8 @@ internal static class ScriptCost
             $"script calls per {unit} {scripts.Sum(s => s.Calls) / (double)count:F2}, script time per {unit} {scripts.Sum(s => s.Usec) / count:F1} us, redis-server CPU per {unit} {cpu * 1e6 / count:F1} us"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"commands inside per {unit} {inner.Sum(s => s.Calls) / (double)count:F1}, their time {inner.Sum(s => s.Usec) / count:F1} us"));
-        // The rest of the script time is the Lua itself: interpreting it, and turning arguments and replies into Lua values
-        // (docs/performance.md, eleventh round: most of the scripts' time, where fewer commands did not help).
+        // The rest of the script time is the Lua itself: interpreting it, and turning arguments and replies into Lua values,
+        // numbers to and from text above all (docs/performance.md, twelfth round; bench/script-instructions.sh counts it).
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"the Lua around them per {unit} {(scripts.Sum(s => s.Usec) - inner.Sum(s => s.Usec)) / count:F1} us"));
         foreach (var s in inner.OrderByDescending(s => s.Usec))

@@ -112,15 +112,42 @@ internal static class ScriptCost
         }
     }
 
-    // The bench gateway's plan (bench/lib.sh write_gateway_config with a budget): a key alone, recovery on.
-    private static LimitPlan Plan(string id) => new(id, "benchkey",
-        [new WindowCheck("rpm", LimitKind.Requests, 100_000_000, 1), new WindowCheck("tpm", LimitKind.Tokens, 100_000_000_000, 4096)],
-        [new ConcurrencyCheck("inflight", 100_000)],
-        [new BudgetCheck("budget", 1_000_000_000_000, 205, BudgetPeriod.Month)],
-        TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
+    /// <summary>
+    /// The plan every request of the run carries. By default the bench gateway's (bench/lib.sh write_gateway_config with a
+    /// budget): a key alone with requests and tokens per minute, requests in flight and a month's budget, recovery on.
+    /// SCRIPTS_PLAN names another shape, to price each kind of counter (docs/performance.md, thirteenth round): its counters,
+    /// comma-separated, from rpm, tpm, inflight, budget, recovery, and team (the key in a team whose own rpm, tpm,
+    /// inflight and budget are checked too, as LimitPlan.Build lays them out); "all" is the default.
+    /// </summary>
+    private static LimitPlan Plan(string id)
     {
-        Recovery = new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false),
-    };
+        var shape = Environment.GetEnvironmentVariable("SCRIPTS_PLAN") is { Length: > 0 } named
+            ? named.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
+            : ["all"];
+        var all = shape.Contains("all");
+        var windows = new List<WindowCheck>();
+        var concurrency = new List<ConcurrencyCheck>();
+        var budgets = new List<BudgetCheck>();
+        var team = shape.Contains("team");
+        Add(team ? "k:benchkey:" : "", null);
+        if (team)
+        {
+            Add("team:", "benchteam");
+        }
+
+        return new LimitPlan(id, team ? "t:benchteam" : "benchkey", windows, concurrency, budgets, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
+        {
+            Recovery = all || shape.Contains("recovery") ? new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false) : null,
+        };
+
+        void Add(string prefix, string? teamName)
+        {
+            if (all || shape.Contains("rpm")) windows.Add(new WindowCheck(prefix + "rpm", LimitKind.Requests, 100_000_000, 1, teamName));
+            if (all || shape.Contains("tpm")) windows.Add(new WindowCheck(prefix + "tpm", LimitKind.Tokens, 100_000_000_000, 4096, teamName));
+            if (all || shape.Contains("inflight")) concurrency.Add(new ConcurrencyCheck(prefix + "inflight", 100_000, teamName));
+            if (all || shape.Contains("budget")) budgets.Add(new BudgetCheck(prefix + "budget", 1_000_000_000_000, 205, BudgetPeriod.Month, teamName));
+        }
+    }
 
     private static async Task<long> UsedMemoryAsync(IServer server) => (long)InfoField(await InfoAsync(server, "memory"), "used_memory");
 

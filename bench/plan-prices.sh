@@ -4,7 +4,7 @@
 # at 16 connections) and at 1. A plan holds only the counters its key's limits configure (LimitPlan.Build), so this is the
 # price list for "fewer counters per plan": what leaving a limit out of a key's configuration saves per request.
 #
-#   bench/plan-prices.sh [requests]     (default 2000; about 40 s per shape and in-flight figure)
+#   bench/plan-prices.sh [requests]     (default 2000; about 25 s per shape and in-flight figure, 7 minutes in all)
 #
 # Instructions are not time, but on one host they scale alike (docs/performance.md, twelfth round: ~3,100 per µs here).
 set -euo pipefail

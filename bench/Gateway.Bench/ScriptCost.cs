@@ -12,9 +12,9 @@ namespace Gateway.Bench;
 /// What the gateway's scripts cost inside redis-server, without the gateway, HTTP or the noise of a loaded host:
 /// <c>dotnet run -c Release -- scripts HOST:PORT [requests] [inFlight]</c> (bench/scripts.sh starts the server).
 /// Requests of one key's plan as the bench gateway builds it (requests and tokens per minute, in flight, a month's budget,
-/// recovery on) are admitted and settled through <see cref="RedisLimitEngine"/>, so the real scripts run in real batches
-/// (inFlight at a time). Redis's own accounting (INFO commandstats) gives the script time per request
-/// and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent between runs close together, but
+/// recovery on), or of the shape SCRIPTS_PLAN names (bench/plan-prices.sh), are admitted and settled through
+/// <see cref="RedisLimitEngine"/>, so the real scripts run in real batches (inFlight at a time). Redis's own accounting
+/// (INFO commandstats) gives the script time per request and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent between runs close together, but
 /// up to a fifth over minutes on a busy VM (docs/performance.md, eleventh round): compare changes in alternated runs, or count
 /// them (bench/script-instructions.sh runs this same load against a redis-server under callgrind).
 /// Then the same for usage records written through <see cref="RedisUsageStore"/>, 100 to a batch (about what the writer
@@ -24,6 +24,14 @@ internal static class ScriptCost
 {
     public static async Task<int> RunAsync(string endpoint, int requests, int inFlight)
     {
+        // A name it does not know stops the run, rather than pricing a plan nobody asked for.
+        if (ReadShape(Environment.GetEnvironmentVariable("SCRIPTS_PLAN"), out var shapeError) is not { } shape)
+        {
+            await Console.Error.WriteLineAsync(shapeError);
+            return 2;
+        }
+
+        Shape = shape;
         var options = ConfigurationOptions.Parse(endpoint);
         options.AllowAdmin = true;
         using var connection = await ConnectionMultiplexer.ConnectAsync(options);
@@ -112,6 +120,31 @@ internal static class ScriptCost
         }
     }
 
+    private static readonly string[] ShapeNames = ["all", "rpm", "tpm", "inflight", "budget", "recovery", "team"];
+
+    // SCRIPTS_PLAN, read once at the start of the run (RunAsync).
+    private static HashSet<string> Shape = ["all"];
+
+    /// <summary>The counters SCRIPTS_PLAN names, or null (with the reason) when it names one this bench does not know.</summary>
+    private static HashSet<string>? ReadShape(string? named, out string? error)
+    {
+        error = null;
+        if (string.IsNullOrWhiteSpace(named))
+        {
+            return ["all"];
+        }
+
+        var shape = named.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        var unknown = shape.Except(ShapeNames).ToList();
+        if (unknown.Count == 0 && shape.Count > 0)
+        {
+            return shape;
+        }
+
+        error = $"SCRIPTS_PLAN={named}: unknown counter(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ShapeNames)}";
+        return null;
+    }
+
     /// <summary>
     /// The plan every request of the run carries. By default the bench gateway's (bench/lib.sh write_gateway_config with a
     /// budget): a key alone with requests and tokens per minute, requests in flight and a month's budget, recovery on.
@@ -121,14 +154,11 @@ internal static class ScriptCost
     /// </summary>
     private static LimitPlan Plan(string id)
     {
-        var shape = Environment.GetEnvironmentVariable("SCRIPTS_PLAN") is { Length: > 0 } named
-            ? named.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
-            : ["all"];
-        var all = shape.Contains("all");
+        var all = Shape.Contains("all");
         var windows = new List<WindowCheck>();
         var concurrency = new List<ConcurrencyCheck>();
         var budgets = new List<BudgetCheck>();
-        var team = shape.Contains("team");
+        var team = Shape.Contains("team");
         Add(team ? "k:benchkey:" : "", null);
         if (team)
         {
@@ -137,15 +167,15 @@ internal static class ScriptCost
 
         return new LimitPlan(id, team ? "t:benchteam" : "benchkey", windows, concurrency, budgets, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
         {
-            Recovery = all || shape.Contains("recovery") ? new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false) : null,
+            Recovery = all || Shape.Contains("recovery") ? new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false) : null,
         };
 
         void Add(string prefix, string? teamName)
         {
-            if (all || shape.Contains("rpm")) windows.Add(new WindowCheck(prefix + "rpm", LimitKind.Requests, 100_000_000, 1, teamName));
-            if (all || shape.Contains("tpm")) windows.Add(new WindowCheck(prefix + "tpm", LimitKind.Tokens, 100_000_000_000, 4096, teamName));
-            if (all || shape.Contains("inflight")) concurrency.Add(new ConcurrencyCheck(prefix + "inflight", 100_000, teamName));
-            if (all || shape.Contains("budget")) budgets.Add(new BudgetCheck(prefix + "budget", 1_000_000_000_000, 205, BudgetPeriod.Month, teamName));
+            if (all || Shape.Contains("rpm")) windows.Add(new WindowCheck(prefix + "rpm", LimitKind.Requests, 100_000_000, 1, teamName));
+            if (all || Shape.Contains("tpm")) windows.Add(new WindowCheck(prefix + "tpm", LimitKind.Tokens, 100_000_000_000, 4096, teamName));
+            if (all || Shape.Contains("inflight")) concurrency.Add(new ConcurrencyCheck(prefix + "inflight", 100_000, teamName));
+            if (all || Shape.Contains("budget")) budgets.Add(new BudgetCheck(prefix + "budget", 1_000_000_000_000, 205, BudgetPeriod.Month, teamName));
         }
     }
 

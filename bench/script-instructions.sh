@@ -2,9 +2,10 @@
 # The gateway's scripts inside redis-server, counted in instructions rather than timed: the load of bench/scripts.sh
 # (the bench gateway's plan admitted and settled through RedisLimitEngine, inFlight at a time, then usage records 100 to a
 # batch) against a redis-server run under valgrind's callgrind, which counts every instruction the server executes.
-# The count does not depend on what else the host is doing: two runs of the same code agree within about 0.3% (batches
-# form a little differently from run to run), where timings on a busy VM drift by a fifth (docs/performance.md, twelfth
-# round). Use it to compare changes to the scripts (before / after), then confirm with bench/scripts.sh and
+# The count does not depend on what else the host is doing: two runs of the same code mostly agree within about 0.5%, and
+# within 2% at worst (batches form a little differently from run to run, and the reservations are hash tables, as behind
+# the gateway, whose hashing Redis seeds at random at each start), where timings on a busy VM drift by a fifth
+# (docs/performance.md, twelfth and thirteenth rounds): repeat and alternate to size a change below 2%. Use it to compare changes to the scripts (before / after), then confirm with bench/scripts.sh and
 # bench/throughput.sh, which time them.
 #
 #   bench/script-instructions.sh [requests] [inFlight] [functions]   (defaults 2000, 5, 0)

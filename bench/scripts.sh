@@ -2,7 +2,7 @@
 # What the gateway's scripts cost inside redis-server: per request for the limits (admission + settlement of the bench
 # gateway's plan), per record for usage (100 to a batch), from Redis's own accounting, without the gateway, HTTP or wrk:
 # steadier than a whole-gateway run, though on a busy VM it still drifts up to a fifth over minutes. Compare a change to
-# the scripts by its instructions first (bench/script-instructions.sh, the same load counted, exact to ~0.3%), then here
+# the scripts by its instructions first (bench/script-instructions.sh, the same load counted, to ~0.5%), then here
 # in alternated runs (before, after, before, after), then with bench/throughput.sh. It also says how much of the script
 # time is the Lua around the commands (most of it).
 #

@@ -14,9 +14,10 @@ namespace Gateway.Bench;
 /// Requests of one key's plan as the bench gateway builds it (requests and tokens per minute, in flight, a month's budget,
 /// recovery on), or of the shape SCRIPTS_PLAN names (bench/plan-prices.sh), are admitted and settled through
 /// <see cref="RedisLimitEngine"/>, so the real scripts run in real batches (inFlight at a time). Redis's own accounting
-/// (INFO commandstats) gives the script time per request and the commands inside; the server's CPU comes from INFO cpu. Figures vary a few percent between runs close together, but
-/// up to a fifth over minutes on a busy VM (docs/performance.md, eleventh round): compare changes in alternated runs, or count
-/// them (bench/script-instructions.sh runs this same load against a redis-server under callgrind).
+/// (INFO commandstats) gives the script time per request and the commands inside; the server's CPU comes from INFO cpu.
+/// Figures vary a few percent between runs close together, but up to a fifth over minutes on a busy VM
+/// (docs/performance.md, eleventh round): compare changes in alternated runs, or count them
+/// (bench/script-instructions.sh runs this same load against a redis-server under callgrind).
 /// Then the same for usage records written through <see cref="RedisUsageStore"/>, 100 to a batch (about what the writer
 /// gathers in its 20 ms linger at 16 connections).
 /// </summary>
@@ -42,11 +43,11 @@ internal static class ScriptCost
         await server.ExecuteAsync("FLUSHALL");
 
         // Warm up the scripts and the connection, then measure.
-        await RoundsAsync(engine, 200, inFlight, "warm");
+        await RoundsAsync(engine, 200, inFlight);
         await engine.FlushAsync();
         await server.ExecuteAsync("CONFIG", "RESETSTAT");
         var cpuBefore = await CpuSecondsAsync(server);
-        await RoundsAsync(engine, requests, inFlight, "run");
+        await RoundsAsync(engine, requests, inFlight);
         await engine.FlushAsync();
         var cpu = await CpuSecondsAsync(server) - cpuBefore;
 
@@ -101,11 +102,11 @@ internal static class ScriptCost
         CostMicros = 1, Status = 200, Outcome = "ok", LatencyMs = 2.5, Timestamp = DateTimeOffset.UtcNow,
     };
 
-    private static async Task RoundsAsync(RedisLimitEngine engine, int requests, int inFlight, string tag)
+    private static async Task RoundsAsync(RedisLimitEngine engine, int requests, int inFlight)
     {
         for (var done = 0; done < requests; done += inFlight)
         {
-            var plans = Enumerable.Range(done, Math.Min(inFlight, requests - done)).Select(i => Plan($"{tag}{i}")).ToList();
+            var plans = Enumerable.Range(done, Math.Min(inFlight, requests - done)).Select(_ => Plan()).ToList();
             var admitted = await Task.WhenAll(plans.Select(p => engine.AdmitAsync(p, DateTimeOffset.MaxValue)));
             if (admitted.Any(a => !a.Admitted))
             {
@@ -141,9 +142,13 @@ internal static class ScriptCost
             return shape;
         }
 
-        error = $"SCRIPTS_PLAN={named}: unknown counter(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ShapeNames)}";
+        error = $"SCRIPTS_PLAN={named}: " + (unknown.Count > 0 ? $"unknown counter(s) {string.Join(", ", unknown)}" : "no counter named")
+            + $"; known: {string.Join(", ", ShapeNames)}";
         return null;
     }
+
+    // The last reservation's number (Plan); the first is 100, as in RecordIds.
+    private static long s_lastId = 99;
 
     /// <summary>
     /// The plan every request of the run carries. By default the bench gateway's (bench/lib.sh write_gateway_config with a
@@ -152,8 +157,15 @@ internal static class ScriptCost
     /// comma-separated, from rpm, tpm, inflight, budget, recovery, and team (the key in a team whose own rpm, tpm,
     /// inflight and budget are checked too, as LimitPlan.Build lays them out); "all" is the default.
     /// </summary>
-    private static LimitPlan Plan(string id)
+    private static LimitPlan Plan()
     {
+        // Ids of the gateway's own forms and lengths (RecordIds: 16 hex digits, a dash and a number, the reservation's id;
+        // a request id "req_" and 32 hex digits), so the reservation holds what the gateway's does: its recovery record is
+        // then longer than the 64 bytes up to which Redis keeps a small hash as a listpack, and the reservation a hash
+        // table, as behind the gateway. Made from a counter, not drawn at random, so that every run sends the same.
+        var n = Interlocked.Increment(ref s_lastId);
+        var id = string.Create(CultureInfo.InvariantCulture, $"5c0ffee0d15ea5e5-{n}");
+        var requestId = string.Create(CultureInfo.InvariantCulture, $"req_{n:x32}");
         var all = Shape.Contains("all");
         var windows = new List<WindowCheck>();
         var concurrency = new List<ConcurrencyCheck>();
@@ -167,7 +179,14 @@ internal static class ScriptCost
 
         return new LimitPlan(id, team ? "t:benchteam" : "benchkey", windows, concurrency, budgets, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
         {
-            Recovery = all || Shape.Contains("recovery") ? new LostRecord("rec_" + id, "req_" + id, "bench", "bench-llama", 12, 4084, 205, false) : null,
+            // As RateLimiter.AdmitAsync records it: a key in a team names itself and its team.
+            Recovery = all || Shape.Contains("recovery")
+                ? new LostRecord(id, requestId, "bench", "bench-llama", 12, 4084, 205, false)
+                {
+                    KeyId = team ? "benchkey" : null,
+                    Team = team ? "benchteam" : null,
+                }
+                : null,
         };
 
         void Add(string prefix, string? teamName)

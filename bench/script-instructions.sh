@@ -5,8 +5,9 @@
 # The count does not depend on what else the host is doing: two runs of the same code mostly agree within about 0.5%, and
 # within 2% at worst (batches form a little differently from run to run, and the reservations are hash tables, as behind
 # the gateway, whose hashing Redis seeds at random at each start), where timings on a busy VM drift by a fifth
-# (docs/performance.md, twelfth and thirteenth rounds): repeat and alternate to size a change below 2%. Use it to compare changes to the scripts (before / after), then confirm with bench/scripts.sh and
-# bench/throughput.sh, which time them.
+# (docs/performance.md, twelfth and thirteenth rounds): repeat and alternate to size a change below 2%. Use it to
+# compare changes to the scripts (before / after), then confirm with bench/scripts.sh and bench/throughput.sh, which
+# time them.
 #
 #   bench/script-instructions.sh [requests] [inFlight] [functions]   (defaults 2000, 5, 0)
 #

@@ -32,7 +32,7 @@ internal static class ScriptCost
             return 2;
         }
 
-        Shape = shape;
+        s_shape = shape;
         var options = ConfigurationOptions.Parse(endpoint);
         options.AllowAdmin = true;
         using var connection = await ConnectionMultiplexer.ConnectAsync(options);
@@ -123,40 +123,43 @@ internal static class ScriptCost
 
     private static readonly string[] ShapeNames = ["all", "rpm", "tpm", "inflight", "budget", "recovery", "team"];
 
-    // SCRIPTS_PLAN, read once at the start of the run (RunAsync).
-    private static HashSet<string> Shape = ["all"];
+    private static readonly LimiterSettings Settings = new(TimeSpan.FromMinutes(1), 4096, FailOpen: false, TimeSpan.FromSeconds(5));
 
-    /// <summary>The counters SCRIPTS_PLAN names, or null (with the reason) when it names one this bench does not know.</summary>
-    private static HashSet<string>? ReadShape(string? named, out string? error)
+    // What SCRIPTS_PLAN asks for, read once at the start of the run (RunAsync): the bench key's limits, and whether its
+    // requests carry a recovery record.
+    private static (KeyLimits Limits, bool Recovery) s_shape;
+
+    /// <summary>
+    /// The bench key's limits as SCRIPTS_PLAN names them, to price each kind of counter (bench/plan-prices.sh): its counters,
+    /// comma-separated, from rpm, tpm, inflight, budget, recovery, and team (the key in a team with the same limits of its
+    /// own). By default "all": the bench gateway's key (bench/lib.sh write_gateway_config with a budget), a key alone with
+    /// requests and tokens per minute, requests in flight and a month's budget, recovery on. Null (with the reason) when
+    /// it names a counter this bench does not know.
+    /// </summary>
+    private static (KeyLimits Limits, bool Recovery)? ReadShape(string? named, out string? error)
     {
         error = null;
-        if (string.IsNullOrWhiteSpace(named))
-        {
-            return ["all"];
-        }
-
-        var shape = named.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        var shape = (string.IsNullOrWhiteSpace(named) ? "all" : named)
+            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
         var unknown = shape.Except(ShapeNames).ToList();
-        if (unknown.Count == 0 && shape.Count > 0)
+        if (unknown.Count > 0 || shape.Count == 0)
         {
-            return shape;
+            error = $"SCRIPTS_PLAN={named}: " + (unknown.Count > 0 ? $"unknown counter(s) {string.Join(", ", unknown)}" : "no counter named")
+                + $"; known: {string.Join(", ", ShapeNames)}";
+            return null;
         }
 
-        error = $"SCRIPTS_PLAN={named}: " + (unknown.Count > 0 ? $"unknown counter(s) {string.Join(", ", unknown)}" : "no counter named")
-            + $"; known: {string.Join(", ", ShapeNames)}";
-        return null;
+        bool Has(string counter) => shape.Contains("all") || shape.Contains(counter);
+        var own = new KeyLimits(
+            new LimitSet(Has("rpm") ? 100_000_000 : null, Has("tpm") ? 100_000_000_000 : null, Has("inflight") ? 100_000 : null),
+            Has("budget") ? new Budget(1_000_000_000_000, BudgetPeriod.Month) : null, new Dictionary<string, LimitSet>());
+        return (shape.Contains("team") ? own with { Team = new TeamLimits("benchteam", "benchteam", own) } : own, Has("recovery"));
     }
 
     // The last reservation's number (Plan); the first is 100, as in RecordIds.
     private static long s_lastId = 99;
 
-    /// <summary>
-    /// The plan every request of the run carries. By default the bench gateway's (bench/lib.sh write_gateway_config with a
-    /// budget): a key alone with requests and tokens per minute, requests in flight and a month's budget, recovery on.
-    /// SCRIPTS_PLAN names another shape, to price each kind of counter (docs/performance.md, thirteenth round): its counters,
-    /// comma-separated, from rpm, tpm, inflight, budget, recovery, and team (the key in a team whose own rpm, tpm,
-    /// inflight and budget are checked too, as LimitPlan.Build lays them out); "all" is the default.
-    /// </summary>
+    /// <summary>The plan one request of the run carries, built as the gateway builds it (RateLimiter.AdmitAsync).</summary>
     private static LimitPlan Plan()
     {
         // Ids of the gateway's own forms and lengths (RecordIds: 16 hex digits, a dash and a number, the reservation's id;
@@ -166,36 +169,15 @@ internal static class ScriptCost
         var n = Interlocked.Increment(ref s_lastId);
         var id = string.Create(CultureInfo.InvariantCulture, $"5c0ffee0d15ea5e5-{n}");
         var requestId = string.Create(CultureInfo.InvariantCulture, $"req_{n:x32}");
-        var all = Shape.Contains("all");
-        var windows = new List<WindowCheck>();
-        var concurrency = new List<ConcurrencyCheck>();
-        var budgets = new List<BudgetCheck>();
-        var team = Shape.Contains("team");
-        Add(team ? "k:benchkey:" : "", null);
-        if (team)
-        {
-            Add("team:", "benchteam");
-        }
-
-        return new LimitPlan(id, team ? "t:benchteam" : "benchkey", windows, concurrency, budgets, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1))
-        {
-            // As RateLimiter.AdmitAsync records it: a key in a team names itself and its team.
-            Recovery = all || Shape.Contains("recovery")
-                ? new LostRecord(id, requestId, "bench", "bench-llama", 12, 4084, 205, false)
-                {
-                    KeyId = team ? "benchkey" : null,
-                    Team = team ? "benchteam" : null,
-                }
-                : null,
-        };
-
-        void Add(string prefix, string? teamName)
-        {
-            if (all || Shape.Contains("rpm")) windows.Add(new WindowCheck(prefix + "rpm", LimitKind.Requests, 100_000_000, 1, teamName));
-            if (all || Shape.Contains("tpm")) windows.Add(new WindowCheck(prefix + "tpm", LimitKind.Tokens, 100_000_000_000, 4096, teamName));
-            if (all || Shape.Contains("inflight")) concurrency.Add(new ConcurrencyCheck(prefix + "inflight", 100_000, teamName));
-            if (all || Shape.Contains("budget")) budgets.Add(new BudgetCheck(prefix + "budget", 1_000_000_000_000, 205, BudgetPeriod.Month, teamName));
-        }
+        var (limits, withRecovery) = s_shape;
+        var recovery = withRecovery
+            ? new LostRecord(id, requestId, "bench", "bench-llama", 12, 4084, 205, false)
+            {
+                KeyId = limits.Team is null ? null : "benchkey",
+                Team = limits.Team?.Name,
+            }
+            : null;
+        return LimitPlan.Build(id, "benchkey", limits, "bench-llama", 4096, 205, Settings, TimeSpan.FromMinutes(1), recovery);
     }
 
     private static async Task<long> UsedMemoryAsync(IServer server) => (long)InfoField(await InfoAsync(server, "memory"), "used_memory");

@@ -15,8 +15,10 @@ need() {
   exit 1
 }
 
-# wait_for URL: until it answers 2xx, at most 60 s.
-wait_for() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
+# wait_for URL: until it answers 2xx, at most wait_seconds (60 unless a script sets it: a process under valgrind starts
+# in minutes).
+wait_seconds=60
+wait_for() { for _ in $(seq 1 $((wait_seconds * 10))); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not answering: $1" >&2; exit 1; }
 # ticks PID...: user+system CPU ticks of the processes so far (getconf CLK_TCK per second).
 ticks() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
 hz=$(getconf CLK_TCK)
@@ -91,7 +93,9 @@ NGINX
 # start_one_gateway WORK PORT_BASE REDIS(0|1) [NAME=value...]: the set-up of the profiling scripts (bench/threads.sh,
 # bench/allocs.sh). The mock upstream and, with REDIS=1, a redis-server on CPU 0 (ports PORT_BASE+1 and +5); the gateway,
 # built, with the container's JIT settings and the NAME=value pairs, on CPU 1 at PORT_BASE+3, answering. Sets gw (its
-# pid), gw_port and gw_url; whatever it starts is stopped when the script exits.
+# pid), gw_port and gw_url; whatever it starts is stopped when the script exits. A command in the array run_under (empty
+# unless a script sets it; bench/instructions.sh sets valgrind's) runs the gateway, and the floor below, under it.
+run_under=()
 start_one_gateway() {
   local work=$1 base=$2 redis=$3; shift 3
   local mock_port=$((base + 1)) redis_port=$((base + 5))
@@ -106,19 +110,19 @@ start_one_gateway() {
     args+=(--Redis:Configuration="127.0.0.1:$redis_port")
   fi
   BENCH_DEEPINFRA_KEY=sim-key GATEWAY_CONFIG="$work/gateway.json" taskset -c 1 env $container_jit "$@" \
-    dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
+    "${run_under[@]}" dotnet src/Gateway/bin/Release/net10.0/Gateway.dll "${args[@]}" >"$work/gateway.log" 2>&1 &
   gw=$!; _one_pids+=($gw)
   wait_for "http://127.0.0.1:$gw_port/healthz"
   gw_url="http://127.0.0.1:$gw_port/v1/chat/completions"
 }
-# start_one_floor WORK PORT_BASE: as start_one_gateway, with the floor arm (bench/Floor) in the gateway's place, pinned the
+# start_one_floor WORK PORT_BASE [NAME=value...]: as start_one_gateway, with the floor arm (bench/Floor) in the gateway's place, pinned the
 # same way, in front of the same mock upstream at PORT_BASE+1; the floor listens at PORT_BASE+7. Sets gw (its pid) and gw_url.
 start_one_floor() {
-  local work=$1 base=$2
+  local work=$1 base=$2; shift 2
   local mock_port=$((base + 1)) floor_port=$((base + 7))
   dotnet build bench/Floor -c Release -v q -nologo >/dev/null
   _start_one_mock "$work" $mock_port
-  taskset -c 1 env $container_jit dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" \
+  taskset -c 1 env $container_jit "$@" "${run_under[@]}" dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" \
     --upstream "http://127.0.0.1:$mock_port/" --path /v1/openai/chat/completions >"$work/floor.log" 2>&1 &
   gw=$!; _one_pids+=($gw)
   wait_for "http://127.0.0.1:$floor_port/healthz"

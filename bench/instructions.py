@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Helpers of bench/instructions.sh (not run on its own).
+
+  load PORT REQUESTS CONNECTIONS json|stream   exactly REQUESTS chat completions over CONNECTIONS kept connections;
+                                               exits 1 if any answer is not a 200
+  summary REQUESTS TOP PERF_MAP DUMP...        instructions per request of each callgrind dump (one per window), then,
+                                               for the window with the fewest, where they go: by library, by namespace
+                                               of the JIT-compiled code, and the costliest methods (self)
+
+JIT-compiled code has no symbols for valgrind: callgrind names such a function by its address, and the runtime's perf
+map (DOTNET_PerfMapEnabled) gives the method at that address.
+"""
+import bisect
+import http.client
+import json
+import re
+import subprocess
+import sys
+import threading
+
+
+def load(port, requests, connections, kind):
+    stream = kind == "stream"
+    body = json.dumps({"model": "bench-llama", "stream": stream,
+                       "messages": [{"role": "user", "content": "Say something short about foxes."}]})
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-key",
+               "Accept": "text/event-stream" if stream else "application/json"}
+    failed = []
+
+    def run(count):
+        # Under valgrind an answer takes tens of milliseconds; the timeout only ends a hang.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(count):
+            connection.request("POST", "/v1/chat/completions", body, headers)
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 200:
+                failed.append(answer.status)
+
+    share = [requests // connections + (1 if i < requests % connections else 0) for i in range(connections)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed:
+        print(f"{len(failed)} of {requests} answers were not 200 (first: {failed[0]})", file=sys.stderr)
+        sys.exit(1)
+
+
+def read_map(path):
+    """The perf map's ranges (start, end, name), sorted by start."""
+    ranges = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split(" ", 2)
+                if len(parts) == 3:
+                    start, size = int(parts[0], 16), int(parts[1], 16)
+                    ranges.append((start, start + size, parts[2]))
+    except FileNotFoundError:
+        pass
+    ranges.sort()
+    return ranges, [r[0] for r in ranges]
+
+
+def method_of(address, ranges, starts):
+    i = bisect.bisect_right(starts, address) - 1
+    if i >= 0 and ranges[i][0] <= address < ranges[i][1]:
+        return ranges[i][2]
+    return None
+
+
+# A perf map name: "instance bool [System.Text.Json] System.Text.Json.Utf8JsonReader::Read()[Optimized]", or a stub's
+# "stub ReportStubBlock<...>".
+METHOD = re.compile(r"\[([^\]]+)\] ([^:(]+)::")
+TIER = re.compile(r"\[(Optimized|OptimizedTier1|Tier0|Tier1|Instrumented[A-Za-z0-9]*|PreJIT|QuickJitted)\]$")
+
+
+def namespace_of(method):
+    """The assembly, or for the gateway's own code its namespace below Gateway."""
+    m = METHOD.search(method)
+    if not m:
+        return "runtime stubs"
+    assembly, type_name = m.group(1), m.group(2)
+    if assembly == "Gateway":
+        parts = type_name.split(".")
+        return ".".join(parts[:2]) if len(parts) > 2 else "Gateway"
+    return assembly
+
+
+def functions(dump, inclusive=False):
+    """(instructions, function, object) for every function of a dump, self or inclusive, from callgrind_annotate."""
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", f"--inclusive={'yes' if inclusive else 'no'}", dump],
+                         capture_output=True, text=True).stdout
+    rows = []
+    listing = False
+    for line in out.splitlines():
+        if "file:function" in line:
+            listing = True
+            continue
+        if not listing:
+            continue
+        m = re.match(r"^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*?)\s+\[(.*)\]\s*$", line)
+        if m:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2), m.group(3)))
+    return rows
+
+
+def total_of(dump):
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    return 0
+
+
+def summary(requests, perf_map, dumps, top):
+    # The JIT-compiled code's count is the steady one (windows agree within ~0.2%); the runtime's moves with the number of
+    # collections a window happens to hold, and the JIT's with late compiles (timers' first runs).
+    print("  per request, each window: all / JIT-compiled code / the runtime (libcoreclr) / the JIT compiling")
+    totals = []
+    for dump in dumps:
+        by_object = {}
+        for cost, _, obj in functions(dump):
+            by_object[obj.rsplit("/", 1)[-1]] = by_object.get(obj.rsplit("/", 1)[-1], 0) + cost
+        total = total_of(dump)
+        totals.append((total, dump))
+        print(f"    {total / requests:,.0f} / {by_object.get('???', 0) / requests:,.0f} / "
+              f"{by_object.get('libcoreclr.so', 0) / requests:,.0f} / {by_object.get('libclrjit.so', 0) / requests:,.0f}")
+    best_total, best = min(totals)
+    print(f"  per request, the window with the fewest: {best_total / requests:,.0f}")
+    ranges, starts = read_map(perf_map)
+    by_library, by_namespace, by_method = {}, {}, {}
+    for cost, function, obj in functions(best):
+        if obj == "???":
+            # callgrind may add a context suffix ('2) to a function's name.
+            address = int(function.split(":")[-1].split("'")[0], 16) if ":0x" in function else None
+            method = method_of(address, ranges, starts) if address is not None else None
+            library = "JIT-compiled code"
+            name = TIER.sub("", method) if method else "(not in the perf map)"
+            namespace = namespace_of(name) if method else "(not in the perf map)"
+            by_namespace[namespace] = by_namespace.get(namespace, 0) + cost
+            by_method[name] = by_method.get(name, 0) + cost
+        else:
+            library = obj.rsplit("/", 1)[-1]
+            by_method[f"{function.rsplit(':', 1)[-1]} ({library})"] = by_method.get(f"{function.rsplit(':', 1)[-1]} ({library})", 0) + cost
+        by_library[library] = by_library.get(library, 0) + cost
+
+    def table(title, costs, limit):
+        print(f"  {title}:")
+        for name, cost in sorted(costs.items(), key=lambda kv: -kv[1])[:limit]:
+            print(f"    {cost / requests:>9,.0f}  {cost * 100 / best_total:5.1f}%  {name}")
+
+    # Inclusive figures of the gateway's own methods: what each step of the request path costs with what it calls (an
+    # async method's figure holds the part of it that ran before its first wait, and each resumption's part).
+    gateway_inclusive = {}
+    for cost, function, obj in functions(best, inclusive=True):
+        if obj == "???" and ":0x" in function:
+            method = method_of(int(function.split(":")[-1].split("'")[0], 16), ranges, starts)
+            if method and "[Gateway] " in method:
+                name = TIER.sub("", method)
+                gateway_inclusive[name] = max(gateway_inclusive.get(name, 0), cost)
+
+    table("by library (self)", by_library, 12)
+    table("JIT-compiled code by assembly, the gateway's by namespace (self)", by_namespace, 20)
+    table(f"the {top} costliest functions (self)", by_method, top)
+    if gateway_inclusive:
+        table(f"the gateway's {top} costliest methods (inclusive)", gateway_inclusive, top)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "load":
+        load(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif sys.argv[1] == "summary":
+        summary(int(sys.argv[2]), sys.argv[4], sys.argv[5:], int(sys.argv[3]))
+    else:
+        sys.exit(f"unknown command {sys.argv[1]}")

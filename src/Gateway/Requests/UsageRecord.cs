@@ -63,11 +63,11 @@ internal sealed record UsageRecord
     public long Requests => Count ?? 1;
 
     [JsonIgnore]
-    public string Day => Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+    public string Day => UtcHourNames.Day(Timestamp);
 
     /// <summary>The UTC hour, <c>2026-11-30T07</c>: hourly rollups are kept for <see cref="UsageQuery.HourlyDays"/> days.</summary>
     [JsonIgnore]
-    public string Hour => Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH", System.Globalization.CultureInfo.InvariantCulture);
+    public string Hour => UtcHourNames.Hour(Timestamp);
 
     [JsonIgnore]
     public bool Failed => Status >= 400;

@@ -107,8 +107,36 @@ internal sealed partial class UsageJson : JsonSerializerContext;
 /// <summary>A usage record's timestamp as text: written in UTC to the millisecond, read from any ISO 8601 form.</summary>
 internal static class UtcMilliseconds
 {
-    public static string Format(DateTimeOffset value) =>
-        value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>, digit by digit: the same text as the custom format string, for a tenth of what
+    /// parsing that string costs on every record (bench/instructions.sh).
+    /// </summary>
+    public static string Format(DateTimeOffset value) => string.Create(24, value.UtcDateTime, static (text, utc) =>
+    {
+        Digits(text[..4], utc.Year);
+        text[4] = '-';
+        Digits(text.Slice(5, 2), utc.Month);
+        text[7] = '-';
+        Digits(text.Slice(8, 2), utc.Day);
+        text[10] = 'T';
+        Digits(text.Slice(11, 2), utc.Hour);
+        text[13] = ':';
+        Digits(text.Slice(14, 2), utc.Minute);
+        text[16] = ':';
+        Digits(text.Slice(17, 2), utc.Second);
+        text[19] = '.';
+        Digits(text.Slice(20, 3), utc.Millisecond);
+        text[23] = 'Z';
+    });
+
+    private static void Digits(Span<char> text, int value)
+    {
+        for (var i = text.Length - 1; i >= 0; i--)
+        {
+            text[i] = (char)('0' + value % 10);
+            value /= 10;
+        }
+    }
 
     /// <exception cref="JsonException">Not a date and time: the line is as unreadable as one cut mid-write.</exception>
     public static DateTimeOffset Parse(string text) =>

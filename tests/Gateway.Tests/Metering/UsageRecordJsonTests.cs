@@ -37,8 +37,10 @@ public sealed class UsageRecordJsonTests
             "\"upstream_model\":\"meta/llama\",\"prompt_tokens\":12,\"completion_tokens\":3,\"cost_micros\":42,\"status\":200,\"outcome\":\"ok\"," +
             "\"latency_ms\":12.5,\"timestamp\":\"2026-11-30T05:06:48.884Z\"}",
             JsonSerializer.Serialize(record, UsageJson.Default.UsageRecord));
-        Assert.True(UsageJson.Default.UsageRecord.SerializeHandler is not null,
-            "the generated serializer is what the journal relies on for its cost (docs/performance.md, fourteenth round)");
+        // The generated serializer is what a record's cost relies on (docs/performance.md, fourteenth round): it must exist,
+        // and the options must hold no converter, or System.Text.Json leaves it unused.
+        Assert.NotNull(UsageJson.Default.UsageRecord.SerializeHandler);
+        Assert.Empty(UsageJson.Default.Options.Converters);
     }
 
     [Theory]
@@ -70,6 +72,28 @@ public sealed class UsageRecordJsonTests
 
         Assert.Equal("{\"id\":\"u\",\"request_id\":\"r\",\"key\":\"k\",\"model\":\"m\",\"outcome\":\"ok\"}",
             JsonSerializer.Serialize(record, UsageJson.Default.UsageRecord));
+    }
+
+    [Fact]
+    public void TimestampText_IsTheFormatStringsText_ForAnyInstant()
+    {
+        var random = new Random(7);
+        var instants = new List<DateTimeOffset>
+        {
+            DateTimeOffset.MinValue, DateTimeOffset.MaxValue, new(2026, 12, 31, 23, 59, 59, 999, TimeSpan.Zero),
+            new(2027, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2028, 2, 29, 12, 0, 0, 5, TimeSpan.FromHours(-11)),
+        };
+        for (var i = 0; i < 5_000; i++)
+        {
+            instants.Add(new DateTimeOffset(random.NextInt64(DateTime.MinValue.Ticks + TimeSpan.TicksPerDay, DateTime.MaxValue.Ticks - TimeSpan.TicksPerDay),
+                TimeSpan.FromMinutes(random.Next(-14 * 60, 14 * 60 + 1))));
+        }
+
+        foreach (var instant in instants)
+        {
+            Assert.Equal(instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                UtcMilliseconds.Format(instant));
+        }
     }
 
     [Theory]

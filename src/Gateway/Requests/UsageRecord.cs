@@ -108,8 +108,8 @@ internal sealed partial class UsageJson : JsonSerializerContext;
 internal static class UtcMilliseconds
 {
     /// <summary>
-    /// <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>, digit by digit: the same text as the custom format string, for a tenth of what
-    /// parsing that string costs on every record (bench/instructions.sh).
+    /// <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>, digit by digit: the same text as the custom format string, which cost ~1,900
+    /// instructions a record more (its parsing on every call; bench/instructions.sh, docs/performance.md, fourteenth round).
     /// </summary>
     public static string Format(DateTimeOffset value) => string.Create(24, value.UtcDateTime, static (text, utc) =>
     {

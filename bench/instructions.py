@@ -4,11 +4,15 @@
   load PORT REQUESTS CONNECTIONS json|stream   exactly REQUESTS chat completions over CONNECTIONS kept connections;
                                                exits 1 if any answer is not a 200
   summary REQUESTS TOP PERF_MAP DUMP...        instructions per request of each callgrind dump (one per window), then,
-                                               for the window with the fewest, where they go: by library, by namespace
-                                               of the JIT-compiled code, and the costliest methods (self)
+                                               for the window with the fewest, where they go: by library, by assembly
+                                               (the gateway's own code by namespace), the costliest functions (self) and
+                                               the gateway's costliest methods (inclusive)
 
 JIT-compiled code has no symbols for valgrind: callgrind names such a function by its address, and the runtime's perf
-map (DOTNET_PerfMapEnabled) gives the method at that address.
+map (DOTNET_PerfMapEnabled) gives the method at that address. A method that is only ever entered by a jump (from a
+delegate's thunk or an interface's dispatch stub) is not a function of its own to callgrind: its instructions count as
+the stub's. The usage record's generated serializer, reached through a delegate, is counted under
+"stub ReportStubBlock<MethodCallThunk>" that way, so read the stubs' rows as stubs and some of what they lead to.
 """
 import bisect
 import http.client

@@ -4,7 +4,7 @@
 # instrumentation switched on and off around it). On a VM whose timings move by half within an hour, this is the
 # measure that sizes a change to the request path (docs/performance.md, fourteenth round).
 #
-#   bench/instructions.sh [--arm floor|gateway|redis]... [--requests 1000] [--windows 3] [--warmup 1500]
+#   bench/instructions.sh [--arm floor|gateway|redis]... [--requests 1000] [--windows 4] [--warmup 3000]
 #                         [--connections 4] [--stream] [--top 25]
 #
 # Arms (default: all three): the floor relay (bench/Floor); the gateway without Redis; the gateway in Redis mode (its
@@ -24,14 +24,17 @@
 # - Valgrind runs one thread at a time and ~50x slower, so work done per second (timers) is counted ~50x per request;
 #   small here (no exporter, no scrape), which is why the production arm (OTLP every few seconds) is not offered.
 # - A window that still compiled a method (the first answers of a path) counts more: each is printed and the summary
-#   takes the window with the fewest. The JIT-compiled code's count is the steady one (windows agree within ~0.2%);
-#   the runtime's moves by a few percent with the collections a window happens to hold.
+#   takes the window with the fewest. The JIT-compiled code's count is the steady one (the windows of one run agreed
+#   within 0.1-1.3%: compare means of windows for a change of 1%); the runtime's moves by a few percent with the
+#   collections a window happens to hold. Batches that form by time hold fewer requests than under load.
+# - A method only ever entered by a jump from a stub (a delegate's thunk, an interface's dispatch stub) counts as the
+#   stub's: callgrind sees no call into it (bench/instructions.py).
 #
-# Needs valgrind, nginx, python3 (and redis-server for the redis arm). About 3 minutes an arm.
+# Needs valgrind, nginx, python3 (and redis-server for the redis arm). Three to five minutes an arm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-arms=(); requests=1000; windows=3; warmup=1500; connections=4; kind=json; top=25
+arms=(); requests=1000; windows=4; warmup=3000; connections=4; kind=json; top=25
 while [ $# -gt 0 ]; do
   case "$1" in
     --arm) shift; arms+=("$1") ;;

@@ -4,7 +4,7 @@ namespace Gateway.Requests;
 
 /// <summary>
 /// The names of a timestamp's UTC day (<c>2026-11-30</c>) and hour (<c>2026-11-30T07</c>), under which usage is journaled
-/// and rolled up. Every record of a request asks for both, and nearly all fall in the hour of the one before, so the last
+/// and rolled up. Every usage record asks for both, and nearly all fall in the hour of the one before, so the last
 /// hour's names are kept: formatting them was ~1% of the gateway's instructions per request
 /// (bench/instructions.sh, docs/performance.md, fourteenth round).
 /// </summary>

@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections import Counter
 
 
 def load(port, requests, connections, kind):
@@ -119,52 +120,60 @@ def total_of(dump):
     return 0
 
 
+def library_of(obj):
+    return obj.rsplit("/", 1)[-1]
+
+
+def address_of(function):
+    """The address callgrind names a symbol-less function by (it may add a context suffix, '2), or None."""
+    return int(function.split(":")[-1].split("'")[0], 16) if ":0x" in function else None
+
+
 def summary(requests, perf_map, dumps, top):
-    # The JIT-compiled code's count is the steady one (windows agree within ~0.2%); the runtime's moves with the number of
-    # collections a window happens to hold, and the JIT's with late compiles (timers' first runs).
+    # The JIT-compiled code's count is the steady one (the windows of one run agreed within 0.1-1.3%); the runtime's moves
+    # with the number of collections a window happens to hold, and the JIT's with late compiles (timers' first runs).
     print("  per request, each window: all / JIT-compiled code / the runtime (libcoreclr) / the JIT compiling")
-    totals = []
+    windows = []
     for dump in dumps:
-        by_object = {}
-        for cost, _, obj in functions(dump):
-            by_object[obj.rsplit("/", 1)[-1]] = by_object.get(obj.rsplit("/", 1)[-1], 0) + cost
+        rows = functions(dump)
+        by_object = Counter()
+        for cost, _, obj in rows:
+            by_object[library_of(obj)] += cost
         total = total_of(dump)
-        totals.append((total, dump))
-        print(f"    {total / requests:,.0f} / {by_object.get('???', 0) / requests:,.0f} / "
-              f"{by_object.get('libcoreclr.so', 0) / requests:,.0f} / {by_object.get('libclrjit.so', 0) / requests:,.0f}")
-    best_total, best = min(totals)
+        windows.append((total, dump, rows))
+        print(f"    {total / requests:,.0f} / {by_object['???'] / requests:,.0f} / "
+              f"{by_object['libcoreclr.so'] / requests:,.0f} / {by_object['libclrjit.so'] / requests:,.0f}")
+    best_total, best, best_rows = min(windows, key=lambda w: w[0])
     print(f"  per request, the window with the fewest: {best_total / requests:,.0f}")
     ranges, starts = read_map(perf_map)
-    by_library, by_namespace, by_method = {}, {}, {}
-    for cost, function, obj in functions(best):
+    by_library, by_namespace, by_method = Counter(), Counter(), Counter()
+    for cost, function, obj in best_rows:
         if obj == "???":
-            # callgrind may add a context suffix ('2) to a function's name.
-            address = int(function.split(":")[-1].split("'")[0], 16) if ":0x" in function else None
+            address = address_of(function)
             method = method_of(address, ranges, starts) if address is not None else None
             library = "JIT-compiled code"
             name = TIER.sub("", method) if method else "(not in the perf map)"
-            namespace = namespace_of(name) if method else "(not in the perf map)"
-            by_namespace[namespace] = by_namespace.get(namespace, 0) + cost
-            by_method[name] = by_method.get(name, 0) + cost
+            by_namespace[namespace_of(name) if method else name] += cost
         else:
-            library = obj.rsplit("/", 1)[-1]
-            by_method[f"{function.rsplit(':', 1)[-1]} ({library})"] = by_method.get(f"{function.rsplit(':', 1)[-1]} ({library})", 0) + cost
-        by_library[library] = by_library.get(library, 0) + cost
+            library = library_of(obj)
+            name = f"{function.rsplit(':', 1)[-1]} ({library})"
+        by_method[name] += cost
+        by_library[library] += cost
 
     def table(title, costs, limit):
         print(f"  {title}:")
-        for name, cost in sorted(costs.items(), key=lambda kv: -kv[1])[:limit]:
+        for name, cost in costs.most_common(limit):
             print(f"    {cost / requests:>9,.0f}  {cost * 100 / best_total:5.1f}%  {name}")
 
     # Inclusive figures of the gateway's own methods: what each step of the request path costs with what it calls (an
     # async method's figure holds the part of it that ran before its first wait, and each resumption's part).
-    gateway_inclusive = {}
+    gateway_inclusive = Counter()
     for cost, function, obj in functions(best, inclusive=True):
-        if obj == "???" and ":0x" in function:
-            method = method_of(int(function.split(":")[-1].split("'")[0], 16), ranges, starts)
-            if method and "[Gateway] " in method:
-                name = TIER.sub("", method)
-                gateway_inclusive[name] = max(gateway_inclusive.get(name, 0), cost)
+        address = address_of(function) if obj == "???" else None
+        method = method_of(address, ranges, starts) if address is not None else None
+        if method and "[Gateway] " in method:
+            name = TIER.sub("", method)
+            gateway_inclusive[name] = max(gateway_inclusive[name], cost)
 
     table("by library (self)", by_library, 12)
     table("JIT-compiled code by assembly, the gateway's by namespace (self)", by_namespace, 20)

@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Gateway.Redis;
 using StackExchange.Redis;
@@ -17,6 +17,9 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     public Task WarmUpAsync() => redis.PreloadAsync([WriteScript]);
 
     private const char Separator = '\u001f';
+
+    // Names sent with every batch are kept as their UTF-8 bytes (RedisStore.ByteKey): the client copies them as they are.
+    private readonly RedisKey _events = redis.ByteKey("{usage}:events");
     private const int ReadsInFlight = 4;
 
     // KEYS: the batch's seen-marker keys (each once), the event stream, then each hash the batch touches once.
@@ -108,12 +111,13 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     private (RedisKey[] Keys, RedisValue[] Args, int[] Order) WriteCall(IReadOnlyList<UsageRecord> batch)
     {
         var markers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        var bits = new string[batch.Count];
+        // A bit's place goes as a number (the client writes its digits straight into its buffer); a key of its own as "".
+        var bits = new RedisValue[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var id = batch[i].Id;
             var key = RecordIds.Bucket(id, out var bucket, out var bit) ? "{usage}:seen100:" + bucket : "{usage}:seen:" + id;
-            bits[i] = bit < 0 ? "" : bit.ToString(CultureInfo.InvariantCulture);
+            bits[i] = bit < 0 ? RedisValue.EmptyString : bit;
             if (!markers.TryGetValue(key, out var marked))
             {
                 markers[key] = marked = [];
@@ -131,7 +135,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
         var placed = 0;
         foreach (var (key, marked) in markers)
         {
-            keys.Add(redis.Key(key));
+            keys.Add(redis.ByteKey(key));
             args.Add(marked.Count);
             foreach (var i in marked)
             {
@@ -142,7 +146,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             }
         }
 
-        keys.Add(redis.Key("{usage}:events"));
+        keys.Add(_events);
         var (dayTtl, hourTtl) = ((long)TimeSpan.FromDays(settings.RetentionDays + 1).TotalSeconds, (long)TimeSpan.FromDays(UsageQuery.HourlyDays + 1).TotalSeconds);
         var sums = new BatchSums(firstHash: keys.Count + 1);
         // The records of a batch mostly share their day, hour and key: each hash's name is made once per batch, not per record.
@@ -157,15 +161,8 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             var (day, keyDay) = (sums.Hash(dayHash, dayTtl), sums.Hash(keyDayHash, dayTtl));
             var (hour, keyHour) = (sums.Hash(hourHash, hourTtl), sums.Hash(keyHourHash, hourTtl));
             var dims = CellName(cells, RollupKey.Of(r));
-            var values = new RollupTotals().Values(r);
-            for (var c = 0; c < values.Length; c++)
-            {
-                if (values[c] != 0)
-                {
-                    sums.Add(keyDay, day, dims, c, values[c]);
-                    sums.Add(keyHour, hour, dims, c, values[c]);
-                }
-            }
+            sums.Add(keyDay, day, dims, r);
+            sums.Add(keyHour, hour, dims, r);
         }
 
         sums.AppendTo(keys, args);
@@ -189,15 +186,18 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     /// <summary>
     /// The batch's hashes, each once with its time to live, and its counters summed per hash field: a field names its
     /// cell (key, model, provider, team) and its counter, and the key's own hash gets the same sum as the shared one.
-    /// Hashes are named by their Lua index in KEYS (from 1), after the markers and the stream; a field's name is made
-    /// once, when the sums are handed on, not once per record.
+    /// Hashes are named by their Lua index in KEYS (from 1), after the markers and the stream. A record is summed into its
+    /// cell of a pair of hashes with one lookup (not one per counter); a field's name is made once, when the sums are
+    /// handed on, as UTF-8 bytes: the cell's, made once per cell, and the counter's, made once per process.
     /// </summary>
     private sealed class BatchSums(int firstHash)
     {
+        private static readonly byte[][] MetricNames = [.. RollupTotals.Metrics.Select(Encoding.UTF8.GetBytes)];
+
         private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
         private readonly List<(string Name, long Ttl)> _hashes = [];
-        private readonly Dictionary<(int Own, string Cell, int Counter), (int Shared, long Sum)> _sums = [];
-        private readonly List<(int Own, string Cell, int Counter)> _order = [];
+        private readonly Dictionary<(int Own, string Cell), RollupTotals> _cells = [];
+        private readonly List<(int Own, int Shared, string Cell, RollupTotals Totals)> _order = [];
 
         public int Hash(string name, long ttl)
         {
@@ -210,18 +210,15 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             return lua;
         }
 
-        public void Add(int own, int shared, string cell, int counter, long value)
+        public void Add(int own, int shared, string cell, UsageRecord record)
         {
-            var id = (own, cell, counter);
-            if (_sums.TryGetValue(id, out var e))
+            if (!_cells.TryGetValue((own, cell), out var totals))
             {
-                _sums[id] = (e.Shared, e.Sum + value);
+                _cells[(own, cell)] = totals = new RollupTotals();
+                _order.Add((own, shared, cell, totals));
             }
-            else
-            {
-                _sums[id] = (shared, value);
-                _order.Add(id);
-            }
+
+            totals.Add(record);
         }
 
         /// <summary>The hashes to KEYS; to ARGV their count and times to live, then the field count and per field: own hash, shared hash, field, sum.</summary>
@@ -230,20 +227,37 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
             args.Add(_hashes.Count);
             foreach (var (name, ttl) in _hashes)
             {
-                keys.Add(name);
+                keys.Add(Encoding.UTF8.GetBytes(name));
                 args.Add(ttl);
             }
 
-            args.Add(_order.Count);
-            var metrics = RollupTotals.Metrics;
-            foreach (var id in _order)
+            var fieldCount = args.Count;
+            args.Add(0);
+            var fields = 0;
+            var cellNames = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            foreach (var (own, shared, cell, totals) in _order)
             {
-                var (shared, sum) = _sums[id];
-                args.Add(id.Own);
-                args.Add(shared);
-                args.Add(id.Cell + metrics[id.Counter]);
-                args.Add(sum);
+                if (!cellNames.TryGetValue(cell, out var cellName))
+                {
+                    cellNames[cell] = cellName = Encoding.UTF8.GetBytes(cell);
+                }
+
+                var sums = totals.Values();
+                for (var c = 0; c < sums.Length; c++)
+                {
+                    // A counter a batch left at zero is not written (HINCRBY by 0 would only make an empty field).
+                    if (sums[c] != 0)
+                    {
+                        args.Add(own);
+                        args.Add(shared);
+                        args.Add((byte[])[.. cellName, .. MetricNames[c]]);
+                        args.Add(sums[c]);
+                        fields++;
+                    }
+                }
             }
+
+            args[fieldCount] = fields;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using Gateway.Redis;
 using StackExchange.Redis;
 using Gateway.Configuration;
@@ -28,6 +29,9 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     // request allocates in Redis mode). Bounded like _noted: the scopes of valid keys, times the limits configured for them.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Scope, string Id, bool Window), RedisKey> _counters = new();
 
+    // The first part of each scope's reservation keys, as bytes; bounded like _counters.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _reservationNames = new(StringComparer.Ordinal);
+
     // When this replica last noted each scope (bounded by the scopes of valid keys: a made-up key never gets here).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _noted = new(StringComparer.Ordinal);
 
@@ -45,7 +49,7 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
             .Concat(plan.Concurrency.Select(c => CounterKey(plan.Scope, c.Id)))
             .Concat(plan.Budgets.Select(b => CounterKey(plan.Scope, b.Id))).ToArray();
         RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count, plan.WindowMs, plan.BucketMs,
-            .. plan.Budgets.Select(b => (RedisValue)PeriodKind(b.Period))];
+            .. plan.Budgets.Select(b => PeriodKind(b.Period))];
         var r = (RedisResult[])(await redis.EvalAsync(PeekScript, keys, args))!;
         var n = plan.Windows.Count;
         var m = plan.Concurrency.Count;
@@ -240,19 +244,36 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     }
 
     // A key alone keeps the tag it always had ({k:id}); a team's scope is its own tag ({t:id}).
-    private RedisKey Key(string scope, string id) =>
-        redis.Key(scope.StartsWith("t:", StringComparison.Ordinal) ? "rl:{" + scope + "}:" + id : "rl:{k:" + scope + "}:" + id);
+    private static string Name(string scope, string id) =>
+        scope.StartsWith("t:", StringComparison.Ordinal) ? "rl:{" + scope + "}:" + id : "rl:{k:" + scope + "}:" + id;
 
     // A window's hash keeps its running total beside its buckets (LimitScripts): under a name of its own, so a replica from
     // before that layout (which sums every field) never meets one during a rolling upgrade; the two count apart meanwhile.
     private RedisKey WindowKey(string scope, string id) => CounterKey(scope, id, window: true);
 
+    // Kept as their UTF-8 bytes (RedisStore.ByteKey): they go with every admission and settlement.
     private RedisKey CounterKey(string scope, string id, bool window = false) =>
-        _counters.GetOrAdd((scope, id, window), static (name, self) => self.Key(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
+        _counters.GetOrAdd((scope, id, window), static (name, self) => self.NewCounterKey(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
 
-    private static string PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? "day" : "month";
+    private RedisKey NewCounterKey(string scope, string id) => redis.ByteKey(Name(scope, id));
 
-    private RedisKey ReservationKey(string scope, string reservationId) => Key(scope, "res:" + reservationId);
+    // The values are sent as bytes too: the script compares them as strings.
+    private static readonly RedisValue Day = "day"u8.ToArray(), Month = "month"u8.ToArray();
+
+    private static RedisValue PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? Day : Month;
+
+    /// <summary>
+    /// A reservation's key, new with every request: the scope's part of the name is kept as bytes
+    /// (<see cref="_reservationNames"/>) and the id's appended, so the key goes out as bytes like the counters'.
+    /// </summary>
+    private RedisKey ReservationKey(string scope, string reservationId)
+    {
+        var prefix = _reservationNames.GetOrAdd(scope, static (s, prefix) => Encoding.UTF8.GetBytes(prefix + Name(s, "res:")), redis.KeyPrefix);
+        var name = new byte[prefix.Length + Encoding.UTF8.GetByteCount(reservationId)];
+        prefix.CopyTo(name, 0);
+        Encoding.UTF8.GetBytes(reservationId, name.AsSpan(prefix.Length));
+        return name;
+    }
 
     private void LearnClock(long redisNowMs)
     {

@@ -33,6 +33,9 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
     public const int MaxPerCall = 32;
 
     private static readonly RedisScript Script = new("ratelimit.batch", LimitScripts.Batch);
+
+    // Each operation's kind, as the bytes the client copies as they are (a string it encodes on every write).
+    private static readonly RedisValue AdmissionKind = "a"u8.ToArray(), SettlementKind = "s"u8.ToArray();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Queue> _queues = new(StringComparer.Ordinal);
 
     public RedisScript BatchScript => Script;
@@ -118,7 +121,7 @@ internal sealed class ScopeBatches(RedisStore redis, TimeProvider clock)
             {
                 op.Keys.CopyTo(keys, k);
                 k += op.Keys.Length;
-                args[a++] = op.IsAdmission ? "a" : "s";
+                args[a++] = op.IsAdmission ? AdmissionKind : SettlementKind;
                 args[a++] = op.Keys.Length;
                 args[a++] = op.Args.Length;
                 op.Args.CopyTo(args, a);

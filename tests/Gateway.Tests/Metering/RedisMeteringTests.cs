@@ -310,6 +310,68 @@ public sealed class RedisMeteringTests : SimulatorAndRedisTests
     }
 
     [Fact]
+    public async Task OneBatch_HashesHoldTheLiteralFieldsAndSums_ForNamesBeyondAscii_TeamsAndEveryCounter()
+    {
+        // The writer sends hash and field names as UTF-8 bytes it makes itself (RedisStore.ByteKey, BatchSums) and sums a
+        // batch per cell: the hashes must hold exactly the names and sums the layout gives (RedisUsageStore's header).
+        using var connection = ConnectRedis();
+        var store = new RedisUsageStore(new RedisStore(connection, "lay:"), new MeteringSettings());
+        var ten = new DateTimeOffset(2026, 12, 7, 10, 30, 0, TimeSpan.Zero);
+        UsageRecord Made(string key, string? keyId, string model, string? provider, string? team, DateTimeOffset at) => new()
+        {
+            Id = UsageRecords.NewId(), RequestId = "r", Key = key, KeyId = keyId, Model = model, Provider = provider, Team = team,
+            Status = 200, Outcome = "ok", Timestamp = at,
+        };
+
+        const string own = "id-\u00fc";
+        UsageRecord[] batch =
+        [
+            Made("\u043a\u043b\u044e\u0447", own, "\u6a21\u578b-\u00e9", "p", "\u00e9quipe", ten) with { PromptTokens = 5, CompletionTokens = 2, CostMicros = 7, ProviderCostMicros = 3 },
+            Made("k2", null, "m", null, null, ten) with { PromptTokens = 2, CompletionTokens = 3, CostMicros = 4 },
+            Made("\u043a\u043b\u044e\u0447", own, "\u6a21\u578b-\u00e9", "p", "\u00e9quipe", ten) with { PromptTokens = 1, Estimated = true, Status = 500, Outcome = "error" },
+            Made("k2", null, "m", null, null, ten) with { Count = 4, Status = 429, Outcome = "refused" },
+            Made("\u043a\u043b\u044e\u0447", own, "\u6a21\u578b-\u00e9", "p", "\u00e9quipe", ten.AddHours(-1)) with { Outcome = UsageRecord.CacheHitOutcome, SavedMicros = 11 },
+        ];
+
+        await store.WriteAsync(batch, CancellationToken.None);
+
+        const string a = "\u043a\u043b\u044e\u0447\u001f\u6a21\u578b-\u00e9\u001fp\u001f\u00e9quipe\u001f";
+        const string b = "k2\u001fm\u001f-\u001f";
+        var aTen = new Dictionary<string, long>
+        {
+            [a + "requests"] = 2, [a + "failed_requests"] = 1, [a + "estimated_requests"] = 1, [a + "prompt_tokens"] = 6,
+            [a + "completion_tokens"] = 2, [a + "cost_micros"] = 7, [a + "provider_cost_micros"] = 3,
+        };
+        var aNine = new Dictionary<string, long> { [a + "requests"] = 1, [a + "cache_hits"] = 1, [a + "saved_micros"] = 11 };
+        var bTen = new Dictionary<string, long>
+        {
+            [b + "requests"] = 5, [b + "failed_requests"] = 4, [b + "prompt_tokens"] = 2, [b + "completion_tokens"] = 3, [b + "cost_micros"] = 4,
+        };
+        var aDay = new Dictionary<string, long>(aTen) { [a + "requests"] = 3, [a + "cache_hits"] = 1, [a + "saved_micros"] = 11 };
+        var expected = new Dictionary<string, Dictionary<string, long>>
+        {
+            ["lay:{usage}:day:2026-12-07"] = new(aDay.Concat(bTen)),
+            ["lay:{usage}:hour:2026-12-07T10"] = new(aTen.Concat(bTen)),
+            ["lay:{usage}:hour:2026-12-07T09"] = aNine,
+            ["lay:{usage}:kday:2026-12-07:" + own] = aDay,
+            ["lay:{usage}:khour:2026-12-07T10:" + own] = aTen,
+            ["lay:{usage}:khour:2026-12-07T09:" + own] = aNine,
+            ["lay:{usage}:kday:2026-12-07:-"] = bTen,
+            ["lay:{usage}:khour:2026-12-07T10:-"] = bTen,
+        };
+        var db = connection.GetDatabase();
+        foreach (var (hash, fields) in expected)
+        {
+            var held = (await db.HashGetAllAsync(hash)).ToDictionary(e => (string)e.Name!, e => (long)e.Value);
+            Assert.Equal(fields.OrderBy(f => f.Key, StringComparer.Ordinal), held.OrderBy(f => f.Key, StringComparer.Ordinal));
+        }
+
+        Assert.Equal(5, (int)await db.StreamLengthAsync("lay:{usage}:events"));
+        var read = Assert.Single(await ((IUsageStore)store).ReadAllAsync(["2026-12-07"], new UsageScope(own, "\u043a\u043b\u044e\u0447")));
+        Assert.Equal(("\u6a21\u578b-\u00e9", "\u00e9quipe", 3L, 6L, 11L), (read.Key.Model, read.Key.Team, read.Totals.Requests, read.Totals.PromptTokens, read.Totals.SavedMicros));
+    }
+
+    [Fact]
     public async Task EventStream_IsCappedInLength()
     {
         using var connection = ConnectRedis();

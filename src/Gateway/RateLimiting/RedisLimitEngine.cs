@@ -1,4 +1,3 @@
-using System.Text;
 using Gateway.Redis;
 using StackExchange.Redis;
 using Gateway.Configuration;
@@ -25,15 +24,9 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     // How often this replica re-notes a scope as active: an admission notes its scope at most this often.
     private static readonly long NoteEveryMs = (long)TimeSpan.FromSeconds(10).TotalMilliseconds;
 
-    // The names of a scope's counters, made once: every request of a key names the same few (they were 8% of the bytes a
-    // request allocates in Redis mode). Bounded like _noted: the scopes of valid keys, times the limits configured for them.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Scope, string Id, bool Window), RedisKey> _counters = new();
-
-    // The first part of each scope's reservation keys, as bytes; bounded like _counters.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _reservationNames = new(StringComparer.Ordinal);
-
-    // When this replica last noted each scope (bounded by the scopes of valid keys: a made-up key never gets here).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _noted = new(StringComparer.Ordinal);
+    // Each scope's keys, made once (they were 8% of the bytes a request allocates in Redis mode), and when this replica
+    // last noted it: bounded by the scopes of valid keys (a made-up key never gets here).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RedisScope> _scopes = new(StringComparer.Ordinal);
 
     // Redis's clock minus this replica's, learnt from every admission: deadlines are sent in Redis's time.
     private long _clockOffsetMs;
@@ -45,9 +38,10 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     public async Task<LimitUsage> PeekAsync(LimitPlan plan)
     {
-        var keys = plan.Windows.Select(w => WindowKey(plan.Scope, w.Id))
-            .Concat(plan.Concurrency.Select(c => CounterKey(plan.Scope, c.Id)))
-            .Concat(plan.Budgets.Select(b => CounterKey(plan.Scope, b.Id))).ToArray();
+        var scope = ScopeOf(plan.Scope);
+        var keys = plan.Windows.Select(w => scope.Window(w.Id))
+            .Concat(plan.Concurrency.Select(c => scope.Counter(c.Id)))
+            .Concat(plan.Budgets.Select(b => scope.Counter(b.Id))).ToArray();
         RedisValue[] args = [plan.Windows.Count, plan.Concurrency.Count, plan.Budgets.Count, plan.WindowMs, plan.BucketMs,
             .. plan.Budgets.Select(b => PeriodKind(b.Period))];
         var r = (RedisResult[])(await redis.EvalAsync(PeekScript, keys, args))!;
@@ -67,9 +61,10 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
         (args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]) =
             (w, c, b, plan.WindowMs, plan.BucketMs, plan.ReservationId, (long)plan.Lease.TotalMilliseconds, deadline);
         var (k, a) = (0, 8);
+        var scope = ScopeOf(plan.Scope);
         foreach (var window in plan.Windows)
         {
-            keys[k++] = WindowKey(plan.Scope, window.Id);
+            keys[k++] = scope.Window(window.Id);
             args[a++] = window.Limit;
             args[a++] = window.Cost;
             args[a++] = window.Kind == LimitKind.Tokens ? 1 : 0;
@@ -77,23 +72,23 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
         foreach (var limit in plan.Concurrency)
         {
-            keys[k++] = CounterKey(plan.Scope, limit.Id);
+            keys[k++] = scope.Counter(limit.Id);
             args[a++] = limit.Limit;
         }
 
         foreach (var budget in plan.Budgets)
         {
-            keys[k++] = CounterKey(plan.Scope, budget.Id);
+            keys[k++] = scope.Counter(budget.Id);
             args[a++] = budget.LimitMicros;
             args[a++] = budget.CostMicros;
             args[a++] = PeriodKind(budget.Period);
         }
 
-        keys[k++] = ReservationKey(plan.Scope, plan.ReservationId);
+        keys[k++] = scope.Reservation(plan.ReservationId);
         if (recovery is not null)
         {
-            NoteActive(plan.Scope);
-            keys[k] = OpenKey(plan.Scope);
+            NoteActive(scope, plan.Scope);
+            keys[k] = scope.Open;
             args[a] = recovery.Pack();
         }
 
@@ -116,25 +111,26 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
         var budgets = s.BudgetIds;
         var keys = new RedisKey[s.Windows.Count + s.Concurrency.Count + budgets.Count + (s.Recoverable ? 2 : 1)];
         var k = 0;
+        var scope = ScopeOf(s.Scope);
         foreach (var window in s.Windows)
         {
-            keys[k++] = WindowKey(s.Scope, window);
+            keys[k++] = scope.Window(window);
         }
 
         foreach (var limit in s.Concurrency)
         {
-            keys[k++] = CounterKey(s.Scope, limit);
+            keys[k++] = scope.Counter(limit);
         }
 
         foreach (var budget in budgets)
         {
-            keys[k++] = CounterKey(s.Scope, budget);
+            keys[k++] = scope.Counter(budget);
         }
 
-        keys[k++] = ReservationKey(s.Scope, s.ReservationId);
+        keys[k++] = scope.Reservation(s.ReservationId);
         if (s.Recoverable)
         {
-            keys[k] = OpenKey(s.Scope);
+            keys[k] = scope.Open;
         }
 
         return _batches.SettleAsync(s.Scope, keys,
@@ -148,15 +144,16 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
 
     public Task RenewAsync(LimitPlan plan)
     {
-        var keys = plan.Concurrency.Select(c => CounterKey(plan.Scope, c.Id)).Append(ReservationKey(plan.Scope, plan.ReservationId));
+        var scope = ScopeOf(plan.Scope);
+        var keys = plan.Concurrency.Select(c => scope.Counter(c.Id)).Append(scope.Reservation(plan.ReservationId));
         var lease = (long)plan.Lease.TotalMilliseconds;
         var record = lease + plan.WindowMs;
         if (plan.Recovery is not null)
         {
             // A long stream keeps its scope listed for the sweep while it runs.
-            keys = keys.Append(OpenKey(plan.Scope));
+            keys = keys.Append(scope.Open);
             record += (long)LimitPlan.RecoveryHorizon.TotalMilliseconds;
-            NoteActive(plan.Scope);
+            NoteActive(scope, plan.Scope);
         }
 
         return redis.EvalAsync(RenewScript, [.. keys], [plan.Concurrency.Count, plan.ReservationId, lease, record]);
@@ -165,21 +162,22 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     public async Task<IReadOnlyList<LostReservation>> ClaimLostAsync(string scope, TimeSpan grace, int max)
     {
         var claimed = new List<LostReservation>();
-        foreach (var open in (RedisKey[])[OpenKey(scope), EarlierOpenKey(scope)])
+        var keys = ScopeOf(scope);
+        foreach (var open in (RedisKey[])[keys.Open, keys.EarlierOpen])
         {
-            await ClaimLostAsync(scope, open, grace, max, claimed);
+            await ClaimLostAsync(scope, keys, open, grace, max, claimed);
         }
 
         return claimed;
     }
 
-    private async Task ClaimLostAsync(string scope, RedisKey open, TimeSpan grace, int max, List<LostReservation> claimed)
+    private async Task ClaimLostAsync(string scope, RedisScope keys, RedisKey open, TimeSpan grace, int max, List<LostReservation> claimed)
     {
         var ids = (RedisResult[])(await redis.EvalAsync(LostListScript, [open], [(long)grace.TotalMilliseconds, max]))!;
         foreach (var id in ids)
         {
             var member = (string)id!;
-            var raw = (RedisResult[])(await redis.EvalAsync(LostClaimScript, [open, ReservationKey(scope, member)], [member]))!;
+            var raw = (RedisResult[])(await redis.EvalAsync(LostClaimScript, [open, keys.Reservation(member)], [member]))!;
             var f = new Dictionary<string, string>(StringComparer.Ordinal);
             for (var i = 0; i + 1 < raw.Length; i += 2)
             {
@@ -208,32 +206,21 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
     /// the one connection the note goes first, so a replica that dies after sending the admission has sent the note too.
     /// Fire and forget, at most once per scope every ten seconds per replica (the index is one sorted set of its own slot).
     /// </summary>
-    private void NoteActive(string scope)
+    private void NoteActive(RedisScope keys, string scope)
     {
         var now = Environment.TickCount64;
-        if (_noted.TryGetValue(scope, out var at) && now - at < NoteEveryMs)
+        var at = Volatile.Read(ref keys.NotedAt);
+        if (at != 0 && now - at < NoteEveryMs)
         {
             return;
         }
 
-        _noted[scope] = now;
+        Volatile.Write(ref keys.NotedAt, now);
         _ = redis.RunAsync("ratelimit.active.note", db => db.SortedSetAddAsync(ActiveKey(), scope, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             CommandFlags.FireAndForget));
     }
 
     private RedisKey ActiveKey() => redis.Key("rl:{scopes}:active");
-
-    /// <summary>
-    /// One key's reservations that may need recovering, scored by lease end (same slot as the key's counters). Under a
-    /// name of its own since record ids carry their seen-marker bucket (Requests/RecordIds): a replica from before that
-    /// would record a lost reservation with a marker key of its own, which the record's own replica, writing the bucket,
-    /// would not see (counted twice during a rolling upgrade). So such a replica never sees these; this release still
-    /// sweeps the earlier list, whose ids keep their marker key in both releases.
-    /// </summary>
-    private RedisKey OpenKey(string scope) => CounterKey(scope, "open2");
-
-    /// <summary>The list that replicas before <see cref="OpenKey"/> kept; swept until none of theirs can be left.</summary>
-    private RedisKey EarlierOpenKey(string scope) => CounterKey(scope, "open");
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> TryAcquireAsync(string id, long limit, TimeSpan window)
     {
@@ -243,37 +230,12 @@ internal sealed class RedisLimitEngine(RedisStore redis, TimeProvider? clock = n
         return ((long)r[0] == 1, TimeSpan.FromMilliseconds((long)r[1]));
     }
 
-    // A key alone keeps the tag it always had ({k:id}); a team's scope is its own tag ({t:id}).
-    private static string Name(string scope, string id) =>
-        scope.StartsWith("t:", StringComparison.Ordinal) ? "rl:{" + scope + "}:" + id : "rl:{k:" + scope + "}:" + id;
+    private RedisScope ScopeOf(string scope) => _scopes.GetOrAdd(scope, static (name, redis) => new RedisScope(redis, name), redis);
 
-    // A window's hash keeps its running total beside its buckets (LimitScripts): under a name of its own, so a replica from
-    // before that layout (which sums every field) never meets one during a rolling upgrade; the two count apart meanwhile.
-    private RedisKey WindowKey(string scope, string id) => CounterKey(scope, id, window: true);
-
-    // Kept as their UTF-8 bytes (RedisStore.ByteKey): they go with every admission and settlement.
-    private RedisKey CounterKey(string scope, string id, bool window = false) =>
-        _counters.GetOrAdd((scope, id, window), static (name, self) => self.NewCounterKey(name.Scope, name.Window ? "w2:" + name.Id : name.Id), this);
-
-    private RedisKey NewCounterKey(string scope, string id) => redis.ByteKey(Name(scope, id));
-
-    // The values are sent as bytes too: the script compares them as strings.
+    // Sent as bytes: the script compares them as strings, and the client copies bytes as they are.
     private static readonly RedisValue Day = "day"u8.ToArray(), Month = "month"u8.ToArray();
 
     private static RedisValue PeriodKind(BudgetPeriod period) => period == BudgetPeriod.Day ? Day : Month;
-
-    /// <summary>
-    /// A reservation's key, new with every request: the scope's part of the name is kept as bytes
-    /// (<see cref="_reservationNames"/>) and the id's appended, so the key goes out as bytes like the counters'.
-    /// </summary>
-    private RedisKey ReservationKey(string scope, string reservationId)
-    {
-        var prefix = _reservationNames.GetOrAdd(scope, static (s, prefix) => Encoding.UTF8.GetBytes(prefix + Name(s, "res:")), redis.KeyPrefix);
-        var name = new byte[prefix.Length + Encoding.UTF8.GetByteCount(reservationId)];
-        prefix.CopyTo(name, 0);
-        Encoding.UTF8.GetBytes(reservationId, name.AsSpan(prefix.Length));
-        return name;
-    }
 
     private void LearnClock(long redisNowMs)
     {

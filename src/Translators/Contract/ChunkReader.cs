@@ -146,7 +146,7 @@ public static class ChunkReader
         return delta;
     }
 
-    private static Usage ReadUsage(ref Utf8JsonReader reader)
+    internal static Usage ReadUsage(ref Utf8JsonReader reader)
     {
         Expect(ref reader, JsonTokenType.StartObject);
         var usage = new Usage();
@@ -178,7 +178,7 @@ public static class ChunkReader
         return usage;
     }
 
-    private static void Expect(ref Utf8JsonReader reader, JsonTokenType type)
+    internal static void Expect(ref Utf8JsonReader reader, JsonTokenType type)
     {
         if (reader.TokenType != type)
         {

@@ -52,13 +52,9 @@ public abstract class OpenAiCompatibleProvider : IChatProvider
 
     public virtual bool TryReadCompletion(ReadOnlySpan<byte> body, out ChatCompletion? completion)
     {
-        try
+        if (!CompletionReader.TryRead(body, out completion))
         {
-            completion = JsonSerializer.Deserialize(body, OpenAiJson.Context.ChatCompletion);
-        }
-        catch (JsonException)
-        {
-            completion = null;
+            return false;
         }
 
         if (completion?.Choices is not { Count: > 0 } || !completion.Choices.TrueForAll(c => c.Message is not null))

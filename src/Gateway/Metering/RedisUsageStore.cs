@@ -17,10 +17,10 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     public Task WarmUpAsync() => redis.PreloadAsync([WriteScript]);
 
     private const char Separator = '\u001f';
+    private const int ReadsInFlight = 4;
 
     // Names sent with every batch are kept as their UTF-8 bytes (RedisStore.ByteKey): the client copies them as they are.
     private readonly RedisKey _events = redis.ByteKey("{usage}:events");
-    private const int ReadsInFlight = 4;
 
     // KEYS: the batch's seen-marker keys (each once), the event stream, then each hash the batch touches once.
     // ARGV: seenTtl, streamMaxLen, the marker key count, then per marker key: how many records it marks, and per
@@ -188,7 +188,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
     /// cell (key, model, provider, team) and its counter, and the key's own hash gets the same sum as the shared one.
     /// Hashes are named by their Lua index in KEYS (from 1), after the markers and the stream. A record is summed into its
     /// cell of a pair of hashes with one lookup (not one per counter); a field's name is made once, when the sums are
-    /// handed on, as UTF-8 bytes: the cell's, made once per cell, and the counter's, made once per process.
+    /// handed on, as UTF-8 bytes: the cell's, made once per cell of the batch, and the counter's, once per process.
     /// </summary>
     private sealed class BatchSums(int firstHash)
     {
@@ -245,7 +245,7 @@ internal sealed class RedisUsageStore(RedisStore redis, MeteringSettings setting
                 var sums = totals.Values();
                 for (var c = 0; c < sums.Length; c++)
                 {
-                    // A counter a batch left at zero is not written (HINCRBY by 0 would only make an empty field).
+                    // A counter the batch left at zero is not sent, as before (HINCRBY by 0 would only add a field holding 0).
                     if (sums[c] != 0)
                     {
                         args.Add(own);

@@ -12,8 +12,8 @@ namespace Gateway.Translators.Contract;
 /// value of the wrong type, a truncated or trailing body. A choice that is <c>null</c> is refused too, where the
 /// serializer gave a null choice that nothing downstream expects.
 /// Its loops mirror <see cref="ChunkReader"/>'s on purpose: one generic reader over both kinds of choice and message would
-/// set every field through an interface, and calls through the runtime's dispatch stubs are already a sixth of a
-/// request's instructions.
+/// set every field through an interface, and the runtime's stubs (interface dispatch the largest of them) are already a
+/// sixth of a request's instructions.
 /// </summary>
 public static class CompletionReader
 {

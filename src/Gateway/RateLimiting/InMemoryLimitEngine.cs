@@ -13,10 +13,9 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
     // Provider pacing windows' scope: a control character, so no key's or team's scope can be the same.
     private const string PacerScope = "\u001fpacer";
 
-    // Keyed by (scope, counter id): no string is put together per look-up.
-    private readonly Dictionary<(string Scope, string Id), SlidingWindow> _windows = [];
-    private readonly Dictionary<(string Scope, string Id), Dictionary<string, long>> _inflight = [];
-    private readonly Dictionary<(string Scope, string Id), (long Period, long Spent)> _budgets = [];
+    // Each scope's counters: a decision looks its scope up once, then each counter by its short id (keyed by (scope, id),
+    // the scope's long name was hashed once per counter, twice for a window; bench/instructions.sh).
+    private readonly Dictionary<string, ScopeCounters> _scopes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Reservation> _reservations = new(StringComparer.Ordinal);
     private long _nextSweep;
 
@@ -29,6 +28,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         lock (_gate)
         {
             SweepReservations(now);
+            var scope = Scope(plan.Scope);
             if (_reservations.ContainsKey(plan.ReservationId))
             {
                 return Task.FromResult(new AdmissionResult(false, AdmissionResult.Cancelled, TimeSpan.Zero, current, 0, []));
@@ -40,7 +40,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             for (var i = 0; i < plan.Windows.Count; i++)
             {
                 var w = plan.Windows[i];
-                var window = Window((plan.Scope, w.Id), bucketMs, nb, current);
+                var window = Window(scope, w.Id, bucketMs, nb, current);
                 used[i] = window.Total;
                 if (rejected < 0 && w.Cost > 0 && used[i] + w.Cost > w.Limit)
                 {
@@ -52,7 +52,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             for (var j = 0; rejected < 0 && j < plan.Concurrency.Count; j++)
             {
                 var c = plan.Concurrency[j];
-                if (Leases((plan.Scope, c.Id), now).Count >= c.Limit)
+                if (Leases(scope, c.Id, now).Count >= c.Limit)
                 {
                     rejected = plan.Windows.Count + j;
                     retry = 1000;
@@ -66,7 +66,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             {
                 var budget = plan.Budgets[j];
                 (periods[j], var untilNext) = Period(budget.Period, now);
-                spent[j] = _budgets.TryGetValue((plan.Scope, budget.Id), out var s) && s.Period == periods[j] ? s.Spent : 0;
+                spent[j] = scope.Budgets.TryGetValue(budget.Id, out var s) && s.Period == periods[j] ? s.Spent : 0;
                 if (rejected < 0 && spent[j] + budget.CostMicros > budget.LimitMicros)
                 {
                     rejected = plan.Windows.Count + plan.Concurrency.Count + j;
@@ -76,14 +76,14 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
             for (var j = 0; rejected < 0 && j < plan.Budgets.Count; j++)
             {
-                _budgets[(plan.Scope, plan.Budgets[j].Id)] = (periods[j], spent[j] + plan.Budgets[j].CostMicros);
+                scope.Budgets[plan.Budgets[j].Id] = (periods[j], spent[j] + plan.Budgets[j].CostMicros);
             }
 
             var states = new WindowState[plan.Windows.Count];
             for (var i = 0; i < plan.Windows.Count; i++)
             {
                 var w = plan.Windows[i];
-                var window = _windows[(plan.Scope, w.Id)];
+                var window = scope.Windows[w.Id];
                 if (rejected < 0 && w.Cost > 0)
                 {
                     window.Add(current, w.Cost);
@@ -100,7 +100,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 var leaseUntil = now + (long)plan.Lease.TotalMilliseconds;
                 foreach (var c in plan.Concurrency)
                 {
-                    Leases((plan.Scope, c.Id), now)[plan.ReservationId] = leaseUntil;
+                    Leases(scope, c.Id, now)[plan.ReservationId] = leaseUntil;
                 }
 
                 var reservedTokens = new long?[plan.Windows.Count];
@@ -138,10 +138,11 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 return Task.CompletedTask;
             }
 
+            var scope = Scope(s.Scope);
             for (var i = 0; i < s.Windows.Count && i < r.ReservedTokens.Length; i++)
             {
                 // A bucket already swept out of the window is gone, and with it what it counted.
-                if (r.ReservedTokens[i] is { } reserved && _windows.TryGetValue((s.Scope, s.Windows[i]), out var window))
+                if (r.ReservedTokens[i] is { } reserved && scope.Windows.TryGetValue(s.Windows[i], out var window))
                 {
                     window.Adjust(r.Bucket, s.ActualTokens - reserved);
                 }
@@ -149,7 +150,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
             foreach (var c in s.Concurrency)
             {
-                if (_inflight.TryGetValue((s.Scope, c), out var leases))
+                if (scope.Inflight.TryGetValue(c, out var leases))
                 {
                     leases.Remove(s.ReservationId);
                 }
@@ -158,9 +159,9 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
             var budgets = s.BudgetIds;
             for (var j = 0; j < budgets.Count && j < r.Periods.Length; j++)
             {
-                if (_budgets.TryGetValue((s.Scope, budgets[j]), out var b) && b.Period == r.Periods[j])
+                if (scope.Budgets.TryGetValue(budgets[j], out var b) && b.Period == r.Periods[j])
                 {
-                    _budgets[(s.Scope, budgets[j])] = (b.Period, b.Spent + s.ActualCostMicros - r.CostsMicros[j]);
+                    scope.Budgets[budgets[j]] = (b.Period, b.Spent + s.ActualCostMicros - r.CostsMicros[j]);
                 }
             }
 
@@ -181,9 +182,10 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
                 return Task.CompletedTask;
             }
 
+            var scope = Scope(plan.Scope);
             foreach (var c in plan.Concurrency)
             {
-                if (_inflight.TryGetValue((plan.Scope, c.Id), out var leases) && leases.ContainsKey(plan.ReservationId))
+                if (scope.Inflight.TryGetValue(c.Id, out var leases) && leases.ContainsKey(plan.ReservationId))
                 {
                     leases[plan.ReservationId] = leaseUntil;
                 }
@@ -204,7 +206,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         var current = now / bucketMs;
         lock (_gate)
         {
-            var pace = Window((PacerScope, id), bucketMs, nb, current);
+            var pace = Window(Scope(PacerScope), id, bucketMs, nb, current);
             if (pace.Total + 1 <= limit)
             {
                 pace.Add(current, 1);
@@ -220,7 +222,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
     {
         lock (_gate)
         {
-            return _inflight.TryGetValue((scope, id), out var leases) ? leases.Count : 0;
+            return _scopes.TryGetValue(scope, out var counters) && counters.Inflight.TryGetValue(id, out var leases) ? leases.Count : 0;
         }
     }
 
@@ -238,32 +240,43 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         var nb = plan.WindowMs / plan.BucketMs;
         lock (_gate)
         {
-            var windows = plan.Windows.Select(w => Window((plan.Scope, w.Id), plan.BucketMs, nb, current).Total).ToList();
-            var inflight = plan.Concurrency.Select(c => (long)Leases((plan.Scope, c.Id), now).Count).ToList();
-            var spent = plan.Budgets.Select(b => _budgets.TryGetValue((plan.Scope, b.Id), out var s) && s.Period == Period(b.Period, now).Id ? s.Spent : 0)
+            var scope = Scope(plan.Scope);
+            var windows = plan.Windows.Select(w => Window(scope, w.Id, plan.BucketMs, nb, current).Total).ToList();
+            var inflight = plan.Concurrency.Select(c => (long)Leases(scope, c.Id, now).Count).ToList();
+            var spent = plan.Budgets.Select(b => scope.Budgets.TryGetValue(b.Id, out var s) && s.Period == Period(b.Period, now).Id ? s.Spent : 0)
                 .ToList();
             return Task.FromResult(new LimitUsage(windows, inflight, spent));
         }
     }
 
     /// <summary>The window, with the buckets that left it (older than <paramref name="current"/> - <paramref name="nb"/> + 1) swept out.</summary>
-    private SlidingWindow Window((string Scope, string Id) id, long bucketMs, long nb, long current)
+    private ScopeCounters Scope(string scope)
     {
-        if (!_windows.TryGetValue(id, out var window) || !window.Fits(bucketMs, nb))
+        if (!_scopes.TryGetValue(scope, out var counters))
+        {
+            _scopes[scope] = counters = new ScopeCounters();
+        }
+
+        return counters;
+    }
+
+    private static SlidingWindow Window(ScopeCounters scope, string id, long bucketMs, long nb, long current)
+    {
+        if (!scope.Windows.TryGetValue(id, out var window) || !window.Fits(bucketMs, nb))
         {
             // New, or the window's length changed with a reload: bucket numbers of another length mean nothing here.
-            _windows[id] = window = new SlidingWindow(bucketMs, nb, current - nb + 1);
+            scope.Windows[id] = window = new SlidingWindow(bucketMs, nb, current - nb + 1);
         }
 
         window.SweepTo(current - nb + 1);
         return window;
     }
 
-    private Dictionary<string, long> Leases((string Scope, string Id) id, long now)
+    private static Dictionary<string, long> Leases(ScopeCounters scope, string id, long now)
     {
-        if (!_inflight.TryGetValue(id, out var leases))
+        if (!scope.Inflight.TryGetValue(id, out var leases))
         {
-            _inflight[id] = leases = new Dictionary<string, long>(StringComparer.Ordinal);
+            scope.Inflight[id] = leases = new Dictionary<string, long>(StringComparer.Ordinal);
         }
 
         List<string>? expired = null;
@@ -309,6 +322,14 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
 
         var next = new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1);
         return ((at.Year * 12) + at.Month, next.ToUnixTimeMilliseconds() - now);
+    }
+
+    /// <summary>One scope's counters, each by its id (bounded like the scopes: valid keys and teams, and their limits).</summary>
+    private sealed class ScopeCounters
+    {
+        public Dictionary<string, SlidingWindow> Windows { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, Dictionary<string, long>> Inflight { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, (long Period, long Spent)> Budgets { get; } = new(StringComparer.Ordinal);
     }
 
     /// <summary>A booked admission: per budget the period it was charged in and what it was charged.</summary>

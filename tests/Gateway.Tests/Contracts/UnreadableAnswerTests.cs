@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -29,7 +28,7 @@ public sealed class UnreadableAnswerTests
         using var provider = WireMockServer.Start(new WireMockServerSettings { Urls = [$"http://127.0.0.1:{FreePort.Get()}"] });
         provider.Given(Request.Create().WithPath("/v1/openai/chat/completions").UsingPost())
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(seed.ToJsonString()));
-        var logs = new Captured();
+        var logs = new CapturedLogs();
         await using var gateway = await GatewayHost.StartAsync(TestConfig.Standard(new Uri(provider.Url!)), builder => builder.Logging.AddProvider(logs));
 
         var (response, text) = await Sse.PostAsync(gateway.Http, """{"model":"deepinfra-llama","messages":[{"role":"user","content":"Hello!"}]}""");
@@ -38,36 +37,5 @@ public sealed class UnreadableAnswerTests
         Assert.Equal("upstream_invalid_response", JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.Empty(logs.Failures);
         Assert.Contains(logs.Lines, l => l.Contains("sent an answer that is not a readable completion", StringComparison.Ordinal));
-    }
-
-    private sealed class Captured : ILoggerProvider
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        /// <summary>Every entry logged with an exception, or at error level or above.</summary>
-        public ConcurrentQueue<string> Failures { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(Captured sink) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                var line = formatter(state, exception);
-                sink.Lines.Enqueue(line);
-                if (exception is not null || logLevel >= LogLevel.Error)
-                {
-                    sink.Failures.Enqueue(line + " " + exception);
-                }
-            }
-        }
     }
 }

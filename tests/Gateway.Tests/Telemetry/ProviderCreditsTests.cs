@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
@@ -25,7 +24,7 @@ public sealed class ProviderCreditsTests : IAsyncLifetime
         var config = TestConfig.Standard(_simulator.BaseUrl);
         // Far above any balance the simulator reports: every answer is below the warning level.
         config["Providers"]!["segmind"]!["LowCreditsWarning"] = 1e12;
-        var logs = new Captured();
+        var logs = new CapturedLogs();
         await using var gateway = await GatewayHost.StartAsync(config, builder => builder.Logging.AddProvider(logs));
         using var metrics = new HostMetrics(gateway.Services);
 
@@ -50,31 +49,5 @@ public sealed class ProviderCreditsTests : IAsyncLifetime
         var warnings = logs.Lines.Where(l => l.Contains("credits left, below the warning level", StringComparison.Ordinal)).ToList();
         Assert.Single(warnings);
         Assert.Contains("segmind", warnings[0]);
-    }
-
-    private sealed class Captured : ILoggerProvider
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(Lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                {
-                    lines.Enqueue(formatter(state, exception));
-                }
-            }
-        }
     }
 }

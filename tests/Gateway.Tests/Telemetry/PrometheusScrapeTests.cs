@@ -25,7 +25,7 @@ public sealed class PrometheusScrapeTests
         var output = $$"""sum(gen_ai_client_token_usage_sum{gen_ai_request_model="{{model}}",gen_ai_token_type="output"})""";
         double? tokens = null;
         await Eventually.TrueAsync(async () => (tokens = await prometheus.QueryAsync(output)) == 12, TimeSpan.FromSeconds(30),
-            $"Prometheus did not report 12 output tokens (last: {tokens}):\n{prometheus.Output}");
+            () => $"Prometheus did not report 12 output tokens (last: {tokens}):\n{prometheus.Output}");
         Assert.Equal(3, await prometheus.QueryAsync($$"""sum(gateway_requests_total{gen_ai_request_model="{{model}}",http_response_status_code="200"})"""));
         Assert.Equal(39, await prometheus.QueryAsync($$"""sum(gateway_cost_micro_usd_total{gen_ai_request_model="{{model}}"})"""));
         Assert.Equal(3, await prometheus.QueryAsync($$"""sum(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="{{model}}"})"""));

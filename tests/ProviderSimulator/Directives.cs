@@ -8,7 +8,7 @@ namespace ProviderSimulator;
 /// through any gateway translation); per run they are set with <c>POST /_sim/faults</c>. Each block stands alone:
 /// its <c>only</c> and <c>only_model</c> limit that block, so one prompt can fault providers or models differently.
 /// Knobs: latency_ms, status, error_message, body (native|html|malformed|empty), retry_after,
-/// malformed, truncate_after, chunk_delay_ms, ping_every_ms, reset, no_usage, words, finish, error_event_after,
+/// malformed, truncate_after, chunk_delay_ms, ping_every_ms, ping_hold (with pings=N), reset, no_usage, words, finish, error_event_after,
 /// sse_for_json, only (a provider name the knobs are limited to), only_model (an upstream model id or Segmind slug),
 /// fail_first=N (the faults apply to the first N attempts of one x-request-id at one provider only; later ones answer).
 /// </summary>
@@ -63,7 +63,7 @@ public sealed partial class Directives
     private static readonly string[] FaultKnobs =
     [
         "latency_ms", "status", "error_message", "body", "retry_after", "malformed", "truncate_after", "chunk_delay_ms", "ping_every_ms",
-        "reset", "error_event_after", "sse_for_json", "callback", "never_finish",
+        "ping_hold", "reset", "error_event_after", "sse_for_json", "callback", "never_finish",
     ];
 
     /// <summary>With <c>fail_first=N</c>, attempt N+1 and later of the same request get no faults: a provider that recovers.</summary>

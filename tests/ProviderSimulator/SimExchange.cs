@@ -65,6 +65,18 @@ public sealed class SimExchange(HttpContext context, LoggedRequest entry, Direct
     /// <summary>Writes one SSE event honouring chunk_delay_ms, truncate_after and error_event_after; false to stop.</summary>
     public async Task<bool> WriteEventAsync(byte[] sseEvent)
     {
+        if (_chunksWritten == 1 && Knobs.Text("ping_hold") is { } hold)
+        {
+            // ping_hold=name, pings=N: between the first and second chunks, N SSE comments, each sent when the test opens its
+            // gate (name.1 … name.N). The test decides when the provider shows signs of life; no clock is involved.
+            var gates = Context.RequestServices.GetRequiredService<Gates>();
+            for (var i = 1; i <= (Knobs.Int("pings") ?? 1); i++)
+            {
+                await gates.For($"{hold}.{i}").PassAsync(Aborted);
+                await WriteRawAsync(": ping\n\n"u8.ToArray());
+            }
+        }
+
         if (_chunksWritten > 0 && Knobs.Int("chunk_delay_ms") is { } delay)
         {
             // ping_every_ms: SSE comments while waiting, as providers send to keep connections alive.

@@ -19,7 +19,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswe
     public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken stop)
     {
         using var writer = new ClientStreamWriter(response, exchange, answer, translator.MapFinishReason);
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamLimits, stop);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, writer, streamLimits, exchange.Clock, stop);
         if (end == StreamEnd.Completed)
         {
             await writer.CompleteAsync(stop);
@@ -45,7 +45,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswe
     public async Task<AttemptResult> SseToJsonAsync(HttpResponse response, Stream body, CancellationToken stop)
     {
         var collector = new StreamCollector();
-        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamLimits, stop);
+        var (end, message) = await StreamPump.RunAsync(body, (IChatProvider)translator, collector, streamLimits, exchange.Clock, stop);
         switch (end)
         {
             case StreamEnd.Completed:

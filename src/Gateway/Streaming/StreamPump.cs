@@ -45,11 +45,12 @@ internal static class StreamPump
     /// while a slow client is being written to, so a slow reader is never reported as a provider timeout. The total
     /// limit bounds the whole stream, however lively.
     /// </param>
+    /// <param name="clock">Runs both limits (the system clock in production; a test's own clock moves them when it says).</param>
     public static async Task<(StreamEnd End, string? Message)> RunAsync(Stream upstream, IChatProvider translator, IChunkSink sink,
-        StreamLimits limits, CancellationToken clientAborted)
+        StreamLimits limits, TimeProvider clock, CancellationToken clientAborted)
     {
-        using var idle = new CancellationTokenSource(limits.Idle);
-        using var total = new CancellationTokenSource(limits.Total);
+        using var idle = new CancellationTokenSource(limits.Idle, clock);
+        using var total = new CancellationTokenSource(limits.Total, clock);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, idle.Token, total.Token);
         var live = new LivenessStream(upstream, () => idle.CancelAfter(limits.Idle), () => FlushBeforeReadAsync(sink, idle, limits, clientAborted));
         var sawFinish = false;

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Net;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 
 namespace Gateway.Tests.Endpoints;
@@ -339,14 +340,35 @@ public sealed class ErrorTests(GatewayFixture f) : IClassFixture<GatewayFixture>
     [Fact]
     public async Task StreamQuietButPinging_IsAlive()
     {
-        // Idle timeout 2 s; chunks come every 3 s, with SSE comments every 0.2 s between them (margins wide enough that a
-        // loaded test machine cannot mistake one for the other).
-        var (response, body) = await Sse.PostAsync(f.Gateway.Http,
-            """{"model":"quiet-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=2 chunk_delay_ms=3000 ping_every_ms=200]"}]}""");
+        // The stream's idle limit (2.75 s) runs on a clock only the test moves. Between the two chunks the provider sends
+        // three SSE comments, each when the test opens its gate; the test moves the clock 2 s before each, 6 s in all
+        // without a chunk. Each ping must re-arm the idle limit (the clock says when one was last armed), or the next move
+        // ends the stream. No step waits on the real clock, so a busy machine cannot fail it.
+        var idle = TimeSpan.FromSeconds(2.75);
+        var config = TestConfig.Standard(f.Simulator.BaseUrl);
+        config["Providers"]!["deepinfra-quiet"]!["StreamIdleTimeoutSeconds"] = idle.TotalSeconds;
+        var clock = new WatchedClock();
+        await using var gateway = await GatewayHost.StartAsync(config, b => b.Services.AddSingleton<TimeProvider>(clock));
+        var hold = $"pings-{Guid.NewGuid():N}";
+        using var stream = await OpenStream.StartAsync(gateway.BaseUrl, TestConfig.Key,
+            $$"""{"model":"quiet-llama","stream":true,"messages":[{"role":"user","content":"x [sim words=2 ping_hold={{hold}} pings=3]"}]}""",
+            Sse.NewRequestId());
+        Assert.StartsWith("data: ", await stream.ReadLineAsync());
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.True(Sse.DataLines(body)[^1] == "[DONE]", body);
-        Assert.DoesNotContain("ping", body);
+        for (var ping = 1; ping <= 3; ping++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(2));
+            var now = clock.GetUtcNow();
+            await f.Simulator.OpenGateAsync($"{hold}.{ping}");
+            await Eventually.TrueAsync(() => Task.FromResult(clock.LastSet(idle) >= now), TimeSpan.FromSeconds(15),
+                $"ping {ping} did not re-arm the stream's idle limit");
+        }
+
+        var rest = await stream.ReadToEndAsync();
+        // The rest begins with the blank line that ended the first event.
+        Assert.Equal("[DONE]", Sse.DataLines(rest.TrimStart())[^1]);
+        Assert.DoesNotContain("ping", rest);
+        Assert.DoesNotContain("error", rest);
     }
 
     [Theory]

@@ -193,7 +193,8 @@ public sealed class RedisFaultTests : IAsyncLifetime
         {
             inflight = long.Parse(await _redis.CliAsync("ZCARD", Counters + ":inflight"), CultureInfo.InvariantCulture);
             spent = long.Parse(await _redis.CliAsync("HGET", Counters + ":budget", "spent") is { Length: > 0 } s ? s : "0", CultureInfo.InvariantCulture);
-            metered = await MeteredCostAsync();
+            // What was metered on the budget's own day (a run across midnight UTC starts the budget over).
+            metered = await MeteredCostAsync(BudgetDays.Of(await _redis.CliAsync("HGET", Counters + ":budget", "period")));
             // Every replica's settlements taken: one still reconnecting holds the reservations of admissions that Redis
             // ran after the stall, whose answers came too late (CI saw the honest request below refused for them).
             waiting = await SettlementsWaitingAsync();
@@ -223,11 +224,11 @@ public sealed class RedisFaultTests : IAsyncLifetime
         return waiting;
     }
 
-    private async Task<long> MeteredCostAsync()
+    private async Task<long> MeteredCostAsync(DateOnly day)
     {
         using var http = new HttpClient { BaseAddress = _urls[0] };
         http.DefaultRequestHeaders.Authorization = new("Bearer", TestConfig.AdminKey);
-        using var response = await http.GetAsync("/admin/usage?key=fault&group_by=key");
+        using var response = await http.GetAsync($"/admin/usage?key=fault&group_by=key&start={BudgetDays.Text(day)}&end={BudgetDays.Text(day)}");
         if (response.StatusCode != HttpStatusCode.OK)
         {
             return -1;

@@ -337,9 +337,10 @@ public sealed class ResponseCacheTests(ResponseCacheFixture fx) : IClassFixture<
 
         // bob's hits on this model: each saved what the miss cost; the rollup's cost counts only calls that were paid.
         Assert.True(totals.GetProperty("saved_micros").GetInt64() > 0);
-        // The hourly rollups in Redis say the same.
-        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-        var hourly = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?key=bob&model=shared-llama&group_by=hour&start={today}")).RootElement;
+        // The hourly rollups in Redis say the same: those since yesterday hold all of this fixture's (a run across midnight
+        // UTC has hits on both days).
+        var since = DateTime.UtcNow.AddDays(-1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var hourly = JsonDocument.Parse(await admin.GetStringAsync($"/admin/usage?key=bob&model=shared-llama&group_by=hour&start={since}")).RootElement;
         Assert.Equal(totals.GetProperty("cache_hits").GetInt64(), hourly.GetProperty("totals").GetProperty("cache_hits").GetInt64());
         var csv = await admin.GetStringAsync("/admin/usage?key=bob&model=shared-llama&group_by=key&format=csv");
         Assert.Contains("cache_hits", csv.Split('\n')[0]);

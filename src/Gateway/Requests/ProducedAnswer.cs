@@ -102,10 +102,13 @@ internal sealed class ProducedAnswer
         _nextCountAt = KeptTextLimit;
     }
 
+    /// <summary>The provider reported token counts: they are billed, and the relayed text is never counted.</summary>
+    public bool HasReportedCounts => ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0);
+
     /// <summary>The usage to report and meter: the provider's figures, or labelled estimates.</summary>
     public (int Prompt, int Completion, bool Estimated) FinalUsage() =>
-        ReportedUsage is { } u && (u.PromptTokens > 0 || u.CompletionTokens > 0)
-            ? (u.PromptTokens, u.CompletionTokens, false)
+        HasReportedCounts
+            ? (ReportedUsage!.PromptTokens, ReportedUsage.CompletionTokens, false)
             : (_exchange.CountedPromptTokens, CountedCompletionTokens, true);
 
     /// <summary>What the answer costs by the price table, in micro-dollars: nothing for an answer from the cache.</summary>

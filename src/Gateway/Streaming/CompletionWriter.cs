@@ -18,9 +18,14 @@ internal static class CompletionWriter
             answer.Report(usage);
         }
 
-        foreach (var choice in completion.Choices!)
+        // A whole answer's usage comes with it, before its text: the text is kept (copied) only when it will be counted.
+        // A stream's usage comes last, so its writer keeps the text it relays until then.
+        if (!answer.HasReportedCounts)
         {
-            answer.AddCompletionText(choice.Message?.Content);
+            foreach (var choice in completion.Choices!)
+            {
+                answer.AddCompletionText(choice.Message?.Content);
+            }
         }
 
         response.StatusCode = StatusCodes.Status200OK;

@@ -1,5 +1,6 @@
 using System.Text;
 using Gateway.Requests;
+using Gateway.Translators.Contract;
 using Gateway.Tests.Translators;
 
 namespace Gateway.Tests.Requests;
@@ -112,6 +113,30 @@ public sealed class CompletionTextTests
 
         Assert.Equal(text.Length, answer.KeptTextLength);
         Assert.Equal(TokenCounter.Count(text), answer.CountedCompletionTokens);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AWholeAnswer_KeepsItsTextOnlyWhenItWillBeCounted(bool withUsage)
+    {
+        // A whole answer's usage comes with it: with counts, the text is never counted, so it is not kept (copied) either;
+        // without, it is kept and billed as the estimate.
+        var text = "A whole answer of some words.";
+        var completion = new ChatCompletion
+        {
+            Choices = [new CompletionChoice { Index = 0, Message = new ResponseMessage { Role = "assistant", Content = text }, FinishReason = "stop" }],
+            Usage = withUsage ? new Usage { PromptTokens = 7, CompletionTokens = 9 } : null,
+        };
+        var exchange = RelayHarness.Exchange(stream: false, includeUsage: false);
+        var answer = RelayHarness.Answer(exchange);
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Response.Body = Stream.Null;
+
+        await Gateway.Streaming.CompletionWriter.WriteAsync(context.Response, exchange, answer, completion, r => r, CancellationToken.None);
+
+        Assert.Equal(withUsage ? 0 : text.Length, answer.KeptTextLength);
+        Assert.Equal(withUsage ? (7, 9, false) : (exchange.CountedPromptTokens, TokenCounter.Count(text), true), answer.FinalUsage());
     }
 
     /// <summary>Words of <see cref="Vocabulary"/>, with a space after two in three of them.</summary>

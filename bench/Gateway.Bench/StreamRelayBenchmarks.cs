@@ -53,7 +53,7 @@ public class StreamRelayBenchmarks
             new RequestStop(CancellationToken.None, CancellationToken.None, CancellationToken.None), TimeProvider.System);
         var context = new DefaultHttpContext();
         context.Response.Body = Stream.Null;
-        var relay = new ResponseRelay(exchange, new ProducedAnswer(exchange, null), "bench", _provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, new ProducedAnswer(exchange, null), "bench", _provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), null, NullLogger.Instance);
         var result = await relay.SseToSseAsync(context.Response, new MemoryStream(_upstream, writable: false), CancellationToken.None);
         return result.Outcome == AttemptOutcome.Succeeded;
     }

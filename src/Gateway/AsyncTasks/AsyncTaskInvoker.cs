@@ -97,7 +97,7 @@ internal sealed partial class AsyncTaskInvoker(
             var charged = state?.ChargeMicros;
             if (state?.Status == TaskProgress.Finished)
             {
-                var relay = new ResponseRelay(exchange, answer, provider.Name, translator, provider.StreamLimits, m => m, logger);
+                var relay = new ResponseRelay(exchange, answer, provider.Name, translator, provider.StreamLimits, provider.ApiKey, logger);
                 return (await relay.CompletionAsync(context.Response, state.Completion!, stop, writer)).Charged(charged);
             }
 
@@ -228,8 +228,7 @@ internal sealed partial class AsyncTaskInvoker(
     {
         var error = translator.ReadError(status, body,
             name => string.Equals(name, "Retry-After", StringComparison.OrdinalIgnoreCase) ? retryAfter : null, clock.GetUtcNow());
-        var apiKey = provider.ApiKey!;
-        error = error with { Message = apiKey.Length >= 8 ? error.Message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : error.Message };
+        error = error with { Message = SecretRedaction.Scrub(error.Message, provider.ApiKey) };
         Log.SubmitRejected(logger, exchange.RequestId, provider.Name, status, error.Message);
         return AttemptResult.FromUpstream(error);
     }

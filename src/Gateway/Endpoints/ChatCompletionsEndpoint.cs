@@ -175,12 +175,14 @@ internal sealed partial class ChatCompletionsEndpoint(
             return;
         }
 
-        // OnStarting, so error answers written after Response.Clear() carry them too.
-        context.Response.OnStarting(() =>
+        // OnStarting, so error answers written after Response.Clear() carry them too. Its state in one object, the
+        // callback static (a closure would be two objects a request).
+        context.Response.OnStarting(static state =>
         {
-            RateLimitHeaders.Apply(context.Response.Headers, requests, tokens);
+            var (response, requests, tokens) = ((HttpResponse, WindowState?, WindowState?))state;
+            RateLimitHeaders.Apply(response.Headers, requests, tokens);
             return Task.CompletedTask;
-        });
+        }, (context.Response, requests, tokens));
     }
 
     private async Task<(ChatCompletionRequest? Request, GatewayError? Error)> ReadRequestAsync(HttpContext context, GatewaySnapshot snapshot)

@@ -12,7 +12,8 @@ internal static class RequestIds
     private const int MaxLength = 128;
     private static readonly object ItemKey = new();
 
-    public static async Task Middleware(HttpContext context, RequestDelegate next)
+    /// <summary>Not an async method: nothing happens after the rest of the pipeline, so there is no state machine to box.</summary>
+    public static Task Middleware(HttpContext context, RequestDelegate next)
     {
         var id = Sanitize(context.Request.Headers[Header].ToString()) ?? Ids.New("req_", 16);
         context.Items[ItemKey] = id;
@@ -23,7 +24,7 @@ internal static class RequestIds
             ctx.Response.Headers[Header] = value;
             return Task.CompletedTask;
         }, (context, id));
-        await next(context);
+        return next(context);
     }
 
     public static string Get(HttpContext context) => (string)context.Items[ItemKey]!;

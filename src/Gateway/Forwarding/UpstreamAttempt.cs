@@ -81,7 +81,7 @@ internal sealed partial class UpstreamAttempt(
 
     private async Task<AttemptResult> RelayAsync(HttpResponse response, HttpResponseMessage upstream, CancellationToken stop)
     {
-        var relay = new ResponseRelay(exchange, answer, _provider.Name, _translator, _provider.StreamLimits, Redact, logger);
+        var relay = new ResponseRelay(exchange, answer, _provider.Name, _translator, _provider.StreamLimits, apiKey, logger);
         AttemptResult result;
         if (UpstreamResponses.IsEventStream(upstream))
         {
@@ -150,14 +150,10 @@ internal sealed partial class UpstreamAttempt(
                 exchange.Clock.GetUtcNow());
         }
 
-        error = error with { Message = Redact(error.Message) };
+        error = error with { Message = SecretRedaction.Scrub(error.Message, apiKey) };
         Log.UpstreamRejected(logger, exchange.RequestId, _provider.Name, status, error.Class, error.Message);
         return AttemptResult.FromUpstream(error);
     }
-
-    // Belt and braces: should a provider ever echo our key in an error, it stops here.
-    private string Redact(string message) =>
-        apiKey.Length >= 8 ? message.Replace(apiKey, "[redacted]", StringComparison.Ordinal) : message;
 
     private static partial class Log
     {

@@ -11,10 +11,10 @@ namespace Gateway.Streaming;
 /// a stream collected into one completion, or a whole completion answered as JSON or as a
 /// synthesized stream. Decides nothing about transport; <see cref="UpstreamAttempt"/> does that.
 /// </summary>
-/// <param name="redact">Scrubs secrets from provider messages before they reach the client.</param>
+/// <param name="providerKey">Scrubbed from provider messages before they reach the client or the log; null when there is none.</param>
 /// <param name="answer">What this attempt produces; the writers fill it in.</param>
 internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswer answer, string providerName, IProvider translator,
-    StreamLimits streamLimits, Func<string, string> redact, ILogger logger)
+    StreamLimits streamLimits, string? providerKey, ILogger logger)
 {
     public async Task<AttemptResult> SseToSseAsync(HttpResponse response, Stream body, CancellationToken stop)
     {
@@ -32,7 +32,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswe
         }
 
         var error = StreamError(end, message);
-        Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
+        Log.StreamEnded(logger, exchange.RequestId, providerName, end, SecretRedaction.Scrub(message ?? "-", providerKey));
         if (!writer.ClientResponseStarted)
         {
             return AttemptResult.Before(error, retryable: true) with { ShapedByRequest = end == StreamEnd.TooLong };
@@ -54,7 +54,7 @@ internal sealed partial class ResponseRelay(ChatExchange exchange, ProducedAnswe
             case StreamEnd.ClientGone:
                 return AttemptResult.Gone;
             default:
-                Log.StreamEnded(logger, exchange.RequestId, providerName, end, redact(message ?? "-"));
+                Log.StreamEnded(logger, exchange.RequestId, providerName, end, SecretRedaction.Scrub(message ?? "-", providerKey));
                 // A collected stream that ran past its total limit was as long as the client asked for.
                 return AttemptResult.Before(StreamError(end, message), retryable: true) with { ShapedByRequest = end == StreamEnd.TooLong };
         }

@@ -46,7 +46,7 @@ internal static class RelayHarness
     public static async Task<string> SseAsync(string fixture, byte[] upstream, IReadOnlyList<int> cuts, bool clientStream, bool includeUsage)
     {
         var exchange = Exchange(clientStream, includeUsage);
-        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", ProviderFor(fixture), new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", ProviderFor(fixture), new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), null, NullLogger.Instance);
         var (context, body) = NewContext();
         var result = clientStream
             ? await relay.SseToSseAsync(context.Response, new SegmentedStream(upstream, cuts), CancellationToken.None)
@@ -59,7 +59,7 @@ internal static class RelayHarness
         var exchange = Exchange(clientStream, includeUsage);
         var provider = ProviderFor(fixture);
         Assert.True(provider.TryReadCompletion(upstream, out var completion));
-        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), s => s, NullLogger.Instance);
+        var relay = new ResponseRelay(exchange, Answer(exchange), "golden-provider", provider, new StreamLimits(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1)), null, NullLogger.Instance);
         var (context, body) = NewContext();
         var result = await relay.CompletionAsync(context.Response, completion!, CancellationToken.None);
         return Describe(context, body, result);

@@ -10,24 +10,25 @@ internal static class RequestIds
 {
     private const string Header = "x-request-id";
     private const int MaxLength = 128;
-    private static readonly object ItemKey = new();
 
     /// <summary>Not an async method: nothing happens after the rest of the pipeline, so there is no state machine to box.</summary>
     public static Task Middleware(HttpContext context, RequestDelegate next)
     {
         var id = Sanitize(context.Request.Headers[Header].ToString()) ?? Ids.New("req_", 16);
-        context.Items[ItemKey] = id;
+        // Kept as the request's trace identifier: ASP.NET Core's own "this request in trace logs", held in a field of the
+        // request (HttpContext.Items would make a dictionary for it, three objects a request).
+        context.TraceIdentifier = id;
         // OnStarting survives Response.Clear(), so error answers written after a failed forward keep it.
         context.Response.OnStarting(static state =>
         {
-            var (ctx, value) = ((HttpContext, string))state;
-            ctx.Response.Headers[Header] = value;
+            var ctx = (HttpContext)state;
+            ctx.Response.Headers[Header] = ctx.TraceIdentifier;
             return Task.CompletedTask;
-        }, (context, id));
+        }, context);
         return next(context);
     }
 
-    public static string Get(HttpContext context) => (string)context.Items[ItemKey]!;
+    public static string Get(HttpContext context) => context.TraceIdentifier;
 
     private static string? Sanitize(string value)
     {

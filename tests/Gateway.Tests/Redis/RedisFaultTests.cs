@@ -199,7 +199,8 @@ public sealed class RedisFaultTests : IAsyncLifetime
             // ran after the stall, whose answers came too late (CI saw the honest request below refused for them).
             waiting = await SettlementsWaitingAsync();
             return inflight == 0 && spent == metered && metered > 0 && waiting == 0;
-        }, TimeSpan.FromSeconds(30), () => $"left behind: in flight {inflight}, budget spent {spent}, metered {metered}, settlements waiting {waiting}; the first replica's log ends:\n{Tail(_replicas[0].Output)}");
+        }, TimeSpan.FromSeconds(30), () => $"left behind: in flight {inflight}, budget spent {spent}, metered {metered}, " +
+            $"settlements waiting {waiting}; the first replica's log ends:\n{Tail(_replicas[0].Output)}");
 
         // An honest client is admitted at once, on every replica.
         for (var i = 0; i < 3; i++)

@@ -23,8 +23,8 @@ public sealed class StreamPumpTests
         var upstream = Sse(Chunk("a"), Chunk("b"), Chunk("c"), "data: [DONE]\n\n");
         var slowClient = new SlowSink(TimeSpan.FromMilliseconds(300));
 
-        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, slowClient, new StreamLimits(TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)), TimeProvider.System,
-            CancellationToken.None);
+        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, slowClient, new StreamLimits(TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)),
+            TimeProvider.System, CancellationToken.None);
 
         Assert.Equal(StreamEnd.Completed, end);
         Assert.Equal(3, slowClient.Chunks);
@@ -38,8 +38,8 @@ public sealed class StreamPumpTests
         upstream.Release();
         var slowClient = new RecordingSink(flushDelay: TimeSpan.FromMilliseconds(300));
 
-        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, slowClient, new StreamLimits(TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)), TimeProvider.System,
-            CancellationToken.None);
+        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, slowClient, new StreamLimits(TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)),
+            TimeProvider.System, CancellationToken.None);
 
         Assert.Equal(StreamEnd.Completed, end);
         Assert.Equal(["a", "b", "flush", "c"], slowClient.Log);
@@ -52,7 +52,8 @@ public sealed class StreamPumpTests
         var upstream = new GatedStream([Chunk("a"), Chunk("b")], [Chunk("c"), "data: [DONE]\n\n"]);
         var client = new RecordingSink(flushDelay: TimeSpan.Zero);
 
-        var pump = StreamPump.RunAsync(upstream, DeepInfra, client, new StreamLimits(TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1)), TimeProvider.System, CancellationToken.None);
+        var pump = StreamPump.RunAsync(upstream, DeepInfra, client, new StreamLimits(TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1)),
+            TimeProvider.System, CancellationToken.None);
 
         // Both events were sent on in one flush while the provider is still silent: nothing is held back waiting for it.
         await client.Flushed.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -68,8 +69,8 @@ public sealed class StreamPumpTests
     {
         var upstream = new DrippingStream(Encoding.UTF8.GetBytes(Chunk("more")), TimeSpan.FromMilliseconds(20));
 
-        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, new StreamCollector(), new StreamLimits(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(400)), TimeProvider.System,
-            CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, new StreamCollector(), new StreamLimits(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(400)),
+            TimeProvider.System, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(StreamEnd.TooLong, end);
     }
@@ -80,8 +81,8 @@ public sealed class StreamPumpTests
         var big = new string('x', 8 * 1024 * 1024);
         var upstream = Sse(Chunk(big), Chunk(big), Chunk(big), Chunk(big), Chunk(big), "data: [DONE]\n\n");
 
-        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, new StreamCollector(), new StreamLimits(TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1)), TimeProvider.System,
-            CancellationToken.None);
+        var (end, _) = await StreamPump.RunAsync(upstream, DeepInfra, new StreamCollector(), new StreamLimits(TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1)),
+            TimeProvider.System, CancellationToken.None);
 
         Assert.Equal(StreamEnd.TooLarge, end);
     }

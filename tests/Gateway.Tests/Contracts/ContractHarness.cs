@@ -57,6 +57,14 @@ public sealed class ContractHarness : IAsyncLifetime
         Provider.Dispose();
     }
 
+    /// <summary>A WireMock.Net server of the caller's own on a free loopback port, answering DeepInfra's chat path with <paramref name="answer"/>.</summary>
+    public static WireMockServer DeepInfraAnswering(WireMock.ResponseBuilders.IResponseBuilder answer)
+    {
+        var provider = WireMockServer.Start(new WireMockServerSettings { Urls = [$"http://127.0.0.1:{FreePort.Get()}"] });
+        provider.Given(WireMock.RequestBuilders.Request.Create().WithPath("/v1/openai/chat/completions").UsingPost()).RespondWith(answer);
+        return provider;
+    }
+
     public static string Seed(string file) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "seeds", file));
 
     public static JsonNode SeedJson(string file) => JsonNode.Parse(Seed(file))!;

@@ -1,10 +1,6 @@
-using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
-using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Server;
-using WireMock.Settings;
 
 namespace Gateway.Tests.Contracts;
 
@@ -20,7 +16,7 @@ public sealed class ProviderKeyEchoTests
     [Fact]
     public async Task AnErrorAnswerEchoingTheKey_ReachesClientAndLogScrubbed()
     {
-        using var provider = Provider(Response.Create().WithStatusCode(400).WithHeader("Content-Type", "application/json")
+        using var provider = ContractHarness.DeepInfraAnswering(Response.Create().WithStatusCode(400).WithHeader("Content-Type", "application/json")
             .WithBody($$$"""{"error":{"message":"Incorrect API key provided: {{{ProviderKey}}}.","type":"invalid_request_error"}}"""));
         var logs = new CapturedLogs();
         await using var gateway = await GatewayHost.StartAsync(TestConfig.Standard(new Uri(provider.Url!)), builder => builder.Logging.AddProvider(logs));
@@ -36,7 +32,7 @@ public sealed class ProviderKeyEchoTests
     [Fact]
     public async Task AStreamErrorEventEchoingTheKey_IsLoggedScrubbed()
     {
-        using var provider = Provider(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "text/event-stream")
+        using var provider = ContractHarness.DeepInfraAnswering(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "text/event-stream")
             .WithBody($$$"""
                 data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}
 
@@ -53,12 +49,5 @@ public sealed class ProviderKeyEchoTests
         Assert.DoesNotContain(ProviderKey, text, StringComparison.Ordinal);
         Assert.Contains(logs.Lines, l => l.Contains("key [redacted] was revoked", StringComparison.Ordinal));
         Assert.DoesNotContain(logs.Lines, l => l.Contains(ProviderKey, StringComparison.Ordinal));
-    }
-
-    private static WireMockServer Provider(IResponseBuilder answer)
-    {
-        var provider = WireMockServer.Start(new WireMockServerSettings { Urls = [$"http://127.0.0.1:{FreePort.Get()}"] });
-        provider.Given(Request.Create().WithPath("/v1/openai/chat/completions").UsingPost()).RespondWith(answer);
-        return provider;
     }
 }

@@ -3,10 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
-using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Server;
-using WireMock.Settings;
 
 namespace Gateway.Tests.Contracts;
 
@@ -25,9 +22,8 @@ public sealed class UnreadableAnswerTests
         // the gateway then failed on: an error with a NullReferenceException's stack trace) or empty (no message).
         var seed = ContractHarness.SeedJson("deepinfra.response-1.json");
         seed["choices"] = new JsonArray(JsonNode.Parse(choice));
-        using var provider = WireMockServer.Start(new WireMockServerSettings { Urls = [$"http://127.0.0.1:{FreePort.Get()}"] });
-        provider.Given(Request.Create().WithPath("/v1/openai/chat/completions").UsingPost())
-            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(seed.ToJsonString()));
+        using var provider = ContractHarness.DeepInfraAnswering(
+            Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(seed.ToJsonString()));
         var logs = new CapturedLogs();
         await using var gateway = await GatewayHost.StartAsync(TestConfig.Standard(new Uri(provider.Url!)), builder => builder.Logging.AddProvider(logs));
 

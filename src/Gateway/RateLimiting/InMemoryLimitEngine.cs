@@ -249,7 +249,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         }
     }
 
-    /// <summary>The window, with the buckets that left it (older than <paramref name="current"/> - <paramref name="nb"/> + 1) swept out.</summary>
+    /// <summary>A scope's counters, made on its first use (under the engine's lock).</summary>
     private ScopeCounters Scope(string scope)
     {
         if (!_scopes.TryGetValue(scope, out var counters))
@@ -260,6 +260,7 @@ internal sealed class InMemoryLimitEngine(TimeProvider clock) : ILimitEngine
         return counters;
     }
 
+    /// <summary>The window, with the buckets that left it (older than <paramref name="current"/> - <paramref name="nb"/> + 1) swept out.</summary>
     private static SlidingWindow Window(ScopeCounters scope, string id, long bucketMs, long nb, long current)
     {
         if (!scope.Windows.TryGetValue(id, out var window) || !window.Fits(bucketMs, nb))

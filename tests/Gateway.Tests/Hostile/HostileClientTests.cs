@@ -54,6 +54,37 @@ public sealed class HostileFixture : IAsyncLifetime
 public sealed class HostileClientTests(HostileFixture f) : IClassFixture<HostileFixture>
 {
     [Fact]
+    public async Task OneConnectionCarryingTwoKeys_NeverHandsOneRequestsIdToTheNext()
+    {
+        // The request id is kept on the request (HttpContext.TraceIdentifier), and a keep-alive connection serves request
+        // after request on the same context: a proxy that multiplexes keys onto one connection must never see one key's id
+        // (the caller's own here) on the next key's answer, an admitted one or one refused for a bad key.
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = f.Gateway.BaseUrl };
+        var ids = new List<string>();
+        foreach (var (key, id) in new[] { (HostileFixture.TokensKey, "key-a-own-id"), (HostileFixture.InFlightKey, null), ("sk-not-a-key", null),
+                     (HostileFixture.TokensKey, null) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = new StringContent("""{"model":"deepinfra-llama","messages":[{"role":"user","content":"x"}]}""", System.Text.Encoding.UTF8,
+                    "application/json"),
+            };
+            request.Headers.Authorization = new("Bearer", key);
+            if (id is not null)
+            {
+                request.Headers.Add("x-request-id", id);
+            }
+
+            using var response = await http.SendAsync(request);
+            ids.Add(Assert.Single(response.Headers.GetValues("x-request-id")));
+        }
+
+        Assert.Equal("key-a-own-id", ids[0]);
+        Assert.Equal(4, ids.Distinct().Count());
+        Assert.All(ids.Skip(1), id => Assert.StartsWith("req_", id, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task SharedRequestId_DoesNotDefeatTheInFlightLimit()
     {
         using var http = f.Http(HostileFixture.InFlightKey);
